@@ -1,0 +1,45 @@
+"""The `wedge` command line: a thin click layer over the library.
+
+Each command group lives in its own module; this one builds the group and turns errors into one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from wedge import __version__
+from wedge.errors import WedgeError
+
+
+class WedgeGroup(click.Group):
+    """A click group that reports WedgeError as a one-line message and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WedgeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=WedgeGroup)
+@click.version_option(__version__, prog_name="wedge")
+def main() -> None:
+    """wedge: quantize models to int8, check they fit a board, and deploy them."""
+
+
+def _register() -> None:
+    from wedge.edge.cli import boards, inspect, quantize
+
+    main.add_command(boards.boards)
+    main.add_command(inspect.inspect)
+    main.add_command(quantize.quantize)
+
+
+_register()

@@ -1,0 +1,3 @@
+from wedge.edge.cli import main
+
+main()
