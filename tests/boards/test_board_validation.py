@@ -1,0 +1,188 @@
+"""Every bad profile input is a one-line BoardError that names the file and the key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wedge import boards
+from wedge.boards import BoardError
+from wedge.errors import WedgeError
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(section: str, key: str, value: Any) -> Mutation:
+    def mutate(profile: dict[str, Any]) -> None:
+        profile[section][key] = value
+    return mutate
+
+
+def _set_top(key: str, value: Any) -> Mutation:
+    def mutate(profile: dict[str, Any]) -> None:
+        profile[key] = value
+    return mutate
+
+
+def _drop(section: str | None, key: str) -> Mutation:
+    def mutate(profile: dict[str, Any]) -> None:
+        del (profile if section is None else profile[section])[key]
+    return mutate
+
+
+def _sensor(index: int, key: str, value: Any = None, drop: bool = False) -> Mutation:
+    def mutate(profile: dict[str, Any]) -> None:
+        if drop:
+            del profile["sensors"][index][key]
+        else:
+            profile["sensors"][index][key] = value
+    return mutate
+
+
+# (test id, how to break the valid profile, the key the message must name, words the message must contain)
+CASES: list[tuple[str, Mutation, str, str]] = [
+    ("unknown top-level key", _set_top("colour", "red"), "colour", "unknown key"),
+    ("unknown key in a table suggests the right one", _set("memory", "flash_byte", 1), "memory.flash_byte",
+     "did you mean 'memory.flash_bytes'"),
+    ("missing top-level key", _drop(None, "mcu"), "mcu", "missing key"),
+    ("missing table", _drop(None, "budgets"), "budgets", "missing key"),
+    ("missing key in a table", _drop("compute", "clock_hz"), "compute.clock_hz", "missing key"),
+    ("table given as a value", _set_top("memory", 5), "memory", "must be a table"),
+    ("string where an integer belongs", _set("memory", "ram_bytes", "256 KB"), "memory.ram_bytes",
+     "must be an integer"),
+    ("float where an integer belongs", _set("memory", "flash_bytes", 1.5e6), "memory.flash_bytes",
+     "must be an integer"),
+    ("boolean where an integer belongs", _set("flashing", "baud", True), "flashing.baud", "must be an integer"),
+    ("string where a number belongs", _set("compute", "cycles_per_mac", "fast"), "compute.cycles_per_mac",
+     "must be a number"),
+    ("integer where a string belongs", _set_top("title", 42), "title", "must be a non-empty string"),
+    ("zero flash", _set("memory", "flash_bytes", 0), "memory.flash_bytes", "positive integer"),
+    ("negative RAM", _set("memory", "ram_bytes", -1), "memory.ram_bytes", "positive integer"),
+    ("negative PSRAM", _set("memory", "psram_bytes", -1), "memory.psram_bytes", ">= 0"),
+    ("zero clock", _set("compute", "clock_hz", 0), "compute.clock_hz", "positive integer"),
+    ("zero cycles per MAC", _set("compute", "cycles_per_mac", 0.0), "compute.cycles_per_mac", "positive number"),
+    ("infinite cycles per MAC", _set("compute", "cycles_per_mac", float("inf")), "compute.cycles_per_mac",
+     "positive number"),
+    ("zero model slot", _set("budgets", "model_slot_bytes", 0), "budgets.model_slot_bytes", "positive integer"),
+    ("zero arena", _set("budgets", "arena_bytes", 0), "budgets.arena_bytes", "positive integer"),
+    ("zero slot count", _set("flashing", "slot_count", 0), "flashing.slot_count", "positive integer"),
+    ("model slot bigger than flash", _set("budgets", "model_slot_bytes", 2_000_000), "budgets.model_slot_bytes",
+     "bigger than the flash"),
+    ("model slot bigger than an image slot", _set("budgets", "model_slot_bytes", 500_000),
+     "budgets.model_slot_bytes", "does not fit one image slot"),
+    ("arena bigger than RAM plus PSRAM", _set("budgets", "arena_bytes", 262_145), "budgets.arena_bytes",
+     "bigger than RAM + PSRAM"),
+    ("image slots bigger than flash", _set("flashing", "slot_count", 3), "flashing.slot_size_bytes",
+     "more than the flash"),
+    ("unknown board class", _set_top("board_class", "watch"), "board_class", "'watch' is not one of"),
+    ("unknown runtime suggests the closest", _set("compute", "runtime", "onnx-runtime"), "compute.runtime",
+     "did you mean 'onnxruntime'"),
+    ("unknown flashing protocol", _set("flashing", "protocol", "jlink"), "flashing.protocol", "is not one of"),
+    ("SMP board without an mcumgr buffer", _set("flashing", "mcumgr_buf_size", 0), "flashing.mcumgr_buf_size",
+     "positive integer"),
+    ("bad board name characters", _set_top("name", "Test Ring"), "name", "lowercase"),
+    ("name not matching the file name", _set_top("name", "other-ring"), "name", "does not match the file name"),
+    ("no sensors", _set_top("sensors", []), "sensors", "non-empty array of tables"),
+    ("unknown sensor kind", _sensor(0, "kind", "ppgg"), "sensors[0].kind", "did you mean 'ppg'"),
+    ("unknown sensor key", _sensor(0, "rate", 50.0), "sensors[0].rate", "unknown key"),
+    ("missing sensor key", _sensor(0, "channels", drop=True), "sensors[0].channels", "missing key"),
+    ("zero sensor rate", _sensor(0, "rate_hz", 0.0), "sensors[0].rate_hz", "positive number"),
+    ("negative sensor window", _sensor(0, "window_s", -4.0), "sensors[0].window_s", "positive number"),
+    ("window too short for one sample", _sensor(0, "window_s", 0.001), "sensors[0].window_s", "holds no sample"),
+    ("zero channels", _sensor(0, "channels", 0), "sensors[0].channels", "positive integer"),
+    ("duplicate sensor name", _sensor(1, "name", "ppg"), "sensors[1].name", "earlier sensor"),
+    ("camera without a frame size", _sensor(1, "frame_width_px", drop=True), "sensors[1].frame_width_px",
+     "needs its frame size"),
+    ("frame size on a non-camera sensor", _sensor(0, "frame_width_px", 96), "sensors[0].frame_width_px",
+     "have a frame size"),
+    ("unknown BLE service", _set("ble", "services", ["heart_rate", "hr"]), "ble.services", "is not one of"),
+    ("empty BLE service list", _set("ble", "services", []), "ble.services", "non-empty list"),
+    ("duplicate BLE service", _set("ble", "services", ["battery", "battery"]), "ble.services", "twice"),
+    ("ATT MTU below the BLE minimum", _set("ble", "att_mtu", 20), "ble.att_mtu", "23..517"),
+    ("ATT MTU above the BLE maximum", _set("ble", "att_mtu", 600), "ble.att_mtu", "23..517"),
+    ("connection interval not a multiple of 1.25 ms", _set("ble", "conn_interval_ms", 31.0),
+     "ble.conn_interval_ms", "multiple of 1.25"),
+    ("connection interval below 7.5 ms", _set("ble", "conn_interval_ms", 5.0), "ble.conn_interval_ms",
+     "multiple of 1.25"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "key", "words"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_profile_is_rejected_with_file_and_key(
+        write_profile, profile: dict[str, Any], mutate: Mutation, key: str, words: str) -> None:
+    mutate(profile)
+    path = write_profile(profile, file_name="test-ring")
+    with pytest.raises(BoardError) as info:
+        boards.load_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert f" {key}: " in message or f"'{key}'" in message
+    assert words in message
+
+
+def test_the_valid_profile_the_bad_cases_start_from_loads(write_profile, profile: dict[str, Any]) -> None:
+    board = boards.load_file(write_profile(profile))
+    assert board.name == "test-ring"
+
+
+def test_board_without_a_ble_table_has_ble_none(write_profile, profile: dict[str, Any]) -> None:
+    del profile["ble"]
+    assert boards.load_file(write_profile(profile)).ble is None
+
+
+def test_esptool_board_may_report_no_mcumgr_buffer(write_profile, profile: dict[str, Any]) -> None:
+    profile["flashing"].update(protocol="esptool", mcumgr_buf_size=0)
+    assert boards.load_file(write_profile(profile)).flashing.mcumgr_buf_size == 0
+
+
+def test_psram_counts_towards_the_arena_budget(write_profile, profile: dict[str, Any]) -> None:
+    profile["memory"]["psram_bytes"] = 8_388_608
+    profile["budgets"]["arena_bytes"] = 1_048_576
+    assert boards.load_file(write_profile(profile)).budgets.arena_bytes == 1_048_576
+
+
+def test_integer_rate_is_accepted_as_a_float(write_profile, profile: dict[str, Any]) -> None:
+    profile["sensors"][0]["rate_hz"] = 50
+    sensor = boards.load_file(write_profile(profile)).sensors[0]
+    assert isinstance(sensor.rate_hz, float) and sensor.window_samples == 200
+
+
+def test_malformed_toml_names_the_file_and_the_line(write_profile) -> None:
+    path = write_profile('name = "test-ring"\n[memory\nflash_bytes = 1\n', file_name="test-ring")
+    with pytest.raises(BoardError) as info:
+        boards.load_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not valid TOML")
+    assert "line 2" in message and "\n" not in message
+
+
+def test_unreadable_profile_is_a_board_error(tmp_path: Path) -> None:
+    with pytest.raises(BoardError, match="cannot read"):
+        boards.load_file(tmp_path / "missing.toml")
+
+
+def test_unknown_board_lists_the_known_ones_and_suggests_the_closest() -> None:
+    with pytest.raises(BoardError) as info:
+        boards.load("ring-nrf52480")
+    message = str(info.value)
+    assert "unknown board 'ring-nrf52480'" in message
+    assert "did you mean 'ring-nrf52840'" in message
+    for name in ("glasses-esp32s3", "glasses-soc", "ring-nrf52840", "ring-nrf5340"):
+        assert name in message
+    assert "\n" not in message
+
+
+def test_unknown_board_without_a_close_match_still_lists_the_known_ones() -> None:
+    with pytest.raises(BoardError) as info:
+        boards.load("zzz")
+    assert "did you mean" not in str(info.value)
+    assert "known boards: glasses-esp32s3" in str(info.value)
+
+
+def test_board_error_is_a_wedge_error_with_exit_code_1() -> None:
+    assert issubclass(BoardError, WedgeError)
+    assert BoardError("x").exit_code == 1

@@ -1,0 +1,316 @@
+"""Find board profiles (built-in and in WEDGE_BOARDS_PATH folders) and validate their TOML into `Board` objects.
+
+Every problem becomes a one-line BoardError that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, Final
+
+from wedge.boards.errors import BoardError
+from wedge.boards.profile import (
+    BLE_SERVICES,
+    BOARD_CLASSES,
+    FLASH_PROTOCOLS,
+    FRAME_SENSOR_KINDS,
+    RUNTIMES,
+    SENSOR_KINDS,
+    Ble,
+    Board,
+    Budgets,
+    Compute,
+    Flashing,
+    Memory,
+    Sensor,
+)
+
+BOARDS_PATH_ENV: Final[str] = "WEDGE_BOARDS_PATH"
+BUILTIN_DIR: Final[Path] = Path(__file__).resolve().with_name("profiles")
+PROFILE_SUFFIX: Final[str] = ".toml"
+
+# Board names are used as file names, CLI arguments and JSON keys: keep them boring.
+_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9-]*")
+# Bluetooth Core spec: ATT_MTU is at least 23 on LE; 517 carries the largest attribute (512) in one PDU.
+ATT_MTU_MIN: Final[int] = 23
+ATT_MTU_MAX: Final[int] = 517
+# Bluetooth Core spec: the connection interval is N x 1.25 ms with N in 6..3200 (7.5 ms .. 4 s).
+CONN_INTERVAL_STEP_MS: Final[float] = 1.25
+CONN_INTERVAL_MIN_MS: Final[float] = 7.5
+CONN_INTERVAL_MAX_MS: Final[float] = 4000.0
+
+_TOP_KEYS: Final[frozenset[str]] = frozenset(
+    {"name", "title", "board_class", "mcu", "memory", "compute", "budgets", "sensors", "flashing"})
+_SENSOR_OPTIONAL_KEYS: Final[frozenset[str]] = frozenset({"frame_width_px", "frame_height_px"})
+
+
+class _Table:
+    """One TOML table being validated: knows its file and key prefix so every error can name both."""
+
+    def __init__(self, data: Any, source: Path, prefix: str,
+                 required: frozenset[str], optional: frozenset[str] = frozenset()) -> None:
+        self.source = source
+        self.prefix = prefix
+        if not isinstance(data, dict):
+            raise self.error("", f"must be a table, got {_describe(data)}")
+        self.data: dict[str, Any] = data
+        allowed = required | optional
+        for key in sorted(data):
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                hint = f" (did you mean '{self.prefix}{close[0]}'?)" if close else \
+                    f" (allowed: {', '.join(sorted(allowed))})"
+                raise self.error(key, f"unknown key{hint}")
+        for key in sorted(required):
+            if key not in data:
+                raise self.error(key, "missing key")
+
+    def error(self, key: str, problem: str) -> BoardError:
+        where = f"{self.prefix}{key}".rstrip(".") or "(top level)"
+        return BoardError(f"{self.source}: {where}: {problem}")
+
+    def text(self, key: str, choices: Collection[str] | None = None) -> str:
+        value = self.data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, got {_describe(value)}")
+        if choices is not None and value not in choices:
+            raise self.error(key, _not_one_of(value, choices))
+        return value
+
+    def integer(self, key: str, minimum: int = 1) -> int:
+        value = self.data[key]
+        # bool is an int in Python; `true` for a size is a mistake, not 1.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(key, f"must be an integer, got {_describe(value)}")
+        if value < minimum:
+            wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise self.error(key, f"must be {wanted}, got {value}")
+        return value
+
+    def number(self, key: str) -> float:
+        value = self.data[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise self.error(key, f"must be a number, got {_describe(value)}")
+        if not math.isfinite(value) or value <= 0:
+            raise self.error(key, f"must be a positive number, got {value}")
+        return float(value)
+
+    def texts(self, key: str, choices: Collection[str]) -> tuple[str, ...]:
+        value = self.data[key]
+        if not isinstance(value, list) or not value:
+            raise self.error(key, f"must be a non-empty list of strings, got {_describe(value)}")
+        for item in value:
+            if not isinstance(item, str):
+                raise self.error(key, f"must hold only strings, got {_describe(item)}")
+            if item not in choices:
+                raise self.error(key, _not_one_of(item, choices))
+        if len(set(value)) != len(value):
+            raise self.error(key, "lists the same entry twice")
+        return tuple(value)
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "a list", dict: "a table"}
+    kind = next((name for cls, name in kinds.items() if type(value) is cls), type(value).__name__)
+    shown = repr(value)
+    return kind if len(shown) > 40 or isinstance(value, (list, dict)) else f"{kind} ({shown})"
+
+
+def _not_one_of(value: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"'{value}' is not one of {', '.join(sorted(choices))}{hint}"
+
+
+def user_folders() -> list[Path]:
+    """The folders named by WEDGE_BOARDS_PATH (os.pathsep-separated), in priority order; each must exist."""
+    raw = os.environ.get(BOARDS_PATH_ENV, "")
+    folders = [Path(part).expanduser().absolute() for part in raw.split(os.pathsep) if part.strip()]
+    for folder in folders:
+        if not folder.is_dir():
+            raise BoardError(f"{BOARDS_PATH_ENV}: {folder} is not a folder")
+    return folders
+
+
+def discover() -> dict[str, Path]:
+    """Board name -> profile file. User folders override built-ins; an earlier user folder wins over a later one."""
+    found = {path.stem: path for path in sorted(BUILTIN_DIR.glob(f"*{PROFILE_SUFFIX}"))}
+    for folder in reversed(user_folders()):
+        found.update({path.stem: path for path in sorted(folder.glob(f"*{PROFILE_SUFFIX}")) if path.is_file()})
+    return dict(sorted(found.items()))
+
+
+def origin(board: Board) -> str:
+    """Where a profile came from, for people: 'built-in', 'user', or 'user (overrides built-in)'."""
+    if Path(board.source).parent == BUILTIN_DIR:
+        return "built-in"
+    if (BUILTIN_DIR / f"{board.name}{PROFILE_SUFFIX}").is_file():
+        return "user (overrides built-in)"
+    return "user"
+
+
+def load(name: str) -> Board:
+    """The board profile called `name`; BoardError lists the known boards (and the closest) when it is unknown."""
+    profiles = discover()
+    path = profiles.get(name)
+    if path is None:
+        known = sorted(profiles)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise BoardError(f"unknown board '{name}'{hint}; known boards: {', '.join(known) or '(none)'}")
+    return load_file(path)
+
+
+def list_boards() -> list[Board]:
+    """Every discoverable profile, validated, sorted by name."""
+    return [load_file(path) for _, path in sorted(discover().items())]
+
+
+def load_file(path: Path) -> Board:
+    """Read and validate one profile file; its name must match the file name."""
+    path = Path(path).absolute()
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise BoardError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
+    return _build(data, path)
+
+
+def _build(data: dict[str, Any], source: Path) -> Board:
+    top = _Table(data, source, "", _TOP_KEYS, frozenset({"ble"}))
+    name = top.text("name")
+    if not _NAME_PATTERN.fullmatch(name):
+        raise top.error("name", f"'{name}' must be lowercase letters, digits and '-'")
+    if name != source.stem:
+        raise top.error("name", f"'{name}' does not match the file name '{source.name}'")
+    title, mcu = top.text("title"), top.text("mcu")
+    board_class = top.text("board_class", BOARD_CLASSES)
+
+    memory = _memory(_Table(data["memory"], source, "memory.",
+                            frozenset({"flash_bytes", "ram_bytes", "psram_bytes"})))
+    compute = _compute(_Table(data["compute"], source, "compute.",
+                              frozenset({"core", "clock_hz", "cycles_per_mac", "runtime"})))
+    budgets_table = _Table(data["budgets"], source, "budgets.", frozenset({"model_slot_bytes", "arena_bytes"}))
+    budgets = Budgets(model_slot_bytes=budgets_table.integer("model_slot_bytes"),
+                      arena_bytes=budgets_table.integer("arena_bytes"))
+    flashing_table = _Table(data["flashing"], source, "flashing.",
+                            frozenset({"protocol", "slot_count", "slot_size_bytes", "mcumgr_buf_size", "baud"}))
+    flashing = _flashing(flashing_table)
+    sensors = _sensors(data["sensors"], source)
+    ble = _ble(_Table(data["ble"], source, "ble.",
+                      frozenset({"name_prefix", "services", "att_mtu", "conn_interval_ms"}))) if "ble" in data else None
+
+    _check_budgets(budgets_table, budgets, memory, flashing)
+    _check_slots(flashing_table, flashing, memory)
+    return Board(
+        name=name,
+        title=title,
+        board_class=board_class,
+        mcu=mcu,
+        memory=memory,
+        compute=compute,
+        budgets=budgets,
+        sensors=sensors,
+        flashing=flashing,
+        ble=ble,
+        source=str(source),
+    )
+
+
+def _memory(table: _Table) -> Memory:
+    return Memory(flash_bytes=table.integer("flash_bytes"), ram_bytes=table.integer("ram_bytes"),
+                  psram_bytes=table.integer("psram_bytes", minimum=0))
+
+
+def _compute(table: _Table) -> Compute:
+    return Compute(core=table.text("core"), clock_hz=table.integer("clock_hz"),
+                   cycles_per_mac=table.number("cycles_per_mac"), runtime=table.text("runtime", RUNTIMES))
+
+
+def _flashing(table: _Table) -> Flashing:
+    protocol = table.text("protocol", FLASH_PROTOCOLS)
+    # Only SMP devices report an mcumgr buffer; 0 says "not an SMP device" for esptool/adb boards.
+    buf_minimum = 1 if protocol == "smp-serial" else 0
+    return Flashing(protocol=protocol, slot_count=table.integer("slot_count"),
+                    slot_size_bytes=table.integer("slot_size_bytes"),
+                    mcumgr_buf_size=table.integer("mcumgr_buf_size", minimum=buf_minimum),
+                    baud=table.integer("baud"))
+
+
+def _sensors(value: Any, source: Path) -> tuple[Sensor, ...]:
+    if not isinstance(value, list) or not value:
+        raise BoardError(f"{source}: sensors: must be a non-empty array of tables ([[sensors]]), "
+                         f"got {_describe(value)}")
+    sensors: list[Sensor] = []
+    for index, item in enumerate(value):
+        table = _Table(item, source, f"sensors[{index}].",
+                       frozenset({"name", "kind", "rate_hz", "window_s", "channels"}), _SENSOR_OPTIONAL_KEYS)
+        sensor = _sensor(table)
+        if any(other.name == sensor.name for other in sensors):
+            raise table.error("name", f"'{sensor.name}' is used by an earlier sensor")
+        sensors.append(sensor)
+    return tuple(sensors)
+
+
+def _sensor(table: _Table) -> Sensor:
+    kind = table.text("kind", SENSOR_KINDS)
+    if kind in FRAME_SENSOR_KINDS:
+        for key in sorted(_SENSOR_OPTIONAL_KEYS):
+            if key not in table.data:
+                raise table.error(key, f"missing key (a {kind} needs its frame size)")
+        width, height = table.integer("frame_width_px"), table.integer("frame_height_px")
+    else:
+        for key in sorted(_SENSOR_OPTIONAL_KEYS):
+            if key in table.data:
+                raise table.error(key, f"only {', '.join(sorted(FRAME_SENSOR_KINDS))} sensors have a frame size")
+        width = height = 0
+    sensor = Sensor(name=table.text("name"), kind=kind, rate_hz=table.number("rate_hz"),
+                    window_s=table.number("window_s"), channels=table.integer("channels"),
+                    frame_width_px=width, frame_height_px=height)
+    if sensor.window_samples < 1:
+        raise table.error("window_s", f"{sensor.window_s} s at {sensor.rate_hz} Hz holds no sample")
+    return sensor
+
+
+def _ble(table: _Table) -> Ble:
+    mtu = table.integer("att_mtu")
+    if not ATT_MTU_MIN <= mtu <= ATT_MTU_MAX:
+        raise table.error("att_mtu", f"must be {ATT_MTU_MIN}..{ATT_MTU_MAX} (Bluetooth LE), got {mtu}")
+    interval = table.number("conn_interval_ms")
+    steps = interval / CONN_INTERVAL_STEP_MS
+    if not CONN_INTERVAL_MIN_MS <= interval <= CONN_INTERVAL_MAX_MS or not math.isclose(steps, round(steps)):
+        raise table.error("conn_interval_ms", f"must be a multiple of {CONN_INTERVAL_STEP_MS} ms in "
+                                              f"{CONN_INTERVAL_MIN_MS}..{CONN_INTERVAL_MAX_MS:g} ms, got {interval:g}")
+    return Ble(name_prefix=table.text("name_prefix"), services=table.texts("services", BLE_SERVICES),
+               att_mtu=mtu, conn_interval_ms=interval)
+
+
+def _check_budgets(table: _Table, budgets: Budgets, memory: Memory, flashing: Flashing) -> None:
+    if budgets.model_slot_bytes > memory.flash_bytes:
+        raise table.error("model_slot_bytes", f"{budgets.model_slot_bytes} bytes is bigger than the flash "
+                                              f"(memory.flash_bytes = {memory.flash_bytes})")
+    if budgets.model_slot_bytes > flashing.slot_size_bytes:
+        raise table.error("model_slot_bytes", f"{budgets.model_slot_bytes} bytes does not fit one image slot "
+                                              f"(flashing.slot_size_bytes = {flashing.slot_size_bytes})")
+    ram_total = memory.ram_bytes + memory.psram_bytes
+    if budgets.arena_bytes > ram_total:
+        raise table.error("arena_bytes", f"{budgets.arena_bytes} bytes is bigger than RAM + PSRAM "
+                                         f"({memory.ram_bytes} + {memory.psram_bytes} = {ram_total})")
+
+
+def _check_slots(table: _Table, flashing: Flashing, memory: Memory) -> None:
+    slots_bytes = flashing.slot_count * flashing.slot_size_bytes
+    if slots_bytes > memory.flash_bytes:
+        raise table.error("slot_size_bytes", f"{flashing.slot_count} slots of {flashing.slot_size_bytes} bytes "
+                                             f"need {slots_bytes}, more than the flash "
+                                             f"(memory.flash_bytes = {memory.flash_bytes})")

@@ -1,0 +1,171 @@
+"""The board profile as frozen dataclasses: memory, compute, budgets, sensors, flashing and BLE.
+
+Profiles are data; `wedge.boards.loader` builds these from TOML and checks them, this module only holds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+BOARD_CLASSES: Final[frozenset[str]] = frozenset({"ring", "glasses"})
+RUNTIMES: Final[frozenset[str]] = frozenset({"tflm", "onnxruntime", "litert"})
+FLASH_PROTOCOLS: Final[frozenset[str]] = frozenset({"smp-serial", "esptool", "adb"})
+SENSOR_KINDS: Final[frozenset[str]] = frozenset({
+    "ppg", "ecg", "eda", "accelerometer", "gyroscope", "magnetometer",
+    "audio", "camera", "temperature", "pressure",
+})
+# The GATT services wedge knows how to serve or read; their UUIDs live in firmware/protocol.
+BLE_SERVICES: Final[frozenset[str]] = frozenset({
+    "heart_rate", "battery", "device_information", "wedge_stream", "smp",
+})
+# Only a camera has a frame; every other sensor gives one value per channel per sample.
+FRAME_SENSOR_KINDS: Final[frozenset[str]] = frozenset({"camera"})
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """One sensor stream and the window the always-on loop feeds to the model."""
+
+    name: str
+    kind: str
+    rate_hz: float
+    window_s: float
+    channels: int
+    frame_width_px: int = 0
+    frame_height_px: int = 0
+
+    @property
+    def window_samples(self) -> int:
+        """Samples (or frames, for a camera) in one inference window."""
+        return round(self.rate_hz * self.window_s)
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        """The shape of one window without a batch axis: (samples, channels) or (frames, height, width, channels)."""
+        if self.kind in FRAME_SENSOR_KINDS:
+            return (self.window_samples, self.frame_height_px, self.frame_width_px, self.channels)
+        return (self.window_samples, self.channels)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the chip (or module) has, before anything is reserved."""
+
+    flash_bytes: int
+    ram_bytes: int
+    psram_bytes: int
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The core that runs the model and how fast it does multiply-accumulates."""
+
+    core: str
+    clock_hz: int
+    cycles_per_mac: float
+    runtime: str
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What wedge allows a model: flash for its bytes, RAM for its arena (or, on an app processor, for all of it)."""
+
+    model_slot_bytes: int
+    arena_bytes: int
+
+
+@dataclass(frozen=True)
+class Flashing:
+    """How an image reaches the board; mcumgr_buf_size is 0 on boards that do not speak SMP."""
+
+    protocol: str
+    slot_count: int
+    slot_size_bytes: int
+    mcumgr_buf_size: int
+    baud: int
+
+
+@dataclass(frozen=True)
+class Ble:
+    """The board's BLE peripheral: advertised name, GATT services and link parameters."""
+
+    name_prefix: str
+    services: tuple[str, ...]
+    att_mtu: int
+    conn_interval_ms: float
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board profile; `source` is the TOML file it was read from."""
+
+    name: str
+    title: str
+    board_class: str
+    mcu: str
+    memory: Memory
+    compute: Compute
+    budgets: Budgets
+    sensors: tuple[Sensor, ...]
+    flashing: Flashing
+    ble: Ble | None
+    source: str
+
+    def estimate_latency_s(self, macs: int) -> float:
+        """A first-order inference time: MACs x cycles per MAC / clock (the profile's figure carries the overheads)."""
+        if macs < 0:
+            raise ValueError(f"macs must be >= 0, got {macs}")
+        return macs * self.compute.cycles_per_mac / self.compute.clock_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as JSON-ready data: exact byte counts, lists for tuples, derived window sizes included."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "board_class": self.board_class,
+            "mcu": self.mcu,
+            "memory": {
+                "flash_bytes": self.memory.flash_bytes,
+                "ram_bytes": self.memory.ram_bytes,
+                "psram_bytes": self.memory.psram_bytes,
+            },
+            "compute": {
+                "core": self.compute.core,
+                "clock_hz": self.compute.clock_hz,
+                "cycles_per_mac": self.compute.cycles_per_mac,
+                "runtime": self.compute.runtime,
+            },
+            "budgets": {
+                "model_slot_bytes": self.budgets.model_slot_bytes,
+                "arena_bytes": self.budgets.arena_bytes,
+            },
+            "sensors": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "rate_hz": s.rate_hz,
+                    "window_s": s.window_s,
+                    "channels": s.channels,
+                    "frame_width_px": s.frame_width_px,
+                    "frame_height_px": s.frame_height_px,
+                    "window_samples": s.window_samples,
+                    "window_shape": list(s.window_shape),
+                }
+                for s in self.sensors
+            ],
+            "flashing": {
+                "protocol": self.flashing.protocol,
+                "slot_count": self.flashing.slot_count,
+                "slot_size_bytes": self.flashing.slot_size_bytes,
+                "mcumgr_buf_size": self.flashing.mcumgr_buf_size,
+                "baud": self.flashing.baud,
+            },
+            "ble": None if self.ble is None else {
+                "name_prefix": self.ble.name_prefix,
+                "services": list(self.ble.services),
+                "att_mtu": self.ble.att_mtu,
+                "conn_interval_ms": self.ble.conn_interval_ms,
+            },
+            "source": self.source,
+        }
