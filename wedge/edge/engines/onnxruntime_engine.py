@@ -49,7 +49,10 @@ class OnnxRuntimeEngine(Engine):
 
     kind = "onnxruntime"
 
-    def __init__(self, model: ModelSource, *, threads: int | None = None) -> None:
+    def __init__(self, model: ModelSource, *, threads: int | None = None, simulate_int8: bool = False) -> None:
+        """`simulate_int8` keeps QuantizeLinear/DequantizeLinear pairs as float math instead of fusing them
+        into ORT's int8 kernels: the results are what an int32-accumulating MCU kernel computes, whereas
+        ORT's x86 u8s8 kernels saturate intermediate sums on CPUs without VNNI."""
         super().__init__()
         import onnxruntime as ort
 
@@ -60,6 +63,9 @@ class OnnxRuntimeEngine(Engine):
         options.log_severity_level = _ORT_ERRORS_ONLY
         if threads is not None:
             options.intra_op_num_threads = threads
+        if simulate_int8:
+            # QDQ fusion into QLinear kernels happens at the extended level; basic folds constants only.
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         content: bytes | str = model if isinstance(model, bytes) else str(existing_path(model))
         try:
             self._session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])

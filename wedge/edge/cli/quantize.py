@@ -1,0 +1,131 @@
+"""`wedge quantize`: float ONNX to int8 QDQ ONNX, with a report of what it cost and whether it fits.
+
+Parses options, calls `wedge.quantize.pipeline.run_quantize`, renders the report (rich table or --json).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from wedge.edge.cli.quantize_render import render_quantize_report
+from wedge.quantize.calibrate import DEFAULT_METHODS, Method
+from wedge.quantize.calibration import ImagePreprocess
+from wedge.quantize.evaluate import TASKS
+from wedge.quantize.load import parse_input_shape
+from wedge.quantize.pipeline import QuantizeOptions, run_quantize
+
+DEFAULT_SAMPLE: Final = "digits"
+DEFAULT_BOARD: Final = "ring-nrf52840"
+EXIT_BUDGET_EXCEEDED: Final = 3
+
+
+class _RichProgress:
+    """The pipeline's Progress protocol drawn as rich bars on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._previous: tuple[TaskID, int | None] | None = None
+
+    def stage(self, description: str, total: int | None) -> Callable[[int], None]:
+        if self._previous is not None:
+            # A stage ends when the next begins; show it full even if its last tick was skipped.
+            task, previous_total = self._previous
+            self._progress.update(task, completed=previous_total or 0)
+        task = self._progress.add_task(description, total=total)
+        self._previous = (task, total)
+        return lambda count: self._progress.advance(task, count)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[_RichProgress | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        yield _RichProgress(progress)
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(path_type=Path))
+@click.option("--board", "board_name", default=DEFAULT_BOARD, show_default=True, help="Board profile to fit.")
+@click.option("--calib", type=click.Path(path_type=Path),
+              help="Calibration data: .npz (keyed by input name), .npy, .csv (one window a row) or an image folder.")
+@click.option("--eval", "eval_path", type=click.Path(path_type=Path),
+              help="Evaluation data (same formats; an .npz may hold `labels`). Default: the calibration data.")
+@click.option("-o", "--out", "out_dir", default="wedge-out", show_default=True, type=click.Path(path_type=Path),
+              help="Output folder for <stem>.int8.onnx and report.json.")
+@click.option("--sample", type=str, default=None,
+              help=f"Quantize a bundled sample model (digits, ppg_quality) instead of MODEL. Default: {DEFAULT_SAMPLE}.")
+@click.option("--max-drop", type=float, default=None,
+              help="Accuracy budget in percentage points; exit 3 when int8 loses more.")
+@click.option("--calib-samples", type=int, default=None, help="Use only the first N calibration samples.")
+@click.option("--eval-samples", type=int, default=None, help="Use only the first N evaluation samples.")
+@click.option("--method", "methods", multiple=True, type=click.Choice([m.value for m in Method]),
+              help="Calibration method(s) to try (repeat). Default: minmax, percentile, entropy.")
+@click.option("--input-shape", "input_shapes", multiple=True,
+              help="Fix a dynamic input shape: 1x3x96x96 or name:1x3x96x96 (repeat per input).")
+@click.option("--preprocess", "preprocess", multiple=True,
+              help="Image folder preprocessing, key=value: scale=255, mean=.., std=.., layout=nchw|nhwc, color=rgb|bgr.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Samples per model run (models with a fixed batch of 1 run one at a time).")
+@click.option("--task", type=click.Choice(TASKS), default="auto", show_default=True,
+              help="What the first output is; auto: labels or a class axis -> classification, "
+                   "output shaped like the input -> reconstruction (autoencoder), else regression.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
+def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
+             sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
+             methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
+             batch_size: int, task: str, as_json: bool) -> None:
+    """Quantize MODEL (float ONNX) to int8 and report accuracy, size and board fit.
+
+    Without MODEL, quantizes the bundled digits CNN with its own calibration and eval sets.
+    """
+    from wedge.boards import load as load_board
+    from wedge.samples import SAMPLES, sample_path
+
+    if model is not None and sample is not None:
+        raise click.UsageError("give MODEL or --sample, not both")
+    if model is None:
+        name = sample or DEFAULT_SAMPLE
+        model = sample_path(name)  # an unknown name raises the error that lists the known samples
+        bundled = SAMPLES[name]
+        calib = calib or bundled.calib_path
+        eval_path = eval_path or bundled.eval_path
+    if calib is None:
+        raise click.UsageError("--calib is required with a MODEL (calibration data for the activation ranges)")
+    if max_drop is not None and max_drop < 0:
+        raise click.UsageError("--max-drop must be >= 0 percentage points")
+    board = load_board(board_name)
+    shapes = dict(parse_input_shape(text) for text in input_shapes)
+    options = QuantizeOptions(
+        methods=tuple(Method(m) for m in methods) or DEFAULT_METHODS,
+        calib_samples=calib_samples,
+        eval_samples=eval_samples,
+        input_shapes=shapes,
+        preprocess=ImagePreprocess.parse(preprocess),
+        max_drop_pp=max_drop,
+        batch_size=batch_size,
+        task=task,
+    )
+    with _progress(enabled=not as_json and sys.stderr.isatty()) as bars:
+        report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
+                              options=options, progress=bars)
+    if as_json:
+        click.echo(report.to_json())
+    else:
+        render_quantize_report(report, Console())
+    if report.budget.exceeded:
+        budget = report.budget
+        reason = ("no accuracy metric (needs labels or a class output)" if budget.drop_pp is None
+                  else f"{budget.metric} dropped {budget.drop_pp:.2f} pp")
+        click.echo(f"error: accuracy budget exceeded: {reason} > --max-drop {budget.max_drop_pp:g} pp", err=True)
+        sys.exit(EXIT_BUDGET_EXCEEDED)

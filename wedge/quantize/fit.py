@@ -1,0 +1,94 @@
+"""Stage 7: does the int8 model fit the board — flash slot, RAM for activations, and a latency estimate.
+
+The RAM figure here is an estimate from tensor lifetimes; the TFLite export measures the real TFLM arena.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import onnx
+
+from wedge.boards import Board
+from wedge.edge.artifacts import ModelInfo, SlotFit, slot_fit
+
+
+_FUSED_ACTIVATIONS: Final = frozenset({"Relu", "Clip", "Relu6"})
+
+
+@dataclass(frozen=True)
+class BoardFit:
+    """The verdict for one model on one board: the flash slot (from the artifact) and RAM."""
+
+    slot: SlotFit
+    activation_peak_bytes: int
+    ram_needed_bytes: int
+    fits_ram: bool
+    notes: tuple[str, ...]
+
+    @property
+    def fits(self) -> bool:
+        return self.slot.fits and self.fits_ram
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.slot.to_dict(), "fits_flash": self.slot.fits, "activation_peak_bytes":
+                self.activation_peak_bytes, "ram_needed_bytes": self.ram_needed_bytes, "fits_ram": self.fits_ram,
+                "fits": self.fits, "notes": [*self.slot.notes, *self.notes]}
+
+
+def activation_peak_bytes(model_path: Path, bytes_per_element: int = 1) -> int:
+    """Peak bytes of simultaneously live activations, walking the graph in order (a greedy arena lower bound).
+
+    A tensor lives from the node that makes it to the last node that reads it; graph inputs live from the
+    start and outputs to the end, as in TFLite-Micro's planner. Weights are not counted (they stay in flash).
+    """
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path), load_external_data=False))
+    graph = model.graph
+    constants = {i.name for i in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type in ("Constant", "DequantizeLinear") and
+                  all(i in constants for i in n.input) for o in n.output}
+    sizes: dict[str, int] = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        if value.type.tensor_type.HasField("shape"):
+            # A symbolic dim is the batch: the board runs one sample at a time.
+            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                    for d in value.type.tensor_type.shape.dim]
+            sizes[value.name] = int(np.prod(dims)) * bytes_per_element
+    last_use: dict[str, int] = {}
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            last_use[name] = index
+    end = len(graph.node)
+    for out in graph.output:
+        last_use[out.name] = end
+    live = {i.name for i in graph.input if i.name not in constants}
+    peak = sum(sizes.get(n, 0) for n in live)
+    for index, node in enumerate(graph.node):
+        if node.op_type in _FUSED_ACTIVATIONS and node.input and last_use.get(node.input[0]) == index:
+            # TFLite fuses these into the op before them: no second buffer for the activation output.
+            live.discard(node.input[0])
+        live |= {o for o in node.output if o and o not in constants}
+        peak = max(peak, sum(sizes.get(n, 0) for n in live))
+        live = {n for n in live if last_use.get(n, -1) > index}
+    return peak
+
+
+def assess_fit(board: Board, int8_info: ModelInfo, activation_bytes: int) -> BoardFit:
+    """Compare the int8 model with the board's budgets; `activation_bytes` from `activation_peak_bytes`."""
+    slot = slot_fit(int8_info, board)
+    notes: list[str] = []
+    if board.compute.runtime == "tflm":
+        # TFLM keeps weights in flash and plans activations in the arena (plus a little per-op bookkeeping).
+        ram_needed = activation_bytes
+        notes.append("RAM is an estimate from tensor lifetimes; export to TFLite to measure the TFLM arena")
+    else:
+        # onnxruntime/LiteRT on an application processor load the weights into RAM beside the activations.
+        ram_needed = activation_bytes + int8_info.size_bytes
+        notes.append("RAM counts the weights (loaded into memory) plus the activation peak")
+    notes.append(f"latency from {int8_info.macs:,} MACs x {board.compute.cycles_per_mac} cycles/MAC at "
+                 f"{board.compute.clock_hz / 1e6:g} MHz (profile estimate, not a measurement)")
+    return BoardFit(slot=slot, activation_peak_bytes=activation_bytes, ram_needed_bytes=ram_needed,
+                    fits_ram=ram_needed <= board.budgets.arena_bytes, notes=tuple(notes))

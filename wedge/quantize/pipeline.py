@@ -1,0 +1,165 @@
+"""The whole `wedge quantize` job: prepare, search calibration methods, evaluate, per-layer, fit, report.
+
+Work happens in a hidden folder inside the output folder; only a finished run moves its files into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Final
+
+from wedge.boards import Board
+from wedge.edge.artifacts import inspect_model
+from wedge.edge.engines import open_engine
+from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
+from wedge.errors import first_line
+from wedge.quantize.calibrate import DEFAULT_METHODS, Method
+from wedge.quantize.calibration import ImagePreprocess, feed_batch_size, load_samples
+from wedge.quantize.errors import OutputError
+from wedge.quantize.evaluate import compare_models
+from wedge.quantize.fit import activation_peak_bytes, assess_fit
+from wedge.quantize.layers import LAYER_SAMPLES, per_layer_errors
+from wedge.quantize.load import prepare_model
+from wedge.quantize.progress import Progress, SilentProgress
+from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
+from wedge.quantize.search import search_calibration
+
+REPORT_NAME: Final = "report.json"
+# Below this, a difference between ORT's int8 kernels and exact int8 math is rounding, not saturation.
+HOST_KERNEL_WARN_DB: Final = 3.0
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """Knobs of the pipeline; the defaults are what `wedge quantize` uses."""
+
+    methods: tuple[Method, ...] = DEFAULT_METHODS
+    calib_samples: int | None = None
+    eval_samples: int | None = None
+    input_shapes: Mapping[str | None, tuple[int, ...]] = field(default_factory=dict)
+    preprocess: ImagePreprocess = field(default_factory=ImagePreprocess)
+    max_drop_pp: float | None = None
+    batch_size: int = 32
+    task: str = "auto"
+    layer_samples: int = LAYER_SAMPLES
+
+
+def output_path(model: Path, out_dir: Path) -> Path:
+    """Where the int8 model of `model` lands: `<out>/<stem>.int8.onnx`."""
+    return out_dir / f"{model.stem}.int8.onnx"
+
+
+def _workdir(out_dir: Path) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".wedge-", dir=out_dir))
+    except OSError as exc:
+        raise OutputError(f"output folder {out_dir} is not writable: {exc.strerror or first_line(exc)}") from None
+
+
+def run_quantize(
+    model: Path,
+    out_dir: Path,
+    *,
+    calib: Path,
+    evaluation: Path | None = None,
+    board: Board | None = None,
+    options: QuantizeOptions | None = None,
+    progress: Progress | None = None,
+) -> QuantizeReport:
+    """Quantize `model` to int8 with `calib` data, judge it on `evaluation`, write model + report to `out_dir`."""
+    options = options or QuantizeOptions()
+    progress = progress or SilentProgress()
+    started = time.perf_counter()
+    workdir = _workdir(out_dir)
+    try:
+        report = _run(model, out_dir, workdir, calib, evaluation, board, options, progress, started)
+        # Files land only now, each by an atomic rename within the same folder.
+        os.replace(workdir / "model.int8.onnx", report.output)
+        os.replace(workdir / REPORT_NAME, out_dir / REPORT_NAME)
+        return report
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path: Path | None,
+         board: Board | None, options: QuantizeOptions, progress: Progress, started: float) -> QuantizeReport:
+    advance = progress.stage("preparing model", 1)
+    prepared = prepare_model(model, workdir, options.input_shapes)
+    advance(1)
+    calib = load_samples(calib_path, prepared.inputs, role="calibration",
+                         max_samples=options.calib_samples, preprocess=options.preprocess)
+    notes = list(prepared.notes)
+    if eval_path is not None:
+        eval_set = load_samples(eval_path, prepared.inputs, role="evaluation",
+                                max_samples=options.eval_samples, preprocess=options.preprocess)
+    else:
+        eval_set = calib
+        notes.append("no --eval set: scored on the calibration data, which flatters every method")
+    batch_size = feed_batch_size(prepared.inputs, options.batch_size)
+
+    with open_engine(prepared.path, "onnxruntime") as fp32:
+        best, candidates = search_calibration(prepared, fp32, calib, eval_set, options.methods, workdir,
+                                              batch_size=batch_size, task=options.task, progress=progress)
+        advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
+        with OnnxRuntimeEngine(best.path) as kernels:
+            host_kernels = compare_models(fp32, kernels, eval_set, batch_size=batch_size,
+                                          task=best.evaluation.task, on_batch=advance)
+    lost_db = best.evaluation.primary.sqnr_db - host_kernels.primary.sqnr_db
+    if lost_db > HOST_KERNEL_WARN_DB:
+        notes.append(f"onnxruntime's own int8 kernels on this CPU lose {lost_db:.1f} dB SQNR against exact int8 "
+                     "math (x86 u8s8 saturation without VNNI); the board's int32 accumulators do not. To run "
+                     "this ONNX on such a host, use graph optimization level 'basic'")
+    advance = progress.stage("per-layer error", 1)
+    layers = per_layer_errors(prepared.path, best.path, eval_set, batch_size=batch_size,
+                              max_samples=options.layer_samples)
+    advance(1)
+
+    final_model = workdir / "model.int8.onnx"
+    shutil.copyfile(best.path, final_model)
+    fp32_info = inspect_model(model)
+    int8_info = inspect_model(final_model)
+    size = SizeInfo(fp32_bytes=fp32_info.size_bytes, int8_bytes=int8_info.size_bytes,
+                    params=fp32_info.param_count, macs=fp32_info.macs)
+    fit = None
+    if board is not None:
+        fit = assess_fit(board, int8_info, activation_peak_bytes(prepared.path))
+    report = QuantizeReport(
+        source=str(model),
+        output=str(output_path(model, out_dir)),
+        inputs=[{"name": s.name, "shape": list(s.shape), "dtype": str(s.dtype), "dynamic_batch": s.batch_dynamic}
+                for s in prepared.inputs],
+        notes=tuple(notes),
+        calibration_source=calib.source,
+        calibration_samples=len(calib),
+        evaluation_source=eval_set.source,
+        chosen_method=best.method.value,
+        candidates=candidates,
+        evaluation=best.evaluation,
+        host_kernels=host_kernels,
+        layers=layers,
+        size=size,
+        fit=fit,
+        budget=AccuracyBudget.judge(best.evaluation, options.max_drop_pp),
+        wall_s=time.perf_counter() - started,
+        versions=_versions(),
+    )
+    report.write(workdir / REPORT_NAME)
+    return report
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in ("wedge", "onnx", "onnxruntime", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions

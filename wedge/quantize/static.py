@@ -1,0 +1,45 @@
+"""Stage 4: write the int8 QDQ model from calibrated ranges with onnxruntime's static quantizer.
+
+Int8 activations (asymmetric), symmetric per-channel int8 weights, int32 biases: the TFLite int8 spec.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
+
+from wedge.errors import first_line
+from wedge.quantize.calibrate import OP_TYPES_TO_QUANTIZE
+from wedge.quantize.errors import QuantizeError
+from wedge.quantize.load import quiet_ort_logging
+
+# Weights symmetric (zero point 0) per output channel, activations asymmetric: what TFLite-Micro's
+# int8 kernels and CMSIS-NN expect, so the same ranges carry over to the .tflite export.
+_EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
+
+
+def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) -> None:
+    """Quantize `prepared_path` with precomputed `ranges` into `out_path` (int8 QDQ ONNX)."""
+    with tempfile.TemporaryDirectory(prefix="wedge-ranges-") as tmp, quiet_ort_logging():
+        # ORT's calibration cache is its public way to quantize with ranges computed elsewhere.
+        cache = Path(tmp) / "ranges.json"
+        save_tensors_data(ranges, cache)
+        try:
+            quantize_static(
+                str(prepared_path),
+                str(out_path),
+                None,
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=OP_TYPES_TO_QUANTIZE,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=ranges.calibration_method,
+                extra_options=dict(_EXTRA_OPTIONS),
+                calibration_cache_path=cache,
+            )
+        except Exception as exc:
+            raise QuantizeError(f"onnxruntime could not quantize the model: {first_line(exc)}") from None
