@@ -16,7 +16,8 @@ from onnx import numpy_helper
 
 from wedge.edge.artifacts.macs import onnx_node_macs
 from wedge.edge.artifacts.model_info import ArtifactError, ModelInfo, histogram
-from wedge.edge.engines.base import Dim, QuantParams, TensorSpec, one_line
+from wedge.errors import first_line
+from wedge.edge.engines.base import Dim, QuantParams, TensorSpec
 
 _DEFAULT_DOMAINS: Final = ("", "ai.onnx")
 _QUANTIZED_OPS: Final = frozenset(
@@ -54,7 +55,7 @@ def _infer_shapes(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
         return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     # Inference raises its own error types for ops it does not know; the model is still inspectable.
     except Exception as exc:
-        notes.append(f"shape inference failed ({one_line(exc)}); MACs may be incomplete")
+        notes.append(f"shape inference failed ({first_line(exc)}); MACs may be incomplete")
         return model
 
 

@@ -98,12 +98,6 @@ class TensorSpec:
         }
 
 
-def one_line(exc: BaseException) -> str:
-    """The first line of a runtime's exception text, for a one-line EngineError."""
-    lines = str(exc).strip().splitlines()
-    return lines[0].strip() if lines else type(exc).__name__
-
-
 def _is_fixed(dim: Dim) -> bool:
     return isinstance(dim, int) and dim >= 0
 

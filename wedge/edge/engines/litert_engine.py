@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from wedge.edge.engines.base import Engine, EngineError, QuantParams, TensorSpec, one_line
+from wedge.errors import first_line
+from wedge.edge.engines.base import Engine, EngineError, QuantParams, TensorSpec
 from wedge.edge.engines.source import ModelSource, describe_source, load_bytes
 
 
@@ -70,7 +71,7 @@ class LiteRtEngine(Engine):
             self._interpreter = interpreter_class(model_content=content, num_threads=threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise EngineError(f"LiteRT cannot load {self._name}: {one_line(exc)}") from exc
+            raise EngineError(f"LiteRT cannot load {self._name}: {first_line(exc)}") from exc
         input_details = self._interpreter.get_input_details()
         output_details = self._interpreter.get_output_details()
         self._input_index = {str(d["name"]): int(d["index"]) for d in input_details}
@@ -92,7 +93,7 @@ class LiteRtEngine(Engine):
                 self._interpreter.set_tensor(self._input_index[name], np.ascontiguousarray(array))
             self._interpreter.invoke()
         except (ValueError, RuntimeError) as exc:
-            raise EngineError(f"LiteRT failed to run {self._name}: {one_line(exc)}") from exc
+            raise EngineError(f"LiteRT failed to run {self._name}: {first_line(exc)}") from exc
         return [self._interpreter.get_tensor(index) for index in self._output_index]
 
     def _release(self) -> None:

@@ -10,7 +10,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from wedge.edge.engines.base import Dim, Engine, EngineError, TensorSpec, one_line
+from wedge.errors import first_line
+from wedge.edge.engines.base import Dim, Engine, EngineError, TensorSpec
 from wedge.edge.engines.source import ModelSource, describe_source, existing_path
 
 _ORT_ERRORS_ONLY: Final = 3
@@ -70,7 +71,7 @@ class OnnxRuntimeEngine(Engine):
         try:
             self._session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own pybind exception types for every load failure
-            raise EngineError(f"onnxruntime cannot load {self._name}: {one_line(exc)}") from exc
+            raise EngineError(f"onnxruntime cannot load {self._name}: {first_line(exc)}") from exc
         self._inputs = tuple(_spec(arg, is_input=True) for arg in self._session.get_inputs())
         self._outputs = tuple(_spec(arg, is_input=False) for arg in self._session.get_outputs())
 
@@ -86,7 +87,7 @@ class OnnxRuntimeEngine(Engine):
         try:
             return self._session.run([spec.name for spec in self._outputs], dict(feeds))
         except Exception as exc:
-            raise EngineError(f"onnxruntime failed to run {self._name}: {one_line(exc)}") from exc
+            raise EngineError(f"onnxruntime failed to run {self._name}: {first_line(exc)}") from exc
 
     def _release(self) -> None:
         del self._session

@@ -18,7 +18,8 @@ import numpy as np
 from wedge.edge.artifacts.model_info import ArtifactError
 from wedge.edge.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite, tensor_name
 from wedge.edge.artifacts.tflm_ops import tflm_unsupported
-from wedge.edge.engines.base import Engine, EngineError, TensorSpec, one_line
+from wedge.errors import first_line
+from wedge.edge.engines.base import Engine, EngineError, TensorSpec
 from wedge.edge.engines.litert_engine import quant_from_details
 from wedge.edge.engines.source import ModelSource, describe_source, load_bytes
 
@@ -74,7 +75,7 @@ class TflmEngine(Engine):
             self._interpreter = runtime.Interpreter.from_bytes(content, arena_size=arena_bytes)
         except RuntimeError as exc:
             raise EngineError(
-                f"the TFLM arena of {arena_bytes} bytes is too small for {self._name} ({one_line(exc)})"
+                f"the TFLM arena of {arena_bytes} bytes is too small for {self._name} ({first_line(exc)})"
             ) from exc
         main = flatbuffer.subgraphs[0]
         input_names = [tensor_name(main.tensors[int(i)]) for i in int_list(main.inputs)]
@@ -103,7 +104,7 @@ class TflmEngine(Engine):
             self._interpreter.invoke()
             return [np.array(self._interpreter.get_output(i), copy=True) for i in range(len(self._outputs))]
         except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"TFLM failed to run {self._name}: {one_line(exc)}") from exc
+            raise EngineError(f"TFLM failed to run {self._name}: {first_line(exc)}") from exc
 
     def _release(self) -> None:
         del self._interpreter
