@@ -21,9 +21,9 @@ from wedge.quantize.calibration import Batch, SampleSet
 from wedge.quantize.errors import QuantizeError
 from wedge.quantize.load import quiet_ort_logging
 
-# Samples per collect_data call: small enough that a chunk of full activations stays small, large enough
-# that ORT's per-call histogram bookkeeping is amortized.
-CHUNK_SAMPLES: Final = 64
+# Samples per collect_data call: histogram calibrators hold every activation of a call, so this bounds
+# their memory; histograms merge across calls, so results do not depend on it.
+CHUNK_SAMPLES: Final = 16
 
 # The same op set quantize_static calibrates by default.
 OP_TYPES_TO_QUANTIZE: Final = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -28,8 +28,9 @@ from wedge.quantize.errors import QuantizeError
 from wedge.quantize.evaluate import SQNR_CAP_DB, sqnr_db
 from wedge.quantize.load import quiet_ort_logging
 
-# Activations of every tensor are held for these samples at once: keep it small.
-LAYER_SAMPLES: Final = 16
+# Samples compared tensor by tensor, and how many run at once (every activation of a batch is held).
+LAYER_SAMPLES: Final = 32
+LAYER_BATCH: Final = 4
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,14 @@ class _ListReader(CalibrationDataReader):
         return next(self._it, None)
 
 
+def _accumulate(sums: list[float], ref: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> None:
+    for a, b in zip(ref, got, strict=True):
+        a64 = np.asarray(a, dtype=np.float64)
+        diff = a64 - np.asarray(b, dtype=np.float64)
+        sums[0] += float(np.sum(a64 * a64))
+        sums[1] += float(np.sum(diff * diff))
+
+
 def _power_sqnr(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     a = np.concatenate([np.ravel(x) for x in ref]).astype(np.float64)
     b = np.concatenate([np.ravel(x) for x in got]).astype(np.float64)
@@ -79,25 +88,31 @@ def _power_sqnr(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
 def per_layer_errors(
     fp32_path: Path, int8_path: Path, samples: SampleSet, *, batch_size: int, max_samples: int = LAYER_SAMPLES
 ) -> list[LayerError]:
-    """Per-node SQNR of `int8_path` against `fp32_path` on the first `max_samples` samples, in graph order."""
-    batches = list(samples.batches(batch_size, limit=max_samples))
+    """Per-node SQNR of `int8_path` against `fp32_path` on the first `max_samples` samples, in graph order.
+
+    Activations are compared batch by batch and only their power sums kept, so memory stays at one small
+    batch of every tensor whatever the sample count.
+    """
     fp32_model = onnx.load(str(fp32_path), load_external_data=False)
+    power: dict[str, list[float]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="wedge-layers-") as tmp, quiet_ort_logging():
             fp32_aug = Path(tmp) / "fp32.onnx"
             int8_aug = Path(tmp) / "int8.onnx"
             modify_model_output_intermediate_tensors(str(fp32_path), str(fp32_aug))
             modify_model_output_intermediate_tensors(str(int8_path), str(int8_aug))
-            float_acts = collect_activations(str(fp32_aug), _ListReader(batches))
-            qdq_acts = collect_activations(str(int8_aug), _ListReader(batches))
-            matching = create_activation_matching(qdq_acts, float_acts)
+            for batch in samples.batches(min(batch_size, LAYER_BATCH), limit=max_samples):
+                float_acts = collect_activations(str(fp32_aug), _ListReader([batch]))
+                qdq_acts = collect_activations(str(int8_aug), _ListReader([batch]))
+                for name, match in create_activation_matching(qdq_acts, float_acts).items():
+                    if "float" in match:
+                        _accumulate(power.setdefault(name, [0.0, 0.0]), match["float"], match["post_qdq"])
             weights = create_weight_matching(str(fp32_path), str(int8_path))
     except Exception as exc:
         raise QuantizeError(f"per-layer analysis failed: {first_line(exc)}") from None
 
     weight_sqnr = {name: _power_sqnr([m["float"]], [m["dequantized"]]) for name, m in weights.items()}
-    accumulated = {name: _power_sqnr(list(m["float"]), list(m["post_qdq"]))
-                   for name, m in matching.items() if "float" in m}
+    accumulated = {name: sqnr_db(signal, noise) for name, (signal, noise) in power.items()}
     producers = {out: node for node in fp32_model.graph.node for out in node.output}
     op_types = {node.name or node.op_type: node.op_type for node in fp32_model.graph.node}
     upstream: dict[str, tuple[float, tuple[str, ...]]] = {}

@@ -229,21 +229,54 @@ def shorten_names(model: onnx.ModelProto, limit: int = MAX_NAME_CHARS) -> list[s
     return [f"shortened {len(renames) + count} names longer than {limit} characters (converter-generated)"]
 
 
+def _needs_symbolic_shapes(model: onnx.ModelProto) -> bool:
+    """True when ONNX's own shape inference leaves a tensor without a rank or with unknown dims.
+
+    ORT's symbolic shape inference handles those, but it imports sympy (tens of MB): use it only then.
+    """
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        return True
+    graph = inferred.graph
+    batch_symbols = {d.dim_param for i in graph.input for d in i.type.tensor_type.shape.dim[:1] if d.dim_param}
+    known = {v.name: v for v in [*graph.value_info, *graph.output, *graph.input]}
+    known.update({i.name: None for i in graph.initializer})
+    for node in graph.node:
+        for name in node.output:
+            value = known.get(name, "missing")
+            if value is None:
+                continue
+            if value == "missing" or not value.type.tensor_type.HasField("shape"):
+                return True
+            for dim in value.type.tensor_type.shape.dim:
+                if not dim.HasField("dim_value") and dim.dim_param not in batch_symbols:
+                    return True
+    return False
+
+
 def preprocess(model: onnx.ModelProto, out_path: Path) -> list[str]:
     """Run ORT's `quant_pre_process` (shape inference, constant folding); fall back without optimization."""
     from onnxruntime.quantization import quant_pre_process
 
+    # quant_pre_process rewrites a ModelProto it is given; hand it a file so a retry starts clean.
+    source = out_path.with_suffix(".source.onnx")
+    onnx.save(model, str(source))
+    skip_symbolic = not _needs_symbolic_shapes(model)
     notes: list[str] = []
     try:
         with quiet_ort_logging():
-            quant_pre_process(model, str(out_path))
+            quant_pre_process(str(source), str(out_path), skip_symbolic_shape=skip_symbolic)
     except Exception as exc:
         notes.append(f"graph optimization skipped ({first_line(exc)})")
         try:
             with quiet_ort_logging():
-                quant_pre_process(model, str(out_path), skip_optimization=True, skip_symbolic_shape=True)
+                quant_pre_process(str(source), str(out_path), skip_optimization=True,
+                                  skip_symbolic_shape=skip_symbolic)
         except Exception as exc2:
             raise ModelLoadError(f"shape inference failed: {first_line(exc2)}") from None
+    finally:
+        source.unlink(missing_ok=True)
     return notes
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import onnx
+from onnx import numpy_helper
+
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
 
@@ -43,3 +46,28 @@ def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) ->
             )
         except Exception as exc:
             raise QuantizeError(f"onnxruntime could not quantize the model: {first_line(exc)}") from None
+    drop_zero_zero_points(out_path)
+
+
+def drop_zero_zero_points(path: Path) -> int:
+    """Remove all-zero zero points of constant DequantizeLinear inputs (weights, biases); returns how many.
+
+    Zero is ONNX's default zero point, symmetric weights and int32 biases always have it, and a per-channel
+    zero-point tensor per weight and per bias is a few percent of a small model's file. Activation zero
+    points stay: a QuantizeLinear's zero point also fixes its output type.
+    """
+    model = onnx.load(str(path))
+    initializers = {i.name: i for i in model.graph.initializer}
+    dropped = 0
+    for node in model.graph.node:
+        if (node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[0] in initializers
+                and node.input[2] in initializers
+                and not numpy_helper.to_array(initializers[node.input[2]]).any()):
+            del node.input[2]
+            dropped += 1
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    onnx.save(model, str(path))
+    return dropped
