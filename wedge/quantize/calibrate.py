@@ -23,7 +23,7 @@ from wedge.quantize.load import quiet_ort_logging
 
 # Samples per collect_data call: histogram calibrators hold every activation of a call, so this bounds
 # their memory; histograms merge across calls, so results do not depend on it.
-CHUNK_SAMPLES: Final = 16
+CHUNK_SAMPLES: Final = 8
 
 # The same op set quantize_static calibrates by default.
 OP_TYPES_TO_QUANTIZE: Final = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
