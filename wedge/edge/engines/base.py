@@ -105,8 +105,8 @@ def _is_fixed(dim: Dim) -> bool:
 class Engine(ABC):
     """A loaded model that runs feeds by input name and returns outputs by output name.
 
-    Subclasses call `super().__init__()` and provide `inputs`, `outputs`, `_invoke` (one call whose
-    feeds match the specs) and `_release` (free the runtime). When an input's batch dimension is
+    Subclasses call `super().__init__()`, set `self._inputs` / `self._outputs` (the specs), and provide
+    `_invoke` (one call whose feeds match the specs) and `_release` (free the runtime). When an input's batch dimension is
     fixed to 1 and a feed carries N > 1 samples, `run` loops over the samples and concatenates the
     outputs, because LiteRT and TFLM models are built batch-1.
     """
@@ -115,14 +115,16 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self._closed = False
+        self._inputs: tuple[TensorSpec, ...] = ()
+        self._outputs: tuple[TensorSpec, ...] = ()
 
     @property
-    @abstractmethod
-    def inputs(self) -> tuple[TensorSpec, ...]: ...
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
 
     @property
-    @abstractmethod
-    def outputs(self) -> tuple[TensorSpec, ...]: ...
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
 
     @abstractmethod
     def _invoke(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:

@@ -79,14 +79,6 @@ class LiteRtEngine(Engine):
         self._inputs = tuple(_spec(d) for d in input_details)
         self._outputs = tuple(_spec(d) for d in output_details)
 
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
     def _invoke(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
         try:
             for name, array in feeds.items():

@@ -75,14 +75,6 @@ class OnnxRuntimeEngine(Engine):
         self._inputs = tuple(_spec(arg, is_input=True) for arg in self._session.get_inputs())
         self._outputs = tuple(_spec(arg, is_input=False) for arg in self._session.get_outputs())
 
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
     def _invoke(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
         try:
             return self._session.run([spec.name for spec in self._outputs], dict(feeds))

@@ -89,14 +89,6 @@ class TflmEngine(Engine):
         )
         self.arena_bytes = arena_bytes
 
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
     def _invoke(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
         try:
             for index, spec in enumerate(self._inputs):
