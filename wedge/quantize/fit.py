@@ -1,6 +1,6 @@
 """Stage 7: does the int8 model fit the board — flash slot, RAM for activations, and a latency estimate.
 
-The RAM figure here is an estimate from tensor lifetimes; the TFLite export measures the real TFLM arena.
+RAM is an estimate from tensor lifetimes, unless the TFLite export measured the real TFLM arena.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class BoardFit:
     ram_needed_bytes: int
     fits_ram: bool
     notes: tuple[str, ...]
+    ram_measured: bool = False
 
     @property
     def fits(self) -> bool:
@@ -35,7 +36,8 @@ class BoardFit:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.slot.to_dict(), "fits_flash": self.slot.fits, "activation_peak_bytes":
-                self.activation_peak_bytes, "ram_needed_bytes": self.ram_needed_bytes, "fits_ram": self.fits_ram,
+                self.activation_peak_bytes, "ram_needed_bytes": self.ram_needed_bytes,
+                "ram_source": "measured TFLM arena" if self.ram_measured else "estimate", "fits_ram": self.fits_ram,
                 "fits": self.fits, "notes": [*self.slot.notes, *self.notes]}
 
 
@@ -76,11 +78,21 @@ def activation_peak_bytes(model_path: Path, bytes_per_element: int = 1) -> int:
     return peak
 
 
-def assess_fit(board: Board, int8_info: ModelInfo, activation_bytes: int) -> BoardFit:
-    """Compare the int8 model with the board's budgets; `activation_bytes` from `activation_peak_bytes`."""
+def assess_fit(board: Board, int8_info: ModelInfo, activation_bytes: int,
+               measured_arena_bytes: int | None = None) -> BoardFit:
+    """Compare the int8 model with the board's budgets; `activation_bytes` from `activation_peak_bytes`.
+
+    `int8_info` is the file that goes to the board (the .tflite when exported); `measured_arena_bytes`, the
+    TFLM arena measured by the TFLite export, replaces the estimate on TFLM boards.
+    """
     slot = slot_fit(int8_info, board)
     notes: list[str] = []
-    if board.compute.runtime == "tflm":
+    measured = measured_arena_bytes is not None and board.compute.runtime == "tflm"
+    if measured and measured_arena_bytes is not None:
+        ram_needed = measured_arena_bytes
+        notes.append("RAM is the TFLite-Micro arena measured in the interpreter (64-bit host build; a 32-bit "
+                     "MCU needs slightly less)")
+    elif board.compute.runtime == "tflm":
         # TFLM keeps weights in flash and plans activations in the arena (plus a little per-op bookkeeping).
         ram_needed = activation_bytes
         notes.append("RAM is an estimate from tensor lifetimes; export to TFLite to measure the TFLM arena")
@@ -91,4 +103,4 @@ def assess_fit(board: Board, int8_info: ModelInfo, activation_bytes: int) -> Boa
     notes.append(f"latency from {int8_info.macs:,} MACs x {board.compute.cycles_per_mac} cycles/MAC at "
                  f"{board.compute.clock_hz / 1e6:g} MHz (profile estimate, not a measurement)")
     return BoardFit(slot=slot, activation_peak_bytes=activation_bytes, ram_needed_bytes=ram_needed,
-                    fits_ram=ram_needed <= board.budgets.arena_bytes, notes=tuple(notes))
+                    fits_ram=ram_needed <= board.budgets.arena_bytes, notes=tuple(notes), ram_measured=measured)

@@ -10,10 +10,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from wedge.boards import Board
 from wedge.edge.artifacts import inspect_model
@@ -30,8 +30,14 @@ from wedge.quantize.load import prepare_model
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
 from wedge.quantize.search import search_calibration
+from wedge.quantize.tflite import ExportResult, export_tflite
+from wedge.quantize.tflite.convert import IO_KINDS, IoKind
 
 REPORT_NAME: Final = "report.json"
+OutputFormat = Literal["onnx", "tflite"]
+FORMATS: Final = ("onnx", "tflite")
+# Eval samples the TFLite export runs in LiteRT and TFLite-Micro to validate the file (TFLM is slow).
+EXPORT_VALIDATION_SAMPLES: Final = 100
 # Below this, a difference between ORT's int8 kernels and exact int8 math is rounding, not saturation.
 HOST_KERNEL_WARN_DB: Final = 3.0
 
@@ -49,11 +55,18 @@ class QuantizeOptions:
     batch_size: int = 32
     task: str = "auto"
     layer_samples: int = LAYER_SAMPLES
+    format: OutputFormat = "onnx"  # "tflite" also writes <stem>.int8.tflite for TFLite-Micro boards
+    io: IoKind = "int8"  # the .tflite's input/output type: "int8", or "float" with (DE)QUANTIZE at the edges
 
 
 def output_path(model: Path, out_dir: Path) -> Path:
     """Where the int8 model of `model` lands: `<out>/<stem>.int8.onnx`."""
     return out_dir / f"{model.stem}.int8.onnx"
+
+
+def tflite_output_path(model: Path, out_dir: Path) -> Path:
+    """Where the int8 TFLite export of `model` lands: `<out>/<stem>.int8.tflite`."""
+    return out_dir / f"{model.stem}.int8.tflite"
 
 
 def _workdir(out_dir: Path) -> Path:
@@ -76,6 +89,10 @@ def run_quantize(
 ) -> QuantizeReport:
     """Quantize `model` to int8 with `calib` data, judge it on `evaluation`, write model + report to `out_dir`."""
     options = options or QuantizeOptions()
+    if options.format not in FORMATS:
+        raise OutputError(f"unknown output format {options.format!r}: expected {' or '.join(FORMATS)}")
+    if options.io not in IO_KINDS:
+        raise OutputError(f"unknown TFLite I/O type {options.io!r}: expected {' or '.join(IO_KINDS)}")
     progress = progress or SilentProgress()
     started = time.perf_counter()
     workdir = _workdir(out_dir)
@@ -83,6 +100,8 @@ def run_quantize(
         report = _run(model, out_dir, workdir, calib, evaluation, board, options, progress, started)
         # Files land only now, each by an atomic rename within the same folder.
         os.replace(workdir / "model.int8.onnx", report.output)
+        if report.tflite is not None:
+            os.replace(workdir / "model.int8.tflite", report.tflite.path)
         os.replace(workdir / REPORT_NAME, out_dir / REPORT_NAME)
         return report
     finally:
@@ -128,9 +147,21 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     int8_info = inspect_model(final_model)
     size = SizeInfo(fp32_bytes=fp32_info.size_bytes, int8_bytes=int8_info.size_bytes,
                     params=fp32_info.param_count, macs=fp32_info.macs)
+    exported: ExportResult | None = None
+    if options.format == "tflite":
+        advance = progress.stage("exporting TFLite", 1)
+        validation_inputs = eval_set.batch(0, min(len(eval_set), EXPORT_VALIDATION_SAMPLES))
+        exported = export_tflite(final_model, workdir / "model.int8.tflite", io=options.io,
+                                 eval_samples=validation_inputs)
+        advance(1)
     fit = None
     if board is not None:
-        fit = assess_fit(board, int8_info, activation_peak_bytes(prepared.path))
+        # The board gets the .tflite when there is one: its bytes fill the slot, its measured arena the RAM.
+        board_info = int8_info if exported is None else inspect_model(exported.path)
+        fit = assess_fit(board, board_info, activation_peak_bytes(prepared.path),
+                         measured_arena_bytes=None if exported is None else exported.arena_bytes)
+    if exported is not None:
+        exported = replace(exported, path=tflite_output_path(model, out_dir))
     report = QuantizeReport(
         source=str(model),
         output=str(output_path(model, out_dir)),
@@ -150,6 +181,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         budget=AccuracyBudget.judge(best.evaluation, options.max_drop_pp),
         wall_s=time.perf_counter() - started,
         versions=_versions(),
+        tflite=exported,
     )
     report.write(workdir / REPORT_NAME)
     return report
@@ -157,7 +189,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
 
 def _versions() -> dict[str, str]:
     versions = {}
-    for package in ("wedge", "onnx", "onnxruntime", "numpy"):
+    for package in ("wedge", "onnx", "onnxruntime", "numpy", "ai-edge-litert", "tflite-micro"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -14,6 +14,7 @@ from wedge.quantize.evaluate import Evaluation
 from wedge.quantize.fit import BoardFit
 from wedge.quantize.layers import LayerError, worst_layers
 from wedge.quantize.search import Candidate
+from wedge.quantize.tflite.export import ExportResult
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class QuantizeReport:
     budget: AccuracyBudget
     wall_s: float
     versions: dict[str, str] = field(default_factory=dict)
+    tflite: ExportResult | None = None
 
     @property
     def worst_layers(self) -> list[LayerError]:
@@ -94,6 +96,7 @@ class QuantizeReport:
             "worst_layers": [_layer_dict(layer) for layer in self.worst_layers],
             "layers": [_layer_dict(layer) for layer in self.layers],
             "board_fit": None if self.fit is None else self.fit.to_dict(),
+            "tflite": None if self.tflite is None else self.tflite.to_dict(),
             "accuracy_budget": {**asdict(self.budget), "exceeded": self.budget.exceeded},
             "wall_s": round(self.wall_s, 3),
             "versions": self.versions,

@@ -11,6 +11,7 @@ from rich.table import Table
 from wedge.edge.cli.units import human_bytes
 from wedge.quantize.evaluate import SQNR_CAP_DB
 from wedge.quantize.report import QuantizeReport
+from wedge.quantize.tflite import ExportResult
 
 
 def _pct(value: float | None) -> str:
@@ -30,9 +31,29 @@ def _verdict(ok: bool) -> str:
     return "[green]fits[/]" if ok else "[red]does not fit[/]"
 
 
+def _tflite_table(export: ExportResult) -> Table:
+    """The .tflite against onnxruntime on the int8 ONNX, per runtime, and its measured TFLM arena."""
+    table = Table(title="TFLite export vs onnxruntime on the int8 ONNX", title_justify="left")
+    for column in ("runtime", "identical", "max diff", "top-1 agreement", "SQNR", "invoke"):
+        table.add_column(column, justify="left" if column == "runtime" else "right")
+    for run in export.validation.runtimes:
+        table.add_row(run.runtime, _pct(run.identical_pct), f"{run.max_quanta_diff} q",
+                      _pct(run.top1_agreement_pct), "exact" if run.sqnr_db >= SQNR_CAP_DB else _db(run.sqnr_db),
+                      f"{run.invoke_ms:.2f} ms")
+    arena = export.arena
+    ratio = export.size_bytes / export.onnx_size_bytes
+    table.caption = (f"{export.path.name}: {human_bytes(export.size_bytes)} ({ratio:.2f}x "
+                     f"the int8 ONNX), {export.io} I/O, {export.validation.samples} samples; TFLM arena "
+                     f"{arena.arena_bytes:,} B measured (recorded allocation {arena.recorded_bytes:,} B); ops: "
+                     + ", ".join(f"{name} x{count}" for name, count in export.op_histogram.items()))
+    table.caption_justify = "left"
+    return table
+
+
 def render_quantize_report(report: QuantizeReport, console: Console) -> None:
     """Print the report as a few tables, the most important first."""
-    console.print(f"[bold]{report.source}[/] → [bold green]{report.output}[/]  "
+    outputs = report.output if report.tflite is None else f"{report.output}, {report.tflite.path}"
+    console.print(f"[bold]{report.source}[/] → [bold green]{outputs}[/]  "
                   f"(calibration: [cyan]{report.chosen_method}[/], {report.calibration_samples} samples; "
                   f"eval: {report.evaluation.samples} samples)")
 
@@ -89,6 +110,9 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
                            _db(layer.sqnr_db), f"[bold]{_db(layer.own_sqnr_db)}[/]", _db(layer.weight_sqnr_db))
         console.print(layers)
 
+    if report.tflite is not None:
+        console.print(_tflite_table(report.tflite))
+
     fit = report.fit
     if fit is not None:
         slot = fit.slot
@@ -97,7 +121,8 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
             table.add_column(column, justify="left" if column == "budget" else "right")
         table.add_row("flash (model slot)", human_bytes(slot.model_bytes), human_bytes(slot.slot_bytes),
                       _verdict(slot.fits))
-        table.add_row("RAM (estimate)", human_bytes(fit.ram_needed_bytes), human_bytes(slot.arena_budget_bytes),
+        ram = "RAM (TFLM arena, measured)" if fit.ram_measured else "RAM (estimate)"
+        table.add_row(ram, human_bytes(fit.ram_needed_bytes), human_bytes(slot.arena_budget_bytes),
                       _verdict(fit.fits_ram))
         table.add_row("latency (estimate)", f"{slot.latency_s * 1000:.2f} ms", "", "")
         console.print(table)
