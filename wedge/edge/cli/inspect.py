@@ -1,12 +1,14 @@
 """`wedge inspect MODEL`: what a .onnx or .tflite file holds, and with --board whether it fits that board.
 
-A thin click layer over `wedge.edge.artifacts`: rich tables for people, exact numbers with --json.
+A thin click layer over `wedge.edge.artifacts` (and, for a .tflite, the TFLite-Micro arena measurement of
+`wedge.quantize.tflite.arena`): rich tables for people, exact numbers with --json.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Final
 
 import click
@@ -19,6 +21,7 @@ from wedge.edge.artifacts import ModelInfo, SlotFit, inspect_model, slot_fit
 from wedge.edge.artifacts.tflm_ops import tflm_supports
 from wedge.edge.cli.units import human_bytes
 from wedge.edge.engines import TensorSpec
+from wedge.quantize.tflite.arena import ArenaMeasurement, TflmRefusedError, measure_arena
 
 # Piped output is grepped: give rich room instead of its 80-column default, which wraps tensor names.
 _PIPE_WIDTH: Final[int] = 1000
@@ -99,6 +102,30 @@ def _fit_table(fit: SlotFit) -> Table:
     return table
 
 
+def _arena_table(arena: ArenaMeasurement, fit: SlotFit | None) -> Table:
+    table = Table(title="TFLite-Micro arena (measured)", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("smallest arena", f"{human_bytes(arena.arena_bytes)} ({arena.arena_bytes:,} bytes, "
+                                    f"{arena.probes} probes)")
+    table.add_row("recorded allocation", f"{arena.recorded_bytes:,} bytes (head {arena.recorded_head_bytes:,}, "
+                                         f"tail {arena.recorded_tail_bytes:,})")
+    if fit is not None:
+        fits = arena.arena_bytes <= fit.arena_budget_bytes
+        verdict = "[green]fits[/green]" if fits else "[red]does not fit[/red]"
+        table.add_row(f"on {escape(fit.board)}", f"{verdict}: {human_bytes(arena.arena_bytes)} of "
+                                                 f"{human_bytes(fit.arena_budget_bytes)} arena budget")
+    return table
+
+
+def _measure(info: ModelInfo) -> tuple[ArenaMeasurement | None, str | None]:
+    """The measured TFLM arena of a .tflite, or why TFLite-Micro refuses it."""
+    try:
+        return measure_arena(Path(info.path), source=Path(info.path).name), None
+    except TflmRefusedError as exc:
+        return None, str(exc)
+
+
 def _print_notes(console: Console, notes: tuple[str, ...]) -> None:
     for note in notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
@@ -107,16 +134,31 @@ def _print_notes(console: Console, notes: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("model")
 @click.option("--board", "board_name", metavar="NAME", help="Check the model against this board profile.")
+@click.option("--no-arena", is_flag=True, help="Do not measure a .tflite's TFLite-Micro arena (a few seconds).")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="For a signed .img: also check it is signed by this (public) key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (exact bytes and MACs).")
-def inspect(model: str, board_name: str | None, as_json: bool) -> None:
-    """Show a model's inputs, outputs, operators, parameters and MACs (.onnx or .tflite)."""
+def inspect(model: str, board_name: str | None, no_arena: bool, key_path: Path | None, as_json: bool) -> None:
+    """Show a model's inputs, outputs, operators, parameters and MACs (.onnx or .tflite).
+
+    For a .tflite, also the smallest TFLite-Micro arena it runs in, or why TFLite-Micro refuses it.
+    For a signed image (.img from `wedge pack`), its manifest, with its SHA-256 and signature verified.
+    """
+    if Path(model).suffix.lower() == ".img":
+        from wedge.edge.cli.image_render import show_image_file
+
+        show_image_file(model, key_path, as_json)
+        return
     board = load_board(board_name) if board_name is not None else None
     info = inspect_model(model)
     fit = slot_fit(info, board) if board is not None else None
+    arena, refusal = _measure(info) if info.format == "tflite" and not no_arena else (None, None)
     if as_json:
         data: dict[str, Any] = info.to_dict()
         if fit is not None:
             data["board"] = fit.to_dict()
+        if arena is not None or refusal is not None:
+            data["tflm_arena"] = arena.to_dict() if arena is not None else {"refused": refusal}
         click.echo(json.dumps(data, indent=2))
         return
     console = _console()
@@ -129,3 +171,7 @@ def inspect(model: str, board_name: str | None, as_json: bool) -> None:
     if fit is not None:
         console.print(_fit_table(fit))
         _print_notes(console, fit.notes)
+    if arena is not None:
+        console.print(_arena_table(arena, fit))
+    if refusal is not None:
+        console.print(f"[red]{escape(refusal)}[/red]")

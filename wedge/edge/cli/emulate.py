@@ -1,0 +1,71 @@
+"""`wedge emulate`: run a virtual board on a new pty until Ctrl-C, printing its port (again after a cut link).
+
+A thin click layer over `wedge.firmware.virtual`; fault flags set the knobs the control socket also changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from wedge.boards import load as load_board
+from wedge.firmware.virtual.faults import DEFAULT_CUT_DOWN_S, FaultSettings
+
+
+def _default_state(board: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "wedge" / "boards" / board
+
+
+@click.command()
+@click.option("--board", "board_name", required=True, metavar="NAME", help="Board profile to emulate.")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the board's flash and settings (kept across restarts). "
+                   "Default: $XDG_STATE_HOME/wedge/boards/NAME.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Public (or private) ed25519 key the bootloader trusts; needed the first time.")
+@click.option("--link", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep a symlink to the port here: one stable name even after the port is re-created.")
+@click.option("--baud", type=click.IntRange(min=1), help="Pace the UART at this baud rate (8N1); default: no pacing.")
+@click.option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.0, help="Chance per received byte of a flipped bit.")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Chance per received byte of losing it.")
+@click.option("--cut-after-bytes", type=click.IntRange(min=0), help="Pull the cable after this many received bytes.")
+@click.option("--cut-down-s", type=click.FloatRange(min=0), default=DEFAULT_CUT_DOWN_S, show_default=True,
+              help="How long a pulled cable stays out.")
+@click.option("--hang-after-bytes", type=click.IntRange(min=0), help="Stop answering after this many received bytes.")
+@click.option("--power-cut-after-bytes", type=click.IntRange(min=0),
+              help="Cut the power in the flash write or erase that crosses this many bytes (the process exits).")
+@click.option("--slow-flash-ms", type=click.FloatRange(min=0), default=0.0, help="Extra time per flash page operation.")
+@click.option("--fault-seed", type=int, help="Seed for the random faults (repeatable runs).")
+@click.option("--json", "as_json", is_flag=True, help="Announce the port as one JSON object per line.")
+def emulate(board_name: str, state_dir: Path | None, key_path: Path | None, link: Path | None, baud: int | None,
+            corrupt_rate: float, drop_rate: float, cut_after_bytes: int | None, cut_down_s: float,
+            hang_after_bytes: int | None, power_cut_after_bytes: int | None, slow_flash_ms: float,
+            fault_seed: int | None, as_json: bool) -> None:
+    """Run a virtual board (SMP over a pty serial port, MCUboot, TFLite-Micro) until Ctrl-C."""
+    from wedge.firmware.virtual.board import BoardOptions
+    from wedge.firmware.virtual.emulator import PortAnnouncement, run_emulator
+
+    board = load_board(board_name)
+    faults = FaultSettings(
+        corrupt_rate=corrupt_rate, drop_rate=drop_rate, cut_after_bytes=cut_after_bytes, cut_down_s=cut_down_s,
+        hang_after_bytes=hang_after_bytes, power_cut_after_bytes=power_cut_after_bytes,
+        slow_flash_ms=slow_flash_ms, seed=fault_seed,
+    )
+    options = BoardOptions(state_dir=state_dir or _default_state(board.name), key_path=key_path, link=link,
+                           baud=baud, faults=faults)
+
+    def announce(port: PortAnnouncement) -> None:
+        if as_json:
+            click.echo(json.dumps(port.to_dict()))
+            return
+        where = f"{port.port} (link {port.link})" if port.link else port.port
+        click.echo(f"{port.board}: {port.model or 'no model'} on {where}")
+        if port.event:
+            click.echo(f"  {port.event}")
+        click.echo(f"  state {port.state_dir} · control {port.control} · Ctrl-C to stop")
+
+    run_emulator(board, options, announce)

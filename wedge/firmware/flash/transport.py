@@ -1,0 +1,240 @@
+"""An smpclient transport for a serial port named by path or pyserial URL, event-driven and with clear port errors.
+
+smpclient's own serial transport opens only device paths, retries a failed open silently until its timeout
+and polls for input every 5 ms; this one opens any `serial_for_url` address once (exclusively, so a busy port
+says so), reads in pyserial's ReaderThread, and keeps console text apart for the boot banner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from pathlib import Path
+from typing import Final
+
+import serial
+from serial.threaded import Protocol, ReaderThread
+from smpclient.transport import SMPTransportDisconnected
+
+from wedge.firmware.errors import DeviceError
+from wedge.firmware.protocol.smp_messages import MalformedMessage, is_response, max_message_bytes, parse_header
+from wedge.firmware.protocol.smp_serial import (
+    LINE_LENGTH_BYTES,
+    Console,
+    Frame,
+    SerialFrameReader,
+    encode_frame,
+)
+
+# Before the server's buffer size is known: one 128-byte line's worth, enough for any small request.
+_UNINITIALIZED_MESSAGE_BYTES: Final[int] = 90
+# How often to look for a port path that is not there yet: no OS event announces a new device file here.
+_PORT_POLL_S: Final[float] = 0.05
+_CONSOLE_KEEP_BYTES: Final[int] = 8192
+_BUSY_ERRNOS: Final[frozenset[int]] = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EACCES})
+
+
+def is_url(address: str) -> bool:
+    return "://" in address
+
+
+async def wait_for_port(address: str, timeout_s: float) -> bool:
+    """Wait until a port path exists (URLs are taken to exist); False on timeout."""
+    if is_url(address):
+        return True
+    deadline = time.monotonic() + timeout_s
+    while not Path(address).exists():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_PORT_POLL_S)
+    return True
+
+
+class _Bridge(Protocol):
+    """ReaderThread callbacks, handed to the event loop."""
+
+    def __init__(self, owner: SerialPortTransport, loop: asyncio.AbstractEventLoop) -> None:
+        self._owner = owner
+        self._loop = loop
+
+    def data_received(self, data: bytes) -> None:
+        self._loop.call_soon_threadsafe(self._owner._on_data, data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._owner._on_lost, exc)
+
+
+class SerialPortTransport:
+    """smpclient's SMPTransport protocol over a pyserial port."""
+
+    def __init__(self, *, baud: int = 115_200, write_timeout_s: float = 5.0) -> None:
+        self._baud = baud
+        self._write_timeout_s = write_timeout_s
+        self._smp_server_transport_buffer_size: int | None = None
+        self._port: serial.SerialBase | None = None
+        self._reader_thread: ReaderThread | None = None
+        self._frames: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._reader = SerialFrameReader()
+        self._console = bytearray()
+        self._console_event = asyncio.Event()
+        self._sequence: int | None = None
+        self._lost: str | None = None
+        self.address: str | None = None
+
+    # -- SMPTransport ----------------------------------------------------------------------------------
+
+    async def connect(self, address: str, timeout_s: float) -> None:
+        """Open `address` (a path or URL), waiting up to `timeout_s` for a path to appear."""
+        self.address = address
+        if not await wait_for_port(address, timeout_s):
+            raise DeviceError(f"serial port {address} does not exist")
+        try:
+            port = serial.serial_for_url(address, baudrate=self._baud, timeout=None,
+                                         write_timeout=self._write_timeout_s, exclusive=True, do_not_open=True)
+            port.open()
+        except serial.SerialException as exc:
+            raise self._open_error(address, exc) from exc
+        except (ValueError, OSError) as exc:
+            raise DeviceError(f"cannot open serial port {address}: {exc}") from exc
+        port.reset_input_buffer()
+        self._port = port
+        self._frames = asyncio.Queue()
+        self._reader = SerialFrameReader()
+        self._lost = None
+        loop = asyncio.get_running_loop()
+        self._reader_thread = ReaderThread(port, lambda: _Bridge(self, loop))
+        self._reader_thread.start()
+
+    @staticmethod
+    def _open_error(address: str, exc: serial.SerialException) -> DeviceError:
+        code = getattr(exc, "errno", None)
+        if code == errno.ENOENT:
+            return DeviceError(f"serial port {address} does not exist")
+        if code in _BUSY_ERRNOS:
+            if code == errno.EACCES:
+                return DeviceError(f"no permission to open serial port {address} (add yourself to its group, e.g. dialout)")
+            return DeviceError(f"serial port {address} is busy: another program has it open")
+        return DeviceError(f"cannot open serial port {address}: {exc}")
+
+    async def disconnect(self) -> None:
+        thread, port = self._reader_thread, self._port
+        self._reader_thread = self._port = None
+        if thread is not None:
+            await asyncio.to_thread(thread.stop)
+        if port is not None:
+            port.close()
+
+    async def send(self, data: bytes) -> None:
+        if len(data) > self.max_unencoded_size:
+            raise ValueError(f"an SMP message of {len(data)} bytes exceeds the server's {self.max_unencoded_size}")
+        port = self._port
+        if port is None or self._lost is not None:
+            raise SMPTransportDisconnected(self._lost or "the port is closed")
+        # Only the reply to this request counts: earlier replies (to requests that timed out) are stale.
+        self._sequence = parse_header(data).sequence
+        while not self._frames.empty():
+            if self._frames.get_nowait() is None:
+                raise SMPTransportDisconnected(self._lost or "the port is closed")
+        await self.send_pipelined(data)
+
+    async def receive(self) -> bytes:
+        while True:
+            frame = await self._frames.get()
+            if frame is None:
+                self._frames.put_nowait(None)
+                raise SMPTransportDisconnected(self._lost or "the port is closed")
+            try:
+                header = parse_header(frame)
+            except MalformedMessage:
+                continue
+            if is_response(header) and header.sequence == self._sequence:
+                return frame
+
+    async def send_pipelined(self, data: bytes) -> None:
+        """Send a request without waiting for earlier replies (they stay queued for `receive_any`)."""
+        port = self._port
+        if port is None or self._lost is not None:
+            raise SMPTransportDisconnected(self._lost or "the port is closed")
+        try:
+            port.write(encode_frame(data, LINE_LENGTH_BYTES))
+        except serial.SerialTimeoutException as exc:
+            raise SMPTransportDisconnected(f"writing to {self.address} timed out: the device does not read") from exc
+        except (serial.SerialException, OSError) as exc:
+            raise SMPTransportDisconnected(f"writing to {self.address} failed: {exc}") from exc
+
+    async def receive_any(self) -> bytes:
+        """The next response frame, whatever request it answers."""
+        while True:
+            frame = await self._frames.get()
+            if frame is None:
+                self._frames.put_nowait(None)
+                raise SMPTransportDisconnected(self._lost or "the port is closed")
+            try:
+                header = parse_header(frame)
+            except MalformedMessage:
+                continue
+            if is_response(header):
+                return frame
+
+    async def send_and_receive(self, data: bytes) -> bytes:
+        await self.send(data)
+        return await self.receive()
+
+    def initialize(self, smp_server_transport_buffer_size: int) -> None:
+        self._smp_server_transport_buffer_size = smp_server_transport_buffer_size
+        self._reader = SerialFrameReader(max_message_bytes=max(smp_server_transport_buffer_size, 1024))
+
+    @property
+    def mtu(self) -> int:
+        return self._smp_server_transport_buffer_size or LINE_LENGTH_BYTES
+
+    @property
+    def max_unencoded_size(self) -> int:
+        if self._smp_server_transport_buffer_size is None:
+            return _UNINITIALIZED_MESSAGE_BYTES
+        return max_message_bytes(self._smp_server_transport_buffer_size)
+
+    # -- beyond SMP ------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._port is not None and self._lost is None
+
+    def clear_console(self) -> None:
+        self._console.clear()
+        self._console_event.clear()
+
+    def console_text(self) -> bytes:
+        return bytes(self._console)
+
+    async def wait_console(self, marker: bytes, timeout_s: float) -> bool:
+        """Wait until `marker` appears in the console text since `clear_console`; False on timeout or link loss."""
+        deadline = time.monotonic() + timeout_s
+        while marker not in self._console:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._lost is not None:
+                return False
+            self._console_event.clear()
+            try:
+                await asyncio.wait_for(self._console_event.wait(), left)
+            except TimeoutError:
+                return False
+        return True
+
+    def _on_data(self, data: bytes) -> None:
+        for event in self._reader.feed(data):
+            if isinstance(event, Frame):
+                self._frames.put_nowait(event.message)
+            elif isinstance(event, Console):
+                self._console += event.text
+                del self._console[:-_CONSOLE_KEEP_BYTES]
+                self._console_event.set()
+
+    def _on_lost(self, exc: BaseException | None) -> None:
+        if self._port is None:
+            return  # we closed it ourselves
+        self._lost = f"the device on {self.address} went away ({exc or 'port closed'})"
+        self._frames.put_nowait(None)
+        self._console_event.set()

@@ -1,0 +1,155 @@
+"""The wedge manifest carried in a signed image: which model, for which board and runtime, and its interface.
+
+Encoded as a CBOR map in a protected TLV; decoding validates every field, so a device can trust what it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import cbor2
+
+from wedge.edge.engines import TensorSpec
+from wedge.firmware.errors import ImageError
+
+MANIFEST_FORMAT: Final[int] = 1
+
+
+@dataclass(frozen=True)
+class TensorManifest:
+    """One model input or output as the device sees it: shape, dtype and affine quantization."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    axis: int
+
+    @staticmethod
+    def from_spec(spec: TensorSpec) -> TensorManifest:
+        quant = spec.quant
+        return TensorManifest(
+            name=spec.name,
+            # A TFLite dimension is always an integer; -1 marks a dynamic one.
+            shape=tuple(d if isinstance(d, int) else -1 for d in spec.shape),
+            dtype=str(spec.dtype),
+            scales=quant.scales if quant else (),
+            zero_points=quant.zero_points if quant else (),
+            axis=quant.axis if quant else 0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "scales": list(self.scales),
+            "zero_points": list(self.zero_points),
+            "axis": self.axis,
+        }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an image holds; `signer_key` is the raw ed25519 public key that signed it (its hash is the KEYHASH TLV)."""
+
+    model_name: str
+    model_version: str
+    board: str
+    runtime: str
+    inputs: tuple[TensorManifest, ...]
+    outputs: tuple[TensorManifest, ...]
+    labels: tuple[str, ...]
+    arena_bytes: int
+    model_bytes: int
+    model_sha256: bytes
+    signer_key: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (bytes as hex)."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "board": self.board,
+            "runtime": self.runtime,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "labels": list(self.labels),
+            "arena_bytes": self.arena_bytes,
+            "model_bytes": self.model_bytes,
+            "model_sha256": self.model_sha256.hex(),
+            "signer_key": self.signer_key.hex(),
+        }
+
+    def to_cbor(self) -> bytes:
+        data = self.to_dict()
+        data["model_sha256"] = self.model_sha256
+        data["signer_key"] = self.signer_key
+        return cbor2.dumps(data, canonical=True)
+
+    @staticmethod
+    def from_cbor(data: bytes) -> Manifest:
+        """Decode and validate; ImageError names the first bad field."""
+        try:
+            raw = cbor2.loads(data)
+        except (cbor2.CBORDecodeError, ValueError) as exc:
+            raise ImageError(f"the image manifest is not valid CBOR: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ImageError("the image manifest is not a CBOR map")
+        if raw.get("format") != MANIFEST_FORMAT:
+            raise ImageError(f"unknown image manifest format {raw.get('format')!r} (this wedge reads {MANIFEST_FORMAT})")
+        return Manifest(
+            model_name=_field(raw, "model_name", str),
+            model_version=_field(raw, "model_version", str),
+            board=_field(raw, "board", str),
+            runtime=_field(raw, "runtime", str),
+            inputs=_tensors(raw, "inputs"),
+            outputs=_tensors(raw, "outputs"),
+            labels=tuple(_strings(raw, "labels")),
+            arena_bytes=_field(raw, "arena_bytes", int),
+            model_bytes=_field(raw, "model_bytes", int),
+            model_sha256=_field(raw, "model_sha256", bytes),
+            signer_key=_field(raw, "signer_key", bytes),
+        )
+
+
+def _field(raw: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = raw.get(key)
+    # bool is an int in Python; a manifest never means a flag where it says a count.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ImageError(f"the image manifest has no valid {key!r}")
+    return value
+
+
+def _strings(raw: Mapping[str, Any], key: str) -> list[str]:
+    values = _field(raw, key, list)
+    if not all(isinstance(v, str) for v in values):
+        raise ImageError(f"the image manifest's {key!r} must be strings")
+    return values
+
+
+def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
+    tensors = []
+    for item in _field(raw, key, list):
+        if not isinstance(item, dict):
+            raise ImageError(f"the image manifest's {key!r} holds a non-map entry")
+        shape = _field(item, "shape", list)
+        scales = _field(item, "scales", list)
+        zero_points = _field(item, "zero_points", list)
+        if not all(isinstance(d, int) for d in shape + zero_points) or not all(
+            isinstance(s, (int, float)) for s in scales
+        ):
+            raise ImageError(f"the image manifest's {key!r} has a malformed tensor")
+        tensors.append(TensorManifest(
+            name=_field(item, "name", str),
+            shape=tuple(shape),
+            dtype=_field(item, "dtype", str),
+            scales=tuple(float(s) for s in scales),
+            zero_points=tuple(zero_points),
+            axis=_field(item, "axis", int),
+        ))
+    return tuple(tensors)

@@ -1,0 +1,127 @@
+"""SMP messages: the 8-byte header and CBOR bodies, the `smp` package's request models, and Zephyr-style replies.
+
+A server answers with the request's group, command and sequence; errors are `rc` (SMP v1, or an SMP-level
+failure) or `err: {group, rc}` (SMP v2, a group's own error), as Zephyr's mcumgr does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import cbor2
+from smp import header as smpheader
+from smp.error import MGMT_ERR
+from smp.image_management import (
+    IMG_MGMT_ERR,
+    ImageEraseRequest,
+    ImageStatesReadRequest,
+    ImageStatesWriteRequest,
+    ImageUploadWriteRequest,
+)
+from smp.os_management import (
+    EchoWriteRequest,
+    MCUMgrParametersReadRequest,
+    OSApplicationInfoReadRequest,
+    ResetWriteRequest,
+)
+
+from wedge.firmware.protocol.smp_serial import FRAME_OVERHEAD_BYTES
+
+Header = smpheader.Header
+GroupId = smpheader.GroupId
+OP = smpheader.OP
+Version = smpheader.Version
+OsCommand = smpheader.CommandId.OSManagement
+ImageCommand = smpheader.CommandId.ImageManagement
+HEADER_BYTES: Final[int] = smpheader.Header.SIZE
+
+_RESPONSE_OP: Final[dict[OP, OP]] = {OP.READ: OP.READ_RSP, OP.WRITE: OP.WRITE_RSP}
+
+
+class MalformedMessage(ValueError):
+    """Bytes that are not an SMP request: too short, a bad header, or a body that is not a CBOR map."""
+
+
+def parse_header(message: bytes) -> Header:
+    """The header of an SMP message; MalformedMessage if there is none."""
+    if len(message) < HEADER_BYTES:
+        raise MalformedMessage(f"{len(message)} bytes is shorter than the {HEADER_BYTES}-byte SMP header")
+    try:
+        return Header.loads(message[:HEADER_BYTES])
+    except (ValueError, AssertionError) as exc:
+        raise MalformedMessage(f"bad SMP header: {exc}") from exc
+
+
+def parse_body(message: bytes) -> dict[str, Any]:
+    """The CBOR map after the header (an empty body is an empty map)."""
+    body = message[HEADER_BYTES:]
+    if not body:
+        return {}
+    try:
+        value = cbor2.loads(body)
+    except (cbor2.CBORDecodeError, ValueError) as exc:
+        raise MalformedMessage(f"SMP body is not CBOR: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MalformedMessage("SMP body is not a CBOR map")
+    return value
+
+
+def is_response(header: Header) -> bool:
+    """True for READ_RSP/WRITE_RSP: a client ignores anything else (such as its own request echoed back)."""
+    return header.op in (OP.READ_RSP, OP.WRITE_RSP)
+
+
+def encode_response(request: Header, body: Mapping[str, Any]) -> bytes:
+    """The reply to `request`: same version, group, command and sequence, the response op, a CBOR body."""
+    payload = cbor2.dumps(dict(body), canonical=True)
+    header = Header(
+        op=_RESPONSE_OP.get(request.op, OP.WRITE_RSP),
+        version=request.version,
+        flags=smpheader.Flag(0),
+        length=len(payload),
+        group_id=request.group_id,
+        sequence=request.sequence,
+        command_id=request.command_id,
+    )
+    return bytes(header) + payload
+
+
+def error_response(request: Header, rc: int, *, group_error: bool = True) -> bytes:
+    """An error reply: `err: {group, rc}` for a group's error to an SMP v2 request, else a bare `rc`."""
+    if group_error and request.version == Version.V2:
+        return encode_response(request, {"err": {"group": int(request.group_id), "rc": int(rc)}})
+    return encode_response(request, {"rc": int(rc)})
+
+
+def max_message_bytes(buf_size: int) -> int:
+    """The largest SMP message a server with a `buf_size` reassembly buffer accepts (length and CRC share it)."""
+    return buf_size - FRAME_OVERHEAD_BYTES
+
+
+__all__ = [
+    "HEADER_BYTES",
+    "IMG_MGMT_ERR",
+    "MGMT_ERR",
+    "OP",
+    "EchoWriteRequest",
+    "GroupId",
+    "Header",
+    "ImageCommand",
+    "ImageEraseRequest",
+    "ImageStatesReadRequest",
+    "ImageStatesWriteRequest",
+    "ImageUploadWriteRequest",
+    "MCUMgrParametersReadRequest",
+    "MalformedMessage",
+    "OSApplicationInfoReadRequest",
+    "OsCommand",
+    "ResetWriteRequest",
+    "Version",
+    "encode_response",
+    "error_response",
+    "is_response",
+    "max_message_bytes",
+    "parse_body",
+    "parse_header",
+]

@@ -1,0 +1,64 @@
+"""The board's model runtime: the booted model in TFLite-Micro with the board's arena, and its boot self-test.
+
+The self-test loads the model and runs one inference on inputs at their zero point; a model that cannot be
+loaded, allocated or run fails it, and the board then does not keep it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from wedge.edge.engines import Engine, EngineError, open_engine
+from wedge.errors import first_line
+from wedge.firmware.image.model_image import ModelImage
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    """The outcome of the boot self-test; `reason` says why it failed."""
+
+    passed: bool
+    reason: str | None
+    duration_us: int
+
+
+class ModelRuntime:
+    """A booted model held open in TFLM, ready for the always-on loop."""
+
+    def __init__(self, image: ModelImage, engine: Engine) -> None:
+        self.image = image
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _zero_point_inputs(engine: Engine) -> dict[str, np.ndarray]:
+    feeds = {}
+    for spec in engine.inputs:
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in spec.shape)
+        fill = spec.quant.zero_points[0] if spec.quant is not None and np.dtype(spec.dtype).kind in "iu" else 0
+        feeds[spec.name] = np.full(shape, fill, dtype=spec.dtype)
+    return feeds
+
+
+def start_runtime(image: ModelImage, arena_bytes: int) -> tuple[ModelRuntime | None, SelfTest]:
+    """Load `image` into TFLM with `arena_bytes` and self-test it; the runtime is None when the test failed."""
+    started = time.perf_counter()
+    engine: Engine | None = None
+    try:
+        engine = open_engine(image.parts.body, "tflm", arena_bytes=arena_bytes)
+        outputs = engine.run(_zero_point_inputs(engine))
+        for name, value in outputs.items():
+            if np.asarray(value).dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise EngineError(f"output {name!r} is not finite")
+    except EngineError as exc:
+        if engine is not None:
+            engine.close()
+        elapsed = int((time.perf_counter() - started) * 1e6)
+        return None, SelfTest(False, f"self-test failed: {first_line(exc)}", elapsed)
+    elapsed = int((time.perf_counter() - started) * 1e6)
+    return ModelRuntime(image, engine), SelfTest(True, None, elapsed)
