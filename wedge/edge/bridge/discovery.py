@@ -1,0 +1,108 @@
+"""Finding a device: by advertised name, by address, or by an advertised service UUID, through any bleak backend.
+
+`BleStack` says which backend bleak uses (the platform's, or Bumble on a given HCI transport); the rest of
+the bridge never needs to know which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bleak import BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+from bleak.uuids import normalize_uuid_str
+
+from wedge.edge.bridge.errors import BridgeError
+from wedge.errors import first_line
+
+
+@dataclass(frozen=True)
+class DeviceSelector:
+    """Which device a session follows; at least one field is set, and every set field must match."""
+
+    name: str | None = None
+    address: str | None = None
+    service_uuid: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.name or self.address or self.service_uuid):
+            raise BridgeError("a device is chosen by name, address or service UUID: none was given")
+        if self.service_uuid:
+            try:
+                object.__setattr__(self, "service_uuid", normalize_uuid_str(self.service_uuid))
+            except ValueError as exc:
+                raise BridgeError(f"{self.service_uuid!r} is not a service UUID") from exc
+
+    def matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
+        if self.name is not None and adv.local_name != self.name and device.name != self.name:
+            return False
+        if self.address is not None and device.address.upper() != self.address.upper():
+            return False
+        return self.service_uuid is None or self.service_uuid in adv.service_uuids
+
+    def describe(self) -> str:
+        parts = [p for p in (self.name, self.address, self.service_uuid) if p]
+        return " / ".join(parts)
+
+
+@dataclass
+class BleStack:
+    """The bleak backend in use: `scanner_args`/`client_args` are passed to BleakScanner/BleakClient as is."""
+
+    label: str
+    scanner_args: dict[str, Any] = field(default_factory=dict)
+    client_args: dict[str, Any] = field(default_factory=dict)
+    adapter: Any = None
+
+    @classmethod
+    def platform(cls) -> BleStack:
+        return cls("the OS Bluetooth stack")
+
+    @classmethod
+    def bumble(cls, transport_spec: str) -> BleStack:
+        # Imported here: a bridge on the OS stack never loads Bumble.
+        from wedge.edge.bridge.bumble_backend import (
+            BleakClientBumble,
+            BleakScannerBumble,
+            BumbleAdapter,
+        )
+
+        adapter = BumbleAdapter(transport_spec)
+        args = {"bumble": {"adapter": adapter}}
+        return cls(f"Bumble on {transport_spec}", {"backend": BleakScannerBumble, **args},
+                   {"backend": BleakClientBumble, **args}, adapter)
+
+    async def close(self) -> None:
+        if self.adapter is not None:
+            await self.adapter.close()
+
+
+@dataclass(frozen=True)
+class Found:
+    device: BLEDevice
+    rssi: int | None
+
+
+async def find_device(selector: DeviceSelector, stack: BleStack, timeout_s: float) -> Found | None:
+    """The first advertising device the selector matches, or None after timeout_s; BridgeError without adapter."""
+    seen: dict[str, int] = {}
+
+    def match(device: BLEDevice, adv: AdvertisementData) -> bool:
+        if selector.matches(device, adv):
+            seen[device.address] = adv.rssi
+            return True
+        return False
+
+    service_filter = [selector.service_uuid] if selector.service_uuid else None
+    try:
+        device = await BleakScanner.find_device_by_filter(match, timeout=timeout_s, service_uuids=service_filter,
+                                                          **stack.scanner_args)
+    except (BleakError, OSError, EOFError) as exc:
+        hint = "" if stack.adapter is not None else " (no Bluetooth adapter? --transport drives one with Bumble)"
+        raise BridgeError(f"cannot scan with {stack.label}: {first_line(exc)}{hint}") from exc
+    if device is None:
+        return None
+    return Found(device, seen.get(device.address))

@@ -1,0 +1,204 @@
+"""One device's connection lifecycle: find, connect with retries, attach the profile, watch, and come back.
+
+A session never ends on a fault: a vanished device, a refused connection, a silent stream (no notification for
+several expected periods) or a dropped link all lead to a reconnect after an exponential backoff, and the
+profile resubscribes and backfills each time. Only `stop` ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from bleak import BleakClient
+from bleak_retry_connector import establish_connection
+
+from wedge.edge.bridge.discovery import BleStack, DeviceSelector, find_device
+from wedge.edge.bridge.errors import BridgeError
+from wedge.edge.bridge.stream_record import StreamRecord
+from wedge.errors import first_line
+
+TICK_S: Final[float] = 0.25
+# A session that stayed up this long starts its next backoff from the beginning again.
+STABLE_SESSION_S: Final[float] = 10.0
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[Sequence[StreamRecord]], None]
+Resume = Callable[[str], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    scan_timeout_s: float = 10.0
+    connect_attempts: int = 3
+    watchdog_periods: float = 5.0       # a stream silent for this many expected periods is a dead link
+    watchdog_min_s: float = 1.0         # ... but never sooner than this (connection events batch notifications)
+    backoff_first_s: float = 0.25
+    backoff_max_s: float = 30.0
+    backfill_retry_s: float = 1.5       # re-ask for a gap not filled after this long
+    backfill_attempts: int = 4          # then give the gap up as lost
+    reorder_hold_s: float = 1.0         # records wait this long behind a gap before leaving out of order
+
+
+@dataclass
+class DeviceStats:
+    """What the status line and the summary show for one device."""
+
+    selector: str
+    state: str = "searching"
+    key: str | None = None
+    address: str | None = None
+    rssi: int | None = None
+    battery_percent: int | None = None
+    mtu: int | None = None
+    connects: int = 0
+    disconnects: int = 0
+    silent_disconnects: int = 0
+    connect_failures: int = 0
+    frames: int = 0
+    malformed: int = 0
+    unsupported: int = 0
+    records: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    out_of_order: int = 0
+    gaps_open: int = 0
+    backfill_requests: int = 0
+    last_error: str | None = None
+    last_frame_s: float = field(default_factory=time.monotonic)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "last_frame_s"}
+
+
+class Profile(Protocol):
+    """What a session does on a connected device: subscribe, decode, keep the stream whole."""
+
+    name: str
+
+    async def attach(self, client: BleakClient, link: Link) -> None: ...
+
+    async def maintain(self, client: BleakClient, link: Link) -> None: ...
+
+    def expected_period_s(self) -> float: ...
+
+    def drain(self, link: Link) -> None:
+        """Hand over whatever the profile still holds (the session is ending)."""
+
+
+@dataclass
+class Link:
+    """What a profile gets from its session: the device's stats, where records go and where to resume."""
+
+    stats: DeviceStats
+    emit: Emit
+    resume: Resume
+
+    def frame_seen(self) -> None:
+        self.stats.frames += 1
+        self.stats.last_frame_s = time.monotonic()
+
+
+class DeviceSession:
+    """Keeps one device connected and streaming until `stop` is set."""
+
+    def __init__(self, selector: DeviceSelector, stack: BleStack, profile: Profile, emit: Emit, resume: Resume,
+                 options: SessionOptions | None = None) -> None:
+        self.selector = selector
+        self.stack = stack
+        self.profile = profile
+        self.options = options or SessionOptions()
+        self.stats = DeviceStats(selector.describe())
+        self._link = Link(self.stats, emit, resume)
+        self._scanned = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff_s = self.options.backoff_first_s
+        scanned_once = False
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self._connect_once(stop)
+            except asyncio.CancelledError:
+                raise
+            except BridgeError as exc:
+                # No adapter at start is the user's to fix; an adapter lost later may come back.
+                if not scanned_once:
+                    raise
+                self.stats.last_error = first_line(exc)
+                logger.warning("%s: %s", self.selector.describe(), self.stats.last_error)
+            except Exception as exc:  # a supervisor: every fault of one attempt leads to a retry, never an exit
+                self.stats.last_error = first_line(exc)
+                logger.info("%s: %s", self.selector.describe(), self.stats.last_error)
+            scanned_once = scanned_once or self._scanned
+            if stop.is_set():
+                break
+            if time.monotonic() - started > STABLE_SESSION_S:
+                backoff_s = self.options.backoff_first_s
+            self.stats.state = f"retry in {backoff_s:.1f} s"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff_s)
+            backoff_s = min(backoff_s * 2, self.options.backoff_max_s)
+        self.profile.drain(self._link)
+        self.stats.state = "stopped"
+
+    async def _connect_once(self, stop: asyncio.Event) -> None:
+        self.stats.state = "searching"
+        found = await find_device(self.selector, self.stack, self.options.scan_timeout_s)
+        self._scanned = True
+        if found is None:
+            self.stats.state = "not found"
+            raise TimeoutError(f"no device matching {self.selector.describe()} advertised "
+                               f"within {self.options.scan_timeout_s:g} s")
+        self.stats.address = found.device.address
+        self.stats.rssi = found.rssi
+        self.stats.state = "connecting"
+        disconnected = asyncio.Event()
+        try:
+            client = await establish_connection(
+                BleakClient, found.device, self.selector.describe(),
+                disconnected_callback=lambda _client: disconnected.set(),
+                max_attempts=self.options.connect_attempts, **self.stack.client_args,
+            )
+        except Exception:
+            self.stats.connect_failures += 1
+            raise
+        self.stats.connects += 1
+        self.stats.mtu = client.mtu_size
+        try:
+            self.stats.state = "subscribing"
+            await self.profile.attach(client, self._link)
+            self.stats.state = "streaming"
+            await self._watch(client, disconnected, stop)
+        finally:
+            if not disconnected.is_set():
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+            self.stats.disconnects += 1
+            self.stats.state = "disconnected"
+
+    async def _watch(self, client: BleakClient, disconnected: asyncio.Event, stop: asyncio.Event) -> None:
+        self._link.stats.last_frame_s = time.monotonic()
+        waiters = [asyncio.ensure_future(disconnected.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            while not (disconnected.is_set() or stop.is_set()):
+                await asyncio.wait(waiters, timeout=TICK_S, return_when=asyncio.FIRST_COMPLETED)
+                if disconnected.is_set() or stop.is_set():
+                    return
+                watchdog_s = max(self.options.watchdog_min_s,
+                                 self.options.watchdog_periods * self.profile.expected_period_s())
+                if time.monotonic() - self.stats.last_frame_s > watchdog_s:
+                    self.stats.silent_disconnects += 1
+                    self.stats.last_error = f"no notification for {watchdog_s:.1f} s: treating the link as dead"
+                    logger.info("%s: %s", self.selector.describe(), self.stats.last_error)
+                    return
+                await self.profile.maintain(client, self._link)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()

@@ -1,0 +1,41 @@
+"""The bridge's status line: per device state, rate, latency, loss, battery and RSSI, as rich text.
+
+Rendering only; the numbers come from `Bridge.status()`.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from wedge.edge.bridge.daemon import BridgeStatus
+
+
+def _ms(value_s: float | None) -> str:
+    return "-" if value_s is None else f"{value_s * 1000:.0f} ms"
+
+
+def render_status(status: BridgeStatus) -> Table:
+    """One header line (totals) and one line per device."""
+    table = Table.grid(padding=(0, 2))
+    header = Text.assemble(
+        ("bridge ", "bold"), f"{status.records} records · {status.rate_per_s:.0f}/s · latency p50 ",
+        _ms(status.latency_p50_s), " p99 ", _ms(status.latency_p99_s),
+    )
+    for sink in status.sinks:
+        if sink["errors"] or sink["pending"] > 1000:
+            header.append(f" · {sink['sink']}: {sink['pending']} pending, {sink['errors']} errors", style="yellow")
+    table.add_row(header)
+    for device in status.devices:
+        style = "green" if device["state"] == "streaming" else "yellow"
+        line = Text.assemble(
+            ("  ● ", style), (device["key"] or device["selector"], "bold"), f"  {device['state']}",
+            f"  {device['records']} rec  lost {device['lost']}  dup {device['duplicates']}",
+            f"  gaps {device['gaps_open']}  reconnects {max(device['connects'] - 1, 0)}",
+            f"  silent {device['silent_disconnects']}  bad {device['malformed'] + device['unsupported']}",
+            f"  battery {device['battery_percent'] if device['battery_percent'] is not None else '-'}%",
+            f"  rssi {device['rssi'] if device['rssi'] is not None else '-'} dBm",
+            f"  mtu {device['mtu'] or '-'}",
+        )
+        table.add_row(line)
+    return table
