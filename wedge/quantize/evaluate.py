@@ -40,7 +40,8 @@ class OutputAgreement:
     mean_abs_error: float
 
 
-TASKS: Final = ("auto", "classification", "regression", "reconstruction")
+# "lm" (decoder language models) is routed by the CLI to wedge.quantize.lm before this module is involved.
+TASKS: Final = ("auto", "classification", "regression", "reconstruction", "lm")
 MAX_CLASSES: Final = 1000
 
 

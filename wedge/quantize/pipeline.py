@@ -69,7 +69,7 @@ def tflite_output_path(model: Path, out_dir: Path) -> Path:
     return out_dir / f"{model.stem}.int8.tflite"
 
 
-def _workdir(out_dir: Path) -> Path:
+def make_workdir(out_dir: Path) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".wedge-", dir=out_dir))
@@ -95,7 +95,7 @@ def run_quantize(
         raise OutputError(f"unknown TFLite I/O type {options.io!r}: expected {' or '.join(IO_KINDS)}")
     progress = progress or SilentProgress()
     started = time.perf_counter()
-    workdir = _workdir(out_dir)
+    workdir = make_workdir(out_dir)
     try:
         report = _run(model, out_dir, workdir, calib, evaluation, board, options, progress, started)
         # Files land only now, each by an atomic rename within the same folder.

@@ -1,4 +1,4 @@
-"""`wedge quantize`: float ONNX to int8 QDQ ONNX, with a report of what it cost and whether it fits.
+"""`wedge quantize`: float ONNX to int8 QDQ ONNX (and .tflite), with a report of what it cost and whether it fits.
 
 Parses options, calls `wedge.quantize.pipeline.run_quantize`, renders the report (rich table or --json).
 """
@@ -15,12 +15,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from wedge.edge.cli.quantize_lm import lm_options, run_lm_command
 from wedge.edge.cli.quantize_render import render_quantize_report
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
 from wedge.quantize.calibration import ImagePreprocess
 from wedge.quantize.evaluate import TASKS
 from wedge.quantize.load import parse_input_shape
-from wedge.quantize.pipeline import QuantizeOptions, run_quantize
+from wedge.quantize.pipeline import FORMATS, QuantizeOptions, run_quantize
+from wedge.quantize.tflite.convert import IO_KINDS
 
 DEFAULT_SAMPLE: Final = "digits"
 DEFAULT_BOARD: Final = "ring-nrf52840"
@@ -45,7 +47,7 @@ class _RichProgress:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[_RichProgress | None]:
+def progress_bars(enabled: bool) -> Iterator[_RichProgress | None]:
     if not enabled:
         yield None
         return
@@ -62,7 +64,7 @@ def _progress(enabled: bool) -> Iterator[_RichProgress | None]:
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Evaluation data (same formats; an .npz may hold `labels`). Default: the calibration data.")
 @click.option("-o", "--out", "out_dir", default="wedge-out", show_default=True, type=click.Path(path_type=Path),
-              help="Output folder for <stem>.int8.onnx and report.json.")
+              help="Output folder for <stem>.int8.onnx (and .tflite) and report.json.")
 @click.option("--sample", type=str, default=None,
               help=f"Quantize a bundled sample model (digits, ppg_quality) instead of MODEL. Default: {DEFAULT_SAMPLE}.")
 @click.option("--max-drop", type=float, default=None,
@@ -80,15 +82,30 @@ def _progress(enabled: bool) -> Iterator[_RichProgress | None]:
 @click.option("--task", type=click.Choice(TASKS), default="auto", show_default=True,
               help="What the first output is; auto: labels or a class axis -> classification, "
                    "output shaped like the input -> reconstruction (autoencoder), else regression.")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="onnx", show_default=True,
+              help="tflite also writes <stem>.int8.tflite for TFLite-Micro boards, validated in LiteRT and "
+                   "TFLite-Micro, with its arena measured.")
+@click.option("--io", "io", type=click.Choice(IO_KINDS), default="int8", show_default=True,
+              help="Input/output type of the .tflite: int8, or float (QUANTIZE/DEQUANTIZE at the edges).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
+@lm_options
 def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
              sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
-             batch_size: int, task: str, as_json: bool) -> None:
+             batch_size: int, task: str, output_format: str, io: str, as_json: bool,
+             weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
+             eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
+             speed: bool) -> None:
     """Quantize MODEL (float ONNX) to int8 and report accuracy, size and board fit.
 
     Without MODEL, quantizes the bundled digits CNN with its own calibration and eval sets.
+    With --task lm: weight-only int8/int4 of a decoder LM (.onnx or .gguf), judged by perplexity.
     """
+    if task == "lm":  # language models take their own branch: wedge.edge.cli.quantize_lm
+        return run_lm_command(model, out_dir, board_name, as_json, weights=weights, block_size=block_size,
+                              algorithm=algorithm, eval_text=eval_text, context_tokens=context_tokens,
+                              eval_tokens=eval_tokens, keep_embeddings=keep_embeddings, keep_lm_head=keep_lm_head,
+                              tokenizer_path=tokenizer_path, speed=speed)
     from wedge.boards import load as load_board
     from wedge.samples import SAMPLES, sample_path
 
@@ -104,6 +121,8 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         raise click.UsageError("--calib is required with a MODEL (calibration data for the activation ranges)")
     if max_drop is not None and max_drop < 0:
         raise click.UsageError("--max-drop must be >= 0 percentage points")
+    if io != "int8" and output_format != "tflite":
+        raise click.UsageError("--io sets the .tflite's input/output type: use it with --format tflite")
     board = load_board(board_name)
     shapes = dict(parse_input_shape(text) for text in input_shapes)
     options = QuantizeOptions(
@@ -115,8 +134,10 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         max_drop_pp=max_drop,
         batch_size=batch_size,
         task=task,
+        format="tflite" if output_format == "tflite" else "onnx",
+        io="float" if io == "float" else "int8",
     )
-    with _progress(enabled=not as_json and sys.stderr.isatty()) as bars:
+    with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
         report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
                               options=options, progress=bars)
     if as_json:
