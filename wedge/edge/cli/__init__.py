@@ -35,10 +35,22 @@ def main() -> None:
 
 
 def _register() -> None:
-    from wedge.edge.cli import boards, inspect, quantize
+    from wedge.edge.cli import (
+        boards, bridge, demo, deploy, device, emulate, flash, generate, hil, inspect, keys, pack, quantize,
+    )
 
     main.add_command(boards.boards)
+    main.add_command(bridge.bridge)
+    main.add_command(demo.demo)
+    main.add_command(deploy.deploy)
+    main.add_command(device.device)
+    main.add_command(emulate.emulate)
+    main.add_command(flash.flash)
+    main.add_command(generate.generate)
+    main.add_command(hil.hil)
     main.add_command(inspect.inspect)
+    main.add_command(keys.keys)
+    main.add_command(pack.pack)
     main.add_command(quantize.quantize)
 
 

@@ -18,9 +18,15 @@ from wedge.firmware.image.keys import public_key_hash
 from wedge.firmware.image.model_image import ModelImage
 from wedge.firmware.protocol.console import boot_banner, console_line
 from wedge.firmware.protocol.smp_messages import OP, GroupId, ImageCommand, OsCommand
-from wedge.firmware.protocol.smp_serial import Frame, SerialFrameReader, encode_frame
+from wedge.firmware.protocol.smp_serial import (
+    Console,
+    Frame,
+    SerialFrameReader,
+    encode_frame,
+)
 from wedge.firmware.protocol.wedge_group import WEDGE_GROUP_ID, ModelState, WedgeCommand
 from wedge.firmware.virtual.bootloader import Trust, boot
+from wedge.firmware.virtual.dut_server import DutServer
 from wedge.firmware.virtual.faults import FaultSettings, LinkFaults
 from wedge.firmware.virtual.flash import Flash, FlashFaults, FlashLayout
 from wedge.firmware.virtual.img_mgmt import ImageGroup
@@ -80,6 +86,8 @@ class VirtualBoard:
         self.images = ImageGroup(self.flash, max_image, self._running_hash)
         self.server = self._build_server()
         self.uart: PtyUart | None = None
+        # MLPerf Tiny DUT commands arrive as console text between the SMP frames.
+        self.dut = DutServer(board, lambda: self.runtime, self._send)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- wiring -----------------------------------------------------------------------------------------
@@ -121,6 +129,7 @@ class VirtualBoard:
         return path
 
     async def stop(self) -> None:
+        self.dut.close()
         for task in list(self._tasks):
             task.cancel()
         if self.uart is not None:
@@ -135,6 +144,7 @@ class VirtualBoard:
         self.images.forget_upload()
         await asyncio.to_thread(self._boot_sequence)
         self._reader = SerialFrameReader(max_message_bytes=self.buf_size)
+        self.dut.reset()
         self.booting = False
         if self.uart is not None:
             model = f"model {self.status.model_name} {self.status.model_version}" if self.status.model_name else "no model"
@@ -203,6 +213,12 @@ class VirtualBoard:
                 if self._reset_pending:
                     self._spawn(self._reset_after_reply())
                     return
+            elif isinstance(event, Console):
+                self.dut.feed(event.text)
+
+    def _send(self, data: bytes) -> None:
+        if self.uart is not None and not self.booting:
+            self.uart.send(data)
 
     def _request_reset(self) -> None:
         self._reset_pending = True

@@ -1,0 +1,45 @@
+"""bench.toml: boards with profile and port; mistakes are reported with the table they are in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wedge.hil.board_map import REFERENCE_COMMAND_BYTES, load_board_map
+from wedge.hil.errors import BoardMapError
+
+
+def test_a_map_lists_virtual_and_real_boards_with_their_options(tmp_path: Path) -> None:
+    path = tmp_path / "bench.toml"
+    path.write_text('[boards.ring]\nprofile = "ring-nrf52840"\nport = "virtual"\n\n'
+                    '[boards.desk]\nprofile = "ring-nrf5340"\nport = "/dev/ttyACM0"\nble = "wedge-ring"\n'
+                    'power = "uhubctl -a cycle -p 2"\nkey = "keys/wedge.pem"\n')
+    board_map = load_board_map(path)
+    ring, desk = board_map.boards
+    assert ring.virtual and not desk.virtual
+    assert desk.ble == "wedge-ring" and desk.power_command == "uhubctl -a cycle -p 2"
+    assert desk.key_path == (tmp_path / "keys" / "wedge.pem").resolve()
+    assert desk.dut_command_bytes == REFERENCE_COMMAND_BYTES  # real firmware's 80-byte command buffer
+    assert board_map.get("desk") is desk
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "lists no boards"),
+    ("[boards.a]\nport = \"virtual\"\n", r"\[boards.a\] needs profile"),
+    ("[boards.a]\nprofile = \"ring-nrf52840\"\nport = \"virtual\"\nspeed = 3\n", "unknown key 'speed'"),
+    ("[boards.a]\nprofile = \"toaster\"\nport = \"virtual\"\n", r"\[boards.a\].*toaster"),
+    ("[boards.a\n", "not valid TOML"),
+])
+def test_a_bad_map_says_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bench.toml"
+    path.write_text(text)
+    with pytest.raises(BoardMapError, match=message):
+        load_board_map(path)
+
+
+def test_asking_for_a_board_not_in_the_map_names_the_ones_it_has(tmp_path: Path) -> None:
+    path = tmp_path / "bench.toml"
+    path.write_text('[boards.ring]\nprofile = "ring-nrf52840"\nport = "virtual"\n')
+    with pytest.raises(BoardMapError, match="'glasses' is not in bench.toml.*ring"):
+        load_board_map(path).get("glasses")

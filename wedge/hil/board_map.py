@@ -1,0 +1,113 @@
+"""The board map (`bench.toml`): which boards a bench has and how to reach each one.
+
+    [boards.ring-1]
+    profile = "ring-nrf52840"      # a board profile (wedge boards)
+    port = "virtual"               # a serial path, a pyserial URL, or "virtual" (the bench starts one)
+    ble = "wedge-ring-1"           # optional BLE name or address
+    power = "uhubctl -a cycle -p 2"  # optional command that power-cycles the board
+    key = "keys/wedge.pem"         # private key the board's bootloader trusts (virtual boards get a throwaway one)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from wedge.boards import Board, BoardError
+from wedge.boards import load as load_profile
+from wedge.firmware.protocol.dut import REFERENCE_COMMAND_BYTES
+from wedge.hil.errors import BoardMapError
+
+VIRTUAL: Final[str] = "virtual"
+# A virtual board holds any command length; a bigger `db` line means fewer round trips per sample.
+VIRTUAL_COMMAND_BYTES: Final[int] = 4096
+_KEYS: Final[frozenset[str]] = frozenset({"profile", "port", "ble", "power", "key", "baud", "dut_command_bytes"})
+
+
+@dataclass(frozen=True)
+class BenchBoard:
+    """One board of the map."""
+
+    name: str
+    profile: Board
+    port: str
+    ble: str | None
+    power_command: str | None
+    key_path: Path | None
+    baud: int
+    dut_command_bytes: int
+
+    @property
+    def virtual(self) -> bool:
+        return self.port == VIRTUAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "profile": self.profile.name, "port": self.port, "ble": self.ble,
+                "power_command": self.power_command, "key": None if self.key_path is None else str(self.key_path),
+                "baud": self.baud, "dut_command_bytes": self.dut_command_bytes}
+
+
+@dataclass(frozen=True)
+class BoardMap:
+    path: Path
+    boards: tuple[BenchBoard, ...]
+
+    def get(self, name: str) -> BenchBoard:
+        for board in self.boards:
+            if board.name == name:
+                return board
+        known = ", ".join(b.name for b in self.boards)
+        raise BoardMapError(f"board {name!r} is not in {self.path.name} (it has: {known})")
+
+
+def _entry(name: str, raw: Any, base: Path) -> BenchBoard:
+    where = f"[boards.{name}]"
+    if not isinstance(raw, dict):
+        raise BoardMapError(f"{where} must be a table")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise BoardMapError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    for key in ("profile", "port"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise BoardMapError(f"{where} needs {key} = \"...\"")
+    try:
+        profile = load_profile(raw["profile"])
+    except BoardError as exc:
+        raise BoardMapError(f"{where}: {exc}") from None
+    for key in ("ble", "power", "key"):
+        if key in raw and not isinstance(raw[key], str):
+            raise BoardMapError(f"{where}: {key} must be a string")
+    for key in ("baud", "dut_command_bytes"):
+        if key in raw and (not isinstance(raw[key], int) or raw[key] <= 0):
+            raise BoardMapError(f"{where}: {key} must be a positive integer")
+    virtual = raw["port"] == VIRTUAL
+    key_path = None if "key" not in raw else (base / raw["key"]).resolve()
+    return BenchBoard(
+        name=name, profile=profile, port=raw["port"], ble=raw.get("ble"), power_command=raw.get("power"),
+        key_path=key_path, baud=raw.get("baud", 115_200),
+        dut_command_bytes=raw.get("dut_command_bytes", VIRTUAL_COMMAND_BYTES if virtual else REFERENCE_COMMAND_BYTES),
+    )
+
+
+def load_board_map(path: str | Path) -> BoardMap:
+    """Read and validate a bench.toml; BoardMapError says what is wrong and where."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BoardMapError(f"board map not found: {path}") from None
+    except OSError as exc:
+        raise BoardMapError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardMapError(f"{path.name} is not valid TOML: {exc}") from None
+    boards = data.get("boards")
+    if not isinstance(boards, dict) or not boards:
+        raise BoardMapError(f"{path.name} lists no boards: add a [boards.NAME] table with profile and port")
+    return BoardMap(path, tuple(_entry(name, raw, path.parent) for name, raw in boards.items()))
+
+
+def virtual_map_text(names_profiles: list[tuple[str, str]]) -> str:
+    """A bench.toml of virtual boards (what `wedge demo` and the tests write)."""
+    return "".join(f'[boards.{name}]\nprofile = "{profile}"\nport = "{VIRTUAL}"\n\n' for name, profile in names_profiles)

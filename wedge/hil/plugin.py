@@ -1,0 +1,199 @@
+"""wedge's pytest plugin (`pytest11` entry point): options --board-map/--board/--model/--eval and fixtures
+`board`, `dut`, `ble`, `flashed`, `hil_model`, `hil_eval`, `hil_record`; with --hil-json, a JSON record of every test.
+
+Fixtures skip with a reason when no board map is given, so the plugin is harmless in unrelated test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from wedge.errors import first_line
+
+DEFAULT_SAMPLES: Final[int] = 32
+BASE_VERSION: Final[str] = "1.0.0"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wedge-hil", "wedge hardware-in-the-loop bench")
+    group.addoption("--board-map", metavar="BENCH.toml", help="board map (bench.toml) of the boards to test on")
+    group.addoption("--board", "--hil-board", dest="hil_board", metavar="NAME",
+                    help="board of the map to use (default: the first one)")
+    group.addoption("--model", "--hil-model", dest="hil_model", metavar="MODEL.tflite", help="int8 .tflite model to bench")
+    group.addoption("--eval", "--hil-eval", dest="hil_eval", metavar="EVAL.npz", help="eval set (.npz, inputs + labels)")
+    group.addoption("--hil-samples", type=int, default=DEFAULT_SAMPLES, help="eval samples to run on the device")
+    group.addoption("--hil-json", metavar="PATH", help="write every test's outcome and recorded metrics here")
+    group.addoption("--hil-work", metavar="DIR", help="folder for keys, images and virtual boards (default: a temp dir)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hil: a hardware-in-the-loop test (needs --board-map)")
+    path = config.getoption("hil_json", None)
+    if path:
+        config.pluginmanager.register(_Recorder(Path(path)), "wedge-hil-recorder")
+
+
+@dataclass(frozen=True)
+class HilOptions:
+    board_map: Path
+    board: str | None
+    model: Path | None
+    eval_path: Path | None
+    samples: int
+    work: Path
+
+
+@pytest.fixture(scope="session")
+def hil_options(request: pytest.FixtureRequest) -> Iterator[HilOptions]:
+    config = request.config
+    board_map = config.getoption("board_map")
+    if not board_map:
+        pytest.skip("no --board-map given: HIL tests need a bench.toml")
+    given = config.getoption("hil_work")
+    # pytest's temp folders are too deep for a Unix control socket path (108 bytes): a short one of our own.
+    work = Path(given) if given else Path(tempfile.mkdtemp(prefix="wedge-hil-"))
+    model, eval_path = config.getoption("hil_model"), config.getoption("hil_eval")
+    yield HilOptions(
+        board_map=Path(board_map), board=config.getoption("hil_board"),
+        model=Path(model) if model else None, eval_path=Path(eval_path) if eval_path else None,
+        samples=config.getoption("hil_samples"), work=work,
+    )
+    if not given:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def board(hil_options: HilOptions) -> Iterator[Any]:
+    """The board under test, started (a virtual one is a new process) and stopped after the session."""
+    from wedge.hil.board_map import load_board_map
+
+    board_map = load_board_map(hil_options.board_map)
+    entry = board_map.get(hil_options.board) if hil_options.board else board_map.boards[0]
+    from wedge.hil.bench import (
+        BoardHandle,  # after the map checks: it pulls in the flashing stack
+    )
+
+    handle = BoardHandle(entry, hil_options.work / entry.name)
+    try:
+        handle.start()
+    except Exception:
+        handle.stop()
+        raise
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def dut(board: Any) -> Iterator[Any]:
+    """A DutClient on the board's port, open for this test."""
+    from wedge.hil.dut_client import DutClient
+
+    with DutClient(board.port, baud=board.entry.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def ble(board: Any) -> str:
+    """The board's BLE name from the map; a virtual board without one advertises as `wedge-<board>`."""
+    if board.entry.ble:
+        return str(board.entry.ble)
+    if board.virtual:
+        return f"wedge-{board.name}"
+    pytest.skip(f"board {board.name} has no ble name in the map")
+
+
+@pytest.fixture(scope="session")
+def hil_model(hil_options: HilOptions) -> Path:
+    if hil_options.model is None:
+        pytest.skip("no --model given")
+    if not hil_options.model.is_file():
+        raise FileNotFoundError(f"model not found: {hil_options.model}")
+    return hil_options.model
+
+
+@pytest.fixture(scope="session")
+def hil_eval(hil_options: HilOptions) -> Path:
+    if hil_options.eval_path is None:
+        pytest.skip("no --eval given")
+    return hil_options.eval_path
+
+
+@pytest.fixture(scope="session")
+def pack_version(board: Any, hil_model: Path) -> Callable[[str], Any]:
+    """Signs the model for the board at a given version (its arena measured once); fails when it cannot hold it."""
+    from wedge.hil.flashing import model_arena_bytes, pack_model
+
+    if board.signing_key is None:
+        pytest.fail(f"board {board.name} has no key in the map: images cannot be signed for it")
+    arena = model_arena_bytes(hil_model)
+
+    def pack(version: str) -> Any:
+        return pack_model(hil_model, board.entry.profile, board.signing_key, version, arena_bytes=arena)
+
+    return pack
+
+
+@pytest.fixture(scope="session")
+def base_image(pack_version: Callable[[str], Any]) -> Any:
+    """The model signed for the board at BASE_VERSION."""
+    return pack_version(BASE_VERSION)
+
+
+@pytest.fixture(scope="session")
+def flashed(board: Any, base_image: Any) -> Any:
+    """The model flashed and confirmed on the board (once per session); its FlashReport."""
+    from wedge.firmware.flash.flasher import flash_image
+
+    return flash_image(board.port, base_image, base_image.manifest.model_name, board.flash_options)
+
+
+@pytest.fixture
+def hil_record(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+    """Record a metric of this test: it lands in the JUnit properties and the --hil-json report."""
+
+    def record(name: str, value: Any) -> None:
+        request.node.user_properties.append((name, value))
+
+    return record
+
+
+def _message(report: pytest.TestReport) -> str | None:
+    if report.passed:
+        return None
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return first_line(Exception(crash.message)) if crash.message else None
+    return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else None
+
+
+class _Recorder:
+    """Collects every test's outcome and recorded metrics, and writes them as JSON at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tests: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        entry = self.tests.setdefault(report.nodeid, {
+            "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1], "outcome": "passed",
+            "message": None, "duration_s": 0.0, "properties": {},
+        })
+        entry["duration_s"] += report.duration
+        entry["properties"].update(dict(report.user_properties))
+        if report.failed or (report.skipped and entry["outcome"] == "passed"):
+            entry["outcome"] = "error" if report.failed and report.when != "call" else report.outcome
+            entry["message"] = _message(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"tests": list(self.tests.values())}, indent=2, default=str))
