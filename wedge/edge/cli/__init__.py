@@ -36,9 +36,10 @@ def main() -> None:
 
 def _register() -> None:
     from wedge.edge.cli import (
-        boards, bridge, demo, deploy, device, emulate, flash, generate, hil, inspect, keys, pack, quantize,
+        air, boards, bridge, demo, deploy, device, emulate, flash, generate, hil, inspect, keys, pack, quantize,
     )
 
+    main.add_command(air.air)
     main.add_command(boards.boards)
     main.add_command(bridge.bridge)
     main.add_command(demo.demo)

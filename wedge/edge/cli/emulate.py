@@ -40,11 +40,17 @@ def _default_state(board: str) -> Path:
               help="Cut the power in the flash write or erase that crosses this many bytes (the process exits).")
 @click.option("--slow-flash-ms", type=click.FloatRange(min=0), default=0.0, help="Extra time per flash page operation.")
 @click.option("--fault-seed", type=int, help="Seed for the random faults (repeatable runs).")
+@click.option("--ble", "ble_transport", metavar="SPEC",
+              help="Also advertise over BLE and stream the booted model's always-on inference, through this "
+                   "Bumble transport: tcp-client:127.0.0.1:PORT for the virtual air (`wedge air`), usb:0 for a dongle.")
+@click.option("--ble-name", help="Advertised BLE name (default: the board's name prefix).")
+@click.option("--ble-rate-hz", type=click.FloatRange(min=0.01), help="Records per second (default: one per window).")
 @click.option("--json", "as_json", is_flag=True, help="Announce the port as one JSON object per line.")
 def emulate(board_name: str, state_dir: Path | None, key_path: Path | None, link: Path | None, baud: int | None,
             corrupt_rate: float, drop_rate: float, cut_after_bytes: int | None, cut_down_s: float,
             hang_after_bytes: int | None, power_cut_after_bytes: int | None, slow_flash_ms: float,
-            fault_seed: int | None, as_json: bool) -> None:
+            fault_seed: int | None, ble_transport: str | None, ble_name: str | None, ble_rate_hz: float | None,
+            as_json: bool) -> None:
     """Run a virtual board (SMP over a pty serial port, MCUboot, TFLite-Micro) until Ctrl-C."""
     from wedge.firmware.virtual.board import BoardOptions
     from wedge.firmware.virtual.emulator import PortAnnouncement, run_emulator
@@ -55,8 +61,15 @@ def emulate(board_name: str, state_dir: Path | None, key_path: Path | None, link
         hang_after_bytes=hang_after_bytes, power_cut_after_bytes=power_cut_after_bytes,
         slow_flash_ms=slow_flash_ms, seed=fault_seed,
     )
+    ble = None
+    if ble_transport is not None:
+        from wedge.firmware.virtual.ble_supervisor import BleSettings
+
+        ble = BleSettings(transport_spec=ble_transport, name=ble_name, rate_hz=ble_rate_hz)
+    elif ble_name or ble_rate_hz:
+        raise click.UsageError("--ble-name and --ble-rate-hz go with --ble SPEC")
     options = BoardOptions(state_dir=state_dir or _default_state(board.name), key_path=key_path, link=link,
-                           baud=baud, faults=faults)
+                           baud=baud, faults=faults, ble=ble)
 
     def announce(port: PortAnnouncement) -> None:
         if as_json:

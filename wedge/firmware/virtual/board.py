@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from wedge.boards import Board
 from wedge.firmware.image.keys import public_key_hash
@@ -37,6 +37,9 @@ from wedge.firmware.virtual.state import Remembered, StateFolder
 from wedge.firmware.virtual.uart import PtyUart
 from wedge.firmware.virtual.wedge_mgmt import ModelStatus, WedgeGroup
 
+if TYPE_CHECKING:
+    from wedge.firmware.virtual.ble_supervisor import BleSettings, BleSupervisor
+
 # Zephyr's default SMP buffer, for boards whose profile does not speak SMP natively (they flash otherwise on
 # real hardware; the virtual board speaks SMP as a Zephyr + MCUboot build of them would).
 DEFAULT_BUF_SIZE: Final[int] = 384
@@ -57,6 +60,7 @@ class BoardOptions:
     link: Path | None = None
     baud: int | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
+    ble: BleSettings | None = None  # advertise and stream the booted model's inference over (virtual) BLE
 
 
 class VirtualBoard:
@@ -89,6 +93,11 @@ class VirtualBoard:
         # MLPerf Tiny DUT commands arrive as console text between the SMP frames.
         self.dut = DutServer(board, lambda: self.runtime, self._send)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ble: BleSupervisor | None = None
+        if options.ble is not None:
+            from wedge.firmware.virtual.ble_supervisor import BleSupervisor  # Bumble only when BLE is on
+
+            self._ble = BleSupervisor(board, options.ble, options.state_dir)
 
     # -- wiring -----------------------------------------------------------------------------------------
 
@@ -129,6 +138,8 @@ class VirtualBoard:
         return path
 
     async def stop(self) -> None:
+        if self._ble is not None:
+            await self._ble.before_boot()
         self.dut.close()
         for task in list(self._tasks):
             task.cancel()
@@ -142,10 +153,14 @@ class VirtualBoard:
         """Reset: the UART goes deaf while MCUboot and the self-test run, then the banner says the board is up."""
         self.booting = True
         self.images.forget_upload()
+        if self._ble is not None:
+            await self._ble.before_boot()  # it streams with the engine the boot is about to close
         await asyncio.to_thread(self._boot_sequence)
         self._reader = SerialFrameReader(max_message_bytes=self.buf_size)
         self.dut.reset()
         self.booting = False
+        if self._ble is not None:
+            await self._ble.after_boot(self.runtime)
         if self.uart is not None:
             model = f"model {self.status.model_name} {self.status.model_version}" if self.status.model_name else "no model"
             if self.status.event:

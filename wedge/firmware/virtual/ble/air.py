@@ -114,7 +114,7 @@ def transport_spec(port: int, host: str = LOOPBACK) -> str:
     return f"tcp-client:{host}:{port}"
 
 
-async def _serve_forever(port: int) -> None:
+async def serve_forever(port: int) -> None:
     air = VirtualAir()
     bound = await air.serve(port)
     print(json.dumps({"air": transport_spec(bound), "port": bound}), flush=True)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free one)")
     args = parser.parse_args(argv)
     try:
-        asyncio.run(_serve_forever(args.port))
+        asyncio.run(serve_forever(args.port))
     except VirtualBoardError as exc:
         raise SystemExit(f"error: {exc}") from None
 
