@@ -5,8 +5,9 @@ Each command group lives in its own module; this one builds the group and turns 
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -14,8 +15,39 @@ from wedge import __version__
 from wedge.errors import WedgeError
 
 
+# Command name -> its module: a command's module (and what it imports: onnxruntime, LiteRT, Bumble, ...) loads
+# only when that command runs, so `wedge bridge` does not carry the quantizer in memory. A new command is
+# one line here and one module beside this one.
+COMMANDS: Final[dict[str, str]] = {
+    "air": "air",
+    "boards": "boards",
+    "bridge": "bridge",
+    "demo": "demo",
+    "deploy": "deploy",
+    "device": "device",
+    "emulate": "emulate",
+    "flash": "flash",
+    "generate": "generate",
+    "hil": "hil",
+    "inspect": "inspect",
+    "keys": "keys",
+    "pack": "pack",
+    "quantize": "quantize",
+}
+
+
 class WedgeGroup(click.Group):
-    """A click group that reports WedgeError as a one-line message and its exit code."""
+    """A click group that loads each command on first use and reports WedgeError as one line and its exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f"wedge.edge.cli.{module}"), cmd_name)
+        return command if isinstance(command, click.Command) else None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -32,27 +64,3 @@ class WedgeGroup(click.Group):
 @click.version_option(__version__, prog_name="wedge")
 def main() -> None:
     """wedge: quantize models to int8, check they fit a board, and deploy them."""
-
-
-def _register() -> None:
-    from wedge.edge.cli import (
-        air, boards, bridge, demo, deploy, device, emulate, flash, generate, hil, inspect, keys, pack, quantize,
-    )
-
-    main.add_command(air.air)
-    main.add_command(boards.boards)
-    main.add_command(bridge.bridge)
-    main.add_command(demo.demo)
-    main.add_command(deploy.deploy)
-    main.add_command(device.device)
-    main.add_command(emulate.emulate)
-    main.add_command(flash.flash)
-    main.add_command(generate.generate)
-    main.add_command(hil.hil)
-    main.add_command(inspect.inspect)
-    main.add_command(keys.keys)
-    main.add_command(pack.pack)
-    main.add_command(quantize.quantize)
-
-
-_register()
