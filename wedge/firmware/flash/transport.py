@@ -140,17 +140,7 @@ class SerialPortTransport:
         await self.send_pipelined(data)
 
     async def receive(self) -> bytes:
-        while True:
-            frame = await self._frames.get()
-            if frame is None:
-                self._frames.put_nowait(None)
-                raise SMPTransportDisconnected(self._lost or "the port is closed")
-            try:
-                header = parse_header(frame)
-            except MalformedMessage:
-                continue
-            if is_response(header) and header.sequence == self._sequence:
-                return frame
+        return await self._next_response(only_sequence=self._sequence)
 
     async def send_pipelined(self, data: bytes) -> None:
         """Send a request without waiting for earlier replies (they stay queued for `receive_any`)."""
@@ -166,16 +156,20 @@ class SerialPortTransport:
 
     async def receive_any(self) -> bytes:
         """The next response frame, whatever request it answers."""
+        return await self._next_response(only_sequence=None)
+
+    async def _next_response(self, *, only_sequence: int | None) -> bytes:
+        """The next well-formed response (to request `only_sequence`, when given); skips everything else."""
         while True:
             frame = await self._frames.get()
             if frame is None:
-                self._frames.put_nowait(None)
+                self._frames.put_nowait(None)  # every later reader sees the loss too
                 raise SMPTransportDisconnected(self._lost or "the port is closed")
             try:
                 header = parse_header(frame)
             except MalformedMessage:
                 continue
-            if is_response(header):
+            if is_response(header) and (only_sequence is None or header.sequence == only_sequence):
                 return frame
 
     async def send_and_receive(self, data: bytes) -> bytes:

@@ -83,17 +83,26 @@ class PpgReplay:
         return np.repeat(self._signal[index, None], self.sensor.channels, axis=1)
 
 
-class SyntheticAccelerometer:
-    """Gravity on z plus small wrist motion, with an occasional burst of movement (m/s^2)."""
+class _ClockedSource:
+    """A synthetic sensor: its sample clock, so each `read` continues where the last one stopped."""
 
     def __init__(self, sensor: Sensor, rng: np.random.Generator) -> None:
         self.sensor = sensor
         self._rng = rng
         self._t = 0
 
-    def read(self, n: int) -> np.ndarray:
+    def _times(self, n: int) -> np.ndarray:
+        """The times in seconds of the next `n` samples."""
         t = (self._t + np.arange(n)) / self.sensor.rate_hz
         self._t += n
+        return t
+
+
+class SyntheticAccelerometer(_ClockedSource):
+    """Gravity on z plus small wrist motion, with an occasional burst of movement (m/s^2)."""
+
+    def read(self, n: int) -> np.ndarray:
+        t = self._times(n)
         burst = 2.0 * (np.sin(2 * np.pi * t / 17.0) > 0.95)
         motion = np.stack([0.3 * np.sin(2 * np.pi * 1.1 * t), 0.2 * np.cos(2 * np.pi * 0.7 * t), 9.81 + 0 * t], axis=1)
         samples = motion + burst[:, None] * self._rng.normal(0, 1, (n, 3))
@@ -101,33 +110,24 @@ class SyntheticAccelerometer:
         return np.tile(samples, (1, 2))[:, : self.sensor.channels]
 
 
-class SyntheticSlowSignal:
+class SyntheticSlowSignal(_ClockedSource):
     """A slowly drifting value (skin temperature, pressure) with sensor noise."""
 
     def __init__(self, sensor: Sensor, rng: np.random.Generator, base: float = 33.0) -> None:
-        self.sensor = sensor
-        self._rng = rng
+        super().__init__(sensor, rng)
         self._base = base
-        self._t = 0
 
     def read(self, n: int) -> np.ndarray:
-        t = (self._t + np.arange(n)) / self.sensor.rate_hz
-        self._t += n
+        t = self._times(n)
         value = self._base + 0.5 * np.sin(2 * np.pi * t / 600.0) + self._rng.normal(0, 0.02, n)
         return np.repeat(value[:, None], self.sensor.channels, axis=1)
 
 
-class SyntheticAudio:
+class SyntheticAudio(_ClockedSource):
     """Microphone PCM in [-1, 1]: room noise with a voiced burst (a 220 Hz harmonic series) every few seconds."""
 
-    def __init__(self, sensor: Sensor, rng: np.random.Generator) -> None:
-        self.sensor = sensor
-        self._rng = rng
-        self._t = 0
-
     def read(self, n: int) -> np.ndarray:
-        t = (self._t + np.arange(n)) / self.sensor.rate_hz
-        self._t += n
+        t = self._times(n)
         voiced = (np.floor(t / 0.5) % 6) == 0
         tone = sum(np.sin(2 * np.pi * 220.0 * k * t) / k for k in (1, 2, 3))
         pcm = 0.02 * self._rng.standard_normal(n) + 0.3 * voiced * tone
