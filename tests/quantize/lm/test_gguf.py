@@ -98,13 +98,29 @@ def test_gguf_weights_come_back_unpermuted_and_dequantized(tiny_gguf, tiny_model
     assert load_gguf_tokenizer(path).vocab_size == 512
 
 
-def test_quantize_task_lm_takes_a_gguf_and_writes_fp32_and_int8_onnx(tiny_gguf, tmp_path):
+def test_quantize_task_lm_takes_a_gguf_and_keeps_the_fp32_onnx_only_when_asked(tiny_gguf, tmp_path):
     path, _ = tiny_gguf
-    result = CliRunner().invoke(main, ["quantize", str(path), "--task", "lm", "--eval-tokens", "200", "--no-speed",
-                                       "-o", str(tmp_path), "--json"])
+    args = ["quantize", str(path), "--task", "lm", "--eval-tokens", "200", "--no-speed", "--json"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "plain")])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "tiny.fp32.onnx", "tiny.int8.onnx"]
-    assert json.loads(result.output)["perplexity"]["change_pct"] < 5.0
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["report.json", "tiny.int8.onnx"]
+    report = json.loads(result.stdout)
+    assert report["perplexity"]["change_pct"] < 5.0 and report["fp32_output"] is None
+    assert any("--keep-fp32" in note for note in report["notes"])
+    kept = CliRunner().invoke(main, [*args, "--keep-fp32", "-o", str(tmp_path / "kept")])
+    assert kept.exit_code == 0, kept.output
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["report.json", "tiny.fp32.onnx", "tiny.int8.onnx"]
+
+
+def test_output_files_are_named_after_the_model_not_its_quantization_type(tiny_gguf, tmp_path):
+    path, _ = tiny_gguf
+    renamed = tmp_path / "TinyChat-2M-Instruct.Q8_0.gguf"
+    renamed.write_bytes(path.read_bytes())
+    result = CliRunner().invoke(main, ["quantize", str(renamed), "--task", "lm", "--eval-tokens", "100",
+                                       "--no-speed", "--json", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "TinyChat-2M-Instruct.int8.onnx").is_file()
+    assert json.loads(result.stdout)["name"] == "TinyChat-2M-Instruct"
 
 
 def test_a_file_that_is_not_gguf_is_one_line(tmp_path):

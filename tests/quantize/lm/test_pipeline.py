@@ -123,3 +123,54 @@ def test_weights_on_external_data_land_beside_the_model(tmp_path, tiny_model):
     assert report.quantized_bytes == sum(p.stat().st_size for p in tmp_path.iterdir() if "int8" in p.name)
     logits, _ = DecoderSession(tmp_path / "tiny_slm.int8.onnx").forward(np.asarray([[1, 2, 3]]))
     assert logits.shape == (1, 3, 512)
+
+
+def test_a_perplexity_rise_over_the_threshold_warns_with_the_options_that_help(tmp_path, tiny_model, eval_text_file):
+    options = LmOptions(weights=WeightOptions(weights=WeightFormat.INT4, block_size=128), eval_tokens=400, samples=0,
+                        measure_speed=False, warn_above_pct=-100.0)  # any change counts as a rise here
+    report = run_lm_quantize(tiny_model, tmp_path, eval_text=eval_text_file, options=options)
+    (warning,) = report.warnings
+    assert "--keep-embeddings --keep-lm-head" in warning and "--block-size 64" in warning
+    assert "--algorithm awq+gptq" in warning
+    assert json.loads((tmp_path / "report.json").read_text())["warnings"] == [warning]
+
+
+def test_advice_names_what_was_not_tried_and_the_double_rounding_of_a_quantized_source():
+    from wedge.quantize.lm.advice import perplexity_warnings
+
+    tried = WeightOptions(weights=WeightFormat.INT4, block_size=32, algorithm=Algorithm.AWQ_GPTQ,
+                          keep_embeddings=True, keep_lm_head=True)
+    assert perplexity_warnings(4.0, tried) == ()
+    (warning,) = perplexity_warnings(14.0, tried, requantized_from="Q4_1")
+    assert "--keep-embeddings" not in warning and "--block-size" not in warning
+    assert "Q4_1 already" in warning and "--calib-tokens" in warning
+    (int8,) = perplexity_warnings(3.0, WeightOptions())
+    assert "more than the 2% int8" in int8
+
+
+def test_board_fit_estimates_decode_speed_from_memory_bandwidth(tiny_model):
+    signature = DecoderSession(tiny_model).signature
+    soc = load_board("glasses-soc")
+    fit = assess_lm_fit(soc, signature, 300_000, 256, embedding_bytes=40_000)
+    assert fit.bytes_per_token == 300_000 - 40_000 + kv_cache_bytes(signature, 256)
+    assert fit.decode_tokens_per_s_estimate == pytest.approx(7_466_000_000 / fit.bytes_per_token)
+    esp = assess_lm_fit(load_board("glasses-esp32s3"), signature, 300_000, 256, embedding_bytes=40_000)
+    assert esp.decode_tokens_per_s_estimate == pytest.approx(160_000_000 / fit.bytes_per_token)
+    ring = assess_lm_fit(load_board("ring-nrf52840"), signature, 300_000, 256)
+    assert ring.decode_tokens_per_s_estimate is None  # the profile gives no bandwidth
+
+
+def test_line_progress_prints_each_stage_its_ticks_and_its_time(capsys):
+    from wedge.edge.cli.quantize_lm import LineProgress
+
+    progress = LineProgress(every_s=0.0)
+    advance = progress.stage("perplexity fp32", 4)
+    advance(1)
+    advance(3)
+    progress.stage("greedy samples", None)(1)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "[wedge] perplexity fp32 (0/4)"
+    assert lines[1].startswith("[wedge] perplexity fp32: 1/4 (25%)") and "4/4 (100%)" in lines[2]
+    assert lines[3].startswith("[wedge] perplexity fp32: done in ")
+    assert lines[-1].startswith("[wedge] greedy samples: done in ")

@@ -95,17 +95,19 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
              batch_size: int, task: str, output_format: str, io: str, as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
-             speed: bool) -> None:
+             speed: bool, lora: Path | None, calib_tokens: int, compare_rtn: bool, keep_fp32: bool) -> None:
     """Quantize MODEL (float ONNX) to int8 and report accuracy, size and board fit.
 
     Without MODEL, quantizes the bundled digits CNN with its own calibration and eval sets.
-    With --task lm: weight-only int8/int4 of a decoder LM (.onnx or .gguf), judged by perplexity.
+    With --task lm: weight-only int8/int4 of a decoder LM (Hugging Face checkpoint folder, .gguf or .onnx;
+    --lora merges an adapter), judged by perplexity; --calib is then the AWQ/GPTQ calibration text.
     """
     if task == "lm":  # language models take their own branch: wedge.edge.cli.quantize_lm
         return run_lm_command(model, out_dir, board_name, as_json, weights=weights, block_size=block_size,
                               algorithm=algorithm, eval_text=eval_text, context_tokens=context_tokens,
                               eval_tokens=eval_tokens, keep_embeddings=keep_embeddings, keep_lm_head=keep_lm_head,
-                              tokenizer_path=tokenizer_path, speed=speed)
+                              tokenizer_path=tokenizer_path, speed=speed, calib=calib, lora=lora,
+                              calib_tokens=calib_tokens, compare_rtn=compare_rtn, keep_fp32=keep_fp32)
     from wedge.boards import load as load_board
     from wedge.samples import SAMPLES, sample_path
 

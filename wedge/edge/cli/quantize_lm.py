@@ -1,12 +1,15 @@
 """`wedge quantize --task lm`: the language-model branch of `wedge quantize` — its options and its report.
 
-Weight-only int8/int4 via `wedge.quantize.lm.pipeline.run_lm_quantize`; rendered as rich tables or --json.
+Weight-only int8/int4 via `wedge.quantize.lm.pipeline.run_lm_quantize`; rendered as rich tables or --json, with
+progress as bars on a terminal and as periodic lines otherwise (CI logs, pipes).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -18,12 +21,14 @@ from wedge.edge.cli.units import human_bytes
 from wedge.quantize.lm.report import LmReport
 
 LM_BOARD: Final = "glasses-soc"
+PROGRESS_EVERY_S: Final = 10.0
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def lm_options(command: _F) -> _F:
     """The options only `--task lm` reads, added to `wedge quantize`."""
     from wedge.quantize.lm.options import BLOCK_SIZES, DEFAULT_BLOCK_SIZE, Algorithm, WeightFormat
+    from wedge.quantize.lm.pipeline import DEFAULT_CALIB_TOKENS
 
     options = [
         click.option("--weights", type=click.Choice([w.value for w in WeightFormat]), default="int8",
@@ -32,8 +37,15 @@ def lm_options(command: _F) -> _F:
                      default=str(DEFAULT_BLOCK_SIZE), show_default=True,
                      help="--task lm: weights per quantization block (one scale each)."),
         click.option("--algorithm", type=click.Choice([a.value for a in Algorithm]), default="rtn",
-                     show_default=True, help="--task lm: rtn (both), kquant (int4, error-weighted search), "
-                                             "dynamic (int8 quantize_dynamic: per-channel, int8 activations)."),
+                     show_default=True,
+                     help="--task lm: rtn (both), kquant (int4, error-weighted search), awq / gptq (int4, "
+                          "activation-aware, calibrated on --calib text), dynamic (int8 quantize_dynamic)."),
+        click.option("--lora", "lora", type=click.Path(path_type=Path),
+                     help="--task lm: a PEFT LoRA adapter folder merged into MODEL before quantizing."),
+        click.option("--calib-tokens", type=click.IntRange(min=64), default=DEFAULT_CALIB_TOKENS,
+                     show_default=True, help="--task lm: tokens of --calib text that AWQ/GPTQ calibrate on."),
+        click.option("--rtn-baseline/--no-rtn-baseline", "compare_rtn", default=True, show_default=True,
+                     help="--task lm: with awq/gptq, also score plain round-to-nearest in the same run."),
         click.option("--eval-text", type=click.Path(path_type=Path),
                      help="--task lm: UTF-8 text for perplexity. Default: Python's held-out pydoc topics."),
         click.option("--context", "context_tokens", type=int, default=None,
@@ -45,6 +57,8 @@ def lm_options(command: _F) -> _F:
                      help="--task lm: token embedding one step up (fp32 under int8, int8 under int4)."),
         click.option("--keep-lm-head", is_flag=True,
                      help="--task lm: output projection one step up (fp32 under int8, int8 under int4)."),
+        click.option("--keep-fp32", is_flag=True,
+                     help="--task lm: keep the fp32 ONNX built from a checkpoint or GGUF (deleted by default)."),
         click.option("--tokenizer", "tokenizer_path", type=click.Path(path_type=Path),
                      help="--task lm: tokenizer.json or .gguf, when the model carries none."),
         click.option("--speed/--no-speed", default=True, show_default=True,
@@ -55,13 +69,65 @@ def lm_options(command: _F) -> _F:
     return command
 
 
+class LineProgress:
+    """The pipeline's Progress protocol as plain lines on stderr: one when a stage starts, then one every
+    PROGRESS_EVERY_S while it runs, and its time when it ends (for logs, where bars would be noise)."""
+
+    def __init__(self, prefix: str = "wedge", every_s: float = PROGRESS_EVERY_S) -> None:
+        self._prefix = prefix
+        self._every_s = every_s
+        self._current: tuple[str, float] | None = None
+
+    def _finish(self) -> None:
+        if self._current is not None:
+            description, began = self._current
+            click.echo(f"[{self._prefix}] {description}: done in {time.monotonic() - began:.1f} s", err=True)
+
+    def stage(self, description: str, total: int | None) -> Callable[[int], None]:
+        self._finish()
+        began = time.monotonic()
+        self._current = (description, began)
+        click.echo(f"[{self._prefix}] {description}" + (f" (0/{total})" if total else ""), err=True)
+        state = {"done": 0, "shown": began}
+
+        def advance(count: int) -> None:
+            state["done"] += count
+            now = time.monotonic()
+            if now - state["shown"] >= self._every_s:
+                state["shown"] = now
+                share = f"{state['done']}/{total} ({100 * state['done'] / total:.0f}%)" if total else str(state["done"])
+                click.echo(f"[{self._prefix}] {description}: {share}, {now - began:.0f} s", err=True)
+
+        return advance
+
+    def close(self) -> None:
+        self._finish()
+        self._current = None
+
+
+@contextmanager
+def lm_progress(as_json: bool) -> Iterator[Any]:
+    """Bars on a terminal, periodic lines otherwise."""
+    from wedge.edge.cli.quantize import progress_bars  # here, not at the top: that module imports this one
+
+    if sys.stderr.isatty():
+        with progress_bars(enabled=True) as bars:
+            yield bars
+        return
+    lines = LineProgress()
+    try:
+        yield lines
+    finally:
+        lines.close()
+
+
 def run_lm_command(model: Path | None, out_dir: Path, board_name: str, as_json: bool, *, weights: str,
                    block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
                    eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
-                   speed: bool) -> None:
+                   speed: bool, calib: Path | None = None, lora: Path | None = None, calib_tokens: int = 4096,
+                   compare_rtn: bool = True, keep_fp32: bool = False) -> None:
     """Validate the LM options, run the pipeline, print the report."""
     from wedge.boards import load as load_board
-    from wedge.edge.cli.quantize import progress_bars  # here, not at the top: that module imports this one
     from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
     from wedge.quantize.lm.pipeline import LmOptions, run_lm_quantize
     from wedge.quantize.lm.tiny import TINY_MODEL_PATH
@@ -78,12 +144,19 @@ def run_lm_command(model: Path | None, out_dir: Path, board_name: str, as_json: 
         eval_tokens=eval_tokens,
         measure_speed=speed,
         tokenizer=tokenizer_path,
+        lora=lora,
+        calib_text=calib,
+        calib_tokens=calib_tokens,
+        compare_rtn=compare_rtn,
+        keep_fp32=keep_fp32,
     )
-    with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
+    with lm_progress(as_json) as progress:
         report = run_lm_quantize(model or TINY_MODEL_PATH, out_dir, eval_text=eval_text, board=board,
-                                 options=options, progress=bars)
+                                 options=options, progress=progress)
     if as_json:
         click.echo(report.to_json())
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
     else:
         render_lm_report(report, Console())
 
@@ -92,28 +165,44 @@ def _verdict(ok: bool) -> str:
     return "[green]fits[/]" if ok else "[red]does not fit[/]"
 
 
+def _change(change_pct: float) -> str:
+    color = "green" if change_pct <= 2.0 else ("yellow" if change_pct <= 10.0 else "red")
+    return f"[{color}]{change_pct:+.2f}%[/]"
+
+
 def render_lm_report(report: LmReport, console: Console) -> None:
     """Print the report as a few tables, the most important first."""
     console.print(f"[bold]{report.source}[/] → [bold green]{report.output}[/]  ({report.scheme})")
     ppl = report.perplexity
+    base = report.baseline
     quality = Table(title=f"fp32 vs {report.weights} on {ppl.scored_tokens} tokens of {ppl.source} "
                           f"(window {ppl.window}, stride {ppl.stride})", title_justify="left")
-    for column in ("metric", "fp32", report.weights):
+    columns = ["metric", "fp32", report.weights] + (["rtn, same run"] if base else [])
+    for column in columns:
         quality.add_column(column, justify="left" if column == "metric" else "right")
-    color = "green" if ppl.change_pct <= 2.0 else ("yellow" if ppl.change_pct <= 10.0 else "red")
-    quality.add_row("perplexity", f"{ppl.fp32:.3f}", f"[{color}]{ppl.quantized:.3f} ({ppl.change_pct:+.2f}%)[/]")
-    quality.add_row("next-token top-1 accuracy", f"{ppl.fp32_top1_accuracy_pct:.2f}%",
-                    f"{ppl.quantized_top1_accuracy_pct:.2f}%")
-    quality.add_row("top-1 agreement with fp32", "", f"{ppl.top1_agreement_pct:.2f}%")
-    quality.add_row("size", human_bytes(report.fp32_bytes),
-                    f"{human_bytes(report.quantized_bytes)} ({report.size_ratio:.2f}x)")
+
+    def row(name: str, fp32: str, quantized: str, baseline: str = "") -> None:
+        quality.add_row(name, fp32, quantized, *([baseline] if base else []))
+
+    row("perplexity", f"{ppl.fp32:.3f}", f"{ppl.quantized:.3f} ({_change(ppl.change_pct)})",
+        f"{base.perplexity:.3f} ({_change(base.change_pct)})" if base else "")
+    row("next-token top-1 accuracy", f"{ppl.fp32_top1_accuracy_pct:.2f}%", f"{ppl.quantized_top1_accuracy_pct:.2f}%")
+    row("top-1 agreement with fp32", "", f"{ppl.top1_agreement_pct:.2f}%",
+        f"{base.top1_agreement_pct:.2f}%" if base else "")
+    row("size", human_bytes(report.fp32_bytes), f"{human_bytes(report.quantized_bytes)} ({report.size_ratio:.2f}x)",
+        human_bytes(base.quantized_bytes) if base else "")
+    row("time to quantize", "", f"{report.quantize_s:.1f} s", f"{base.quantize_s:.1f} s" if base else "")
     if report.fp32_speed is not None and report.quantized_speed is not None:
         fast, slow = report.quantized_speed, report.fp32_speed
-        quality.add_row("decode tokens/s (this CPU)", f"{slow.tokens_per_s:.1f}",
-                        f"{fast.tokens_per_s:.1f} ({fast.tokens_per_s / slow.tokens_per_s:.2f}x)")
-        quality.add_row("peak RSS", human_bytes(slow.peak_rss_bytes),
-                        f"{human_bytes(fast.peak_rss_bytes)} ({fast.peak_rss_bytes / slow.peak_rss_bytes:.2f}x)")
+        row("decode tokens/s (this CPU)", f"{slow.tokens_per_s:.1f}",
+            f"{fast.tokens_per_s:.1f} ({fast.tokens_per_s / slow.tokens_per_s:.2f}x)")
+        row("peak RSS", human_bytes(slow.peak_rss_bytes),
+            f"{human_bytes(fast.peak_rss_bytes)} ({fast.peak_rss_bytes / slow.peak_rss_bytes:.2f}x)")
     console.print(quality)
+    if report.calibration is not None:
+        cal = report.calibration
+        console.print(f"[dim]calibrated on {cal.tokens} tokens ({cal.windows} x {cal.window}) of {cal.source}; "
+                      f"layer output error {cal.output_error_ratio:.2f}x that of round-to-nearest[/]")
 
     fit = report.fit
     if fit is not None:
@@ -127,11 +216,20 @@ def render_lm_report(report: LmReport, console: Console) -> None:
                       human_bytes(fit.ram_needed_bytes), f"{human_bytes(fit.ram_budget_bytes)} ({fit.ram_budget})",
                       _verdict(fit.fits_ram))
         table.add_row("longest context that fits", f"{fit.max_context_tokens:,} tokens", "", "")
+        if fit.decode_tokens_per_s_estimate is not None:
+            host = (f"this host: {report.quantized_speed.tokens_per_s:.1f} measured"
+                    if report.quantized_speed is not None else "")
+            table.add_row(f"decode tokens/s, board (≤, {human_bytes(fit.bytes_per_token)} read per token)",
+                          f"≤ {fit.decode_tokens_per_s_estimate:.1f}", host, "")
         console.print(table)
 
     for sample in report.samples:
         console.print(f"[bold]prompt[/] {sample.prompt!r}")
         console.print(f"  [dim]fp32[/]   {sample.fp32!r}")
         console.print(f"  [dim]{report.weights}[/]   {sample.quantized!r}")
+    if report.fp32_output:
+        console.print(f"[dim]• fp32 ONNX kept: {report.fp32_output}[/]")
     for note in (*report.notes, *(fit.notes if fit else ())):
         console.print(f"[dim]• {note}[/]")
+    for warning in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}")

@@ -26,3 +26,15 @@ class VocabularyMismatchError(LmError):
 
 class ContextLengthError(LmError):
     """A context length beyond what the model was built for (its rotary table), or below one token."""
+
+
+class CheckpointError(LmError):
+    """A Hugging Face checkpoint folder is missing a file, corrupted, or of an architecture wedge does not build."""
+
+
+class LoraError(LmError):
+    """A LoRA adapter is unreadable or does not fit the base model it is merged into."""
+
+
+class ChatTemplateError(LmError):
+    """The model has no chat template, or its template cannot be rendered."""

@@ -1,7 +1,10 @@
-"""Does a quantized language model fit a board: its weights plus the KV cache at a context length, in RAM.
+"""Does a quantized language model fit a board: its weights plus the KV cache at a context length, in RAM; and
+how fast could it decode there.
 
 On an application processor (glasses-soc) the budget is the profile's model RAM (`budgets.arena_bytes`); on
-a PSRAM board (glasses-esp32s3) weights and cache must share the PSRAM (`memory.psram_bytes`).
+a PSRAM board (glasses-esp32s3) weights and cache must share the PSRAM (`memory.psram_bytes`). Decoding one
+token reads every weight but the embedding table (one row of it) and the whole KV cache, so the memory's
+bandwidth (`memory.bandwidth_bytes_per_s`) over those bytes bounds the tokens/s.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class LmFit:
     fits_flash: bool
     max_context_tokens: int
     notes: tuple[str, ...]
+    bytes_per_token: int = 0  # read from memory for each decoded token at `context_tokens`
+    bandwidth_bytes_per_s: int | None = None
+    decode_tokens_per_s_estimate: float | None = None  # bandwidth / bytes_per_token: an upper bound
 
     @property
     def fits(self) -> bool:
@@ -61,8 +67,10 @@ def activation_bytes(signature: DecoderSignature, context_tokens: int) -> int:
     return per_step * FP32_BYTES
 
 
-def assess_lm_fit(board: Board, signature: DecoderSignature, weights_bytes: int, context_tokens: int) -> LmFit:
-    """Weights + KV cache at `context_tokens` + decode buffers against the board's RAM budget and model slot."""
+def assess_lm_fit(board: Board, signature: DecoderSignature, weights_bytes: int, context_tokens: int,
+                  embedding_bytes: int = 0) -> LmFit:
+    """Weights + KV cache at `context_tokens` + decode buffers against the board's RAM budget and model slot;
+    `embedding_bytes` (the token table inside `weights_bytes`, read a row per token) for the speed estimate."""
     notes: list[str] = []
     if board.memory.psram_bytes > 0:
         budget, budget_name = board.memory.psram_bytes, "memory.psram_bytes"
@@ -81,8 +89,16 @@ def assess_lm_fit(board: Board, signature: DecoderSignature, weights_bytes: int,
     if signature.context_length is not None:
         max_context = min(max_context, signature.context_length)
     notes.append("KV cache in fp32 at batch 1; RAM is an estimate, tokens/s and peak RSS on this host are measured")
+    per_token_read = max(0, weights_bytes - embedding_bytes) + kv
+    bandwidth = board.memory.bandwidth_bytes_per_s
+    estimate = bandwidth / per_token_read if bandwidth and per_token_read else None
+    if estimate is not None:
+        notes.append(f"board decode tokens/s: peak memory bandwidth (memory.bandwidth_bytes_per_s) over the "
+                     f"{per_token_read:,} bytes of weights and KV cache read per token; an upper bound (sustained "
+                     "bandwidth is lower and compute may bind first)")
     return LmFit(board=board.name, runtime=board.compute.runtime, context_tokens=context_tokens,
                  weights_bytes=weights_bytes, kv_cache_bytes=kv, activation_bytes=activations,
                  ram_needed_bytes=needed, ram_budget_bytes=budget, ram_budget=budget_name, fits_ram=needed <= budget,
                  slot_bytes=board.budgets.model_slot_bytes, fits_flash=weights_bytes <= board.budgets.model_slot_bytes,
-                 max_context_tokens=int(max_context), notes=tuple(notes))
+                 max_context_tokens=int(max_context), notes=tuple(notes), bytes_per_token=per_token_read,
+                 bandwidth_bytes_per_s=bandwidth, decode_tokens_per_s_estimate=estimate)

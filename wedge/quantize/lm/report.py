@@ -44,6 +44,29 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """Plain round-to-nearest int4 with the same blocks and tables, scored in the same run as a calibrated method."""
+
+    scheme: str
+    perplexity: float
+    change_pct: float
+    top1_agreement_pct: float
+    quantized_bytes: int
+    quantize_s: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What AWQ/GPTQ calibrated on, and how much closer their layer outputs stayed than plain rounding's."""
+
+    source: str
+    tokens: int
+    windows: int
+    window: int
+    output_error_ratio: float  # calibration output error of the method / of round-to-nearest (lower is better)
+
+
+@dataclass(frozen=True)
 class LmReport:
     """Everything `wedge quantize --task lm` learned."""
 
@@ -62,6 +85,12 @@ class LmReport:
     notes: tuple[str, ...]
     wall_s: float
     versions: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    quantize_s: float = 0.0
+    baseline: Baseline | None = None
+    calibration: Calibration | None = None
+    warnings: tuple[str, ...] = ()
+    fp32_output: str | None = None  # the fp32 ONNX wedge built, when kept (--keep-fp32)
 
     @property
     def size_ratio(self) -> float:
@@ -75,8 +104,10 @@ class LmReport:
                      "peak_rss_ratio": _ratio(self.quantized_speed.peak_rss_bytes, self.fp32_speed.peak_rss_bytes)}
         return {
             "task": "lm",
+            "name": self.name,
             "source": self.source,
             "output": self.output,
+            "fp32_output": self.fp32_output,
             "weights": self.weights,
             "scheme": self.scheme,
             "model": self.model,
@@ -84,8 +115,12 @@ class LmReport:
             "samples": [asdict(s) for s in self.samples],
             "size": {"fp32_bytes": self.fp32_bytes, "quantized_bytes": self.quantized_bytes,
                      "ratio": round(self.size_ratio, 4)},
+            "quantize_s": round(self.quantize_s, 2),
+            "rtn_baseline": None if self.baseline is None else asdict(self.baseline),
+            "calibration": None if self.calibration is None else asdict(self.calibration),
             "speed": speed,
             "board_fit": None if self.fit is None else self.fit.to_dict(),
+            "warnings": list(self.warnings),
             "notes": list(self.notes),
             "wall_s": round(self.wall_s, 3),
             "versions": self.versions,

@@ -7,7 +7,7 @@ input, as Hugging Face exports have, is fed with ones).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -20,7 +20,8 @@ from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
 from wedge.quantize.lm.errors import ContextLengthError, LmError, NotALanguageModelError, VocabularyMismatchError
 from wedge.quantize.lm.llama import LlamaConfig
-from wedge.quantize.lm.llama_onnx import CONFIG_KEY, TOKENIZER_KEY, config_from_json
+from wedge.quantize.lm.chat import ChatTemplate
+from wedge.quantize.lm.llama_onnx import CHAT_TEMPLATE_KEY, CONFIG_KEY, NAME_KEY, TOKENIZER_KEY, config_from_json
 from wedge.quantize.lm.tokenizer import TextTokenizer
 
 _PAST: Final = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
@@ -42,6 +43,8 @@ class DecoderSignature:
     inputs: frozenset[str]
     config: LlamaConfig | None
     tokenizer_json: str | None
+    chat_template: ChatTemplate | None = None
+    name: str | None = None
 
 
 def _static(dim: object) -> int | None:
@@ -85,7 +88,8 @@ def read_signature(session: ort.InferenceSession, source: str) -> DecoderSignatu
         vocab = config.vocab_size
     return DecoderSignature(num_layers=count, kv_heads=int(past_shape[1]), head_dim=int(past_shape[3]),
                             vocab_size=vocab, context_length=None if config is None else config.context_length,
-                            inputs=frozenset(inputs), config=config, tokenizer_json=meta.get(TOKENIZER_KEY))
+                            inputs=frozenset(inputs), config=config, tokenizer_json=meta.get(TOKENIZER_KEY),
+                            chat_template=ChatTemplate.from_json(meta.get(CHAT_TEMPLATE_KEY)), name=meta.get(NAME_KEY))
 
 
 def open_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
@@ -149,15 +153,17 @@ class DecoderSession:
         results = self._session.run(self._output_names, feeds)
         return results[0], results[1:]
 
-    def generate(self, prompt: Sequence[int], max_new_tokens: int,
-                 stop_ids: frozenset[int] = frozenset()) -> Iterator[int]:
-        """Greedy decoding: yields each new token id; stops after `max_new_tokens` or a stop id (yielded too)."""
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_ids: frozenset[int] = frozenset(),
+                 sampler: Callable[[NDArray[np.float32]], int] | None = None) -> Iterator[int]:
+        """Decoding (greedy unless `sampler` picks from the logits): yields each new token id; stops after
+        `max_new_tokens` or a stop id (yielded too)."""
         if not prompt:
             raise ContextLengthError("the prompt is empty: it needs at least one token")
         self.check_context(len(prompt) + max_new_tokens, f"{len(prompt)} prompt + {max_new_tokens} new tokens")
+        pick = sampler or (lambda logits: int(np.argmax(logits)))
         logits, cache = self.forward(np.asarray([prompt], np.int64))
         for produced in range(max_new_tokens):
-            token = int(np.argmax(logits[0, -1]))
+            token = pick(logits[0, -1])
             yield token
             if token in stop_ids or produced + 1 == max_new_tokens:
                 return

@@ -39,9 +39,18 @@ class TextTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.backend.decode(list(ids), skip_special_tokens=False))
 
+    def encode_prompt(self, text: str) -> list[int]:
+        """Ids for a prompt as the model's tokenizer.json frames one (Llama's BOS, say); chat templates write
+        their special tokens themselves, so a rendered chat goes through `encode`."""
+        return list(self.backend.encode(text, add_special_tokens=True).ids)
+
     def token_id(self, token: str) -> int | None:
         found = self.backend.token_to_id(token)
         return None if found is None else int(found)
+
+    def token_text(self, token_id: int) -> str | None:
+        found = self.backend.id_to_token(token_id)
+        return None if found is None else str(found)
 
     def to_json(self) -> str:
         return str(self.backend.to_str())

@@ -2,8 +2,9 @@
 
 `MatMulNBitsQuantizer` writes blocks along each weight's input axis (round-to-nearest, or k-quant's search for
 int4); `quantize_dynamic` (per-channel int8, activations quantized per call) is the alternative int8 scheme and
-quantizes the int8 embedding table. The embedding and the LM head can be kept one step up: fp32 under int8
-weights, int8 under int4 weights.
+quantizes the int8 embedding table. Calibrated int4 (AWQ, GPTQ) is computed in numpy (`aware`) and written as
+the same MatMulNBits nodes. The embedding and the LM head can be kept one step up: fp32 under int8 weights,
+int8 under int4 weights.
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from numpy.typing import NDArray
+
 from wedge.errors import first_line
 from wedge.quantize.errors import QuantizeError
+from wedge.quantize.lm.aware import AwareResult, quantize_activation_aware
+from wedge.quantize.lm.llama import LlamaWeights
 from wedge.quantize.lm.llama_onnx import (
-    CONFIG_KEY,
     EMBEDDING_NODE,
     EXTERNAL_DATA_BYTES,
     LM_HEAD_NODE,
-    TOKENIZER_KEY,
+    METADATA_KEYS,
+    build_llama_graph,
     save_model,
 )
+from wedge.quantize.lm.nbits_graph import replace_with_nbits
 from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
 
 # MatMulNBits accuracy level 4: activations are quantized to int8 per block for the dot products (MLAS's fast
@@ -59,8 +65,9 @@ def _weight_bytes(model: onnx.ModelProto) -> int:
     return sum(len(t.raw_data) for t in model.graph.initializer)
 
 
-def _metadata(model: onnx.ModelProto) -> dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props if p.key in (CONFIG_KEY, TOKENIZER_KEY)}
+def model_metadata(model: onnx.ModelProto) -> dict[str, str]:
+    """The wedge.lm.* entries (config, tokenizer, chat template, name) a quantized copy must carry on."""
+    return {p.key: p.value for p in model.metadata_props if p.key in METADATA_KEYS}
 
 
 def _restore_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
@@ -96,7 +103,7 @@ def quantize_weights(source: Path, target: Path, options: WeightOptions,
     more (protobuf's 2 GiB limit by default) go to `<target>.data` beside it."""
     nbits = _nbits_module()
     model = onnx.load(str(source))
-    metadata = _metadata(model)
+    metadata = model_metadata(model)
     big = _weight_bytes(model) >= EXTERNAL_DATA_BYTES
     try:
         with _quiet():
@@ -170,7 +177,13 @@ def _nbits(nbits: Any, model: onnx.ModelProto, options: WeightOptions, bits: int
 
 
 def _int4(nbits: Any, model: onnx.ModelProto, target: Path, options: WeightOptions, big: bool) -> onnx.ModelProto:
-    result = _nbits(nbits, model, options, bits=4, config_kind=options.algorithm)
+    return _int4_tables(nbits, _nbits(nbits, model, options, bits=4, config_kind=options.algorithm), target,
+                        options, big)
+
+
+def _int4_tables(nbits: Any, result: onnx.ModelProto, target: Path, options: WeightOptions,
+                 big: bool) -> onnx.ModelProto:
+    """The LM head (when kept: int8) and the embedding of a model whose projections are 4-bit already."""
     if options.keep_lm_head:
         # "Kept" under int4 means int8: on SmolLM2-135M int8 tables lose nothing against fp32 ones in perplexity
         # (+20% over fp32 either way, against +31% with 4-bit tables) at a quarter of the bytes.
@@ -188,3 +201,26 @@ def _int4(nbits: Any, model: onnx.ModelProto, target: Path, options: WeightOptio
                                        nodes_to_exclude=others, op_types_to_quantize=("Gather",), algo_config=gather)
     embed.process()
     return embed.model.model
+
+
+def quantize_calibrated(weights: LlamaWeights, calibration: NDArray[np.int64], target: Path, options: WeightOptions,
+                        metadata: dict[str, str], external_data_bytes: int = EXTERNAL_DATA_BYTES,
+                        on_layer: Any = None) -> AwareResult:
+    """Write `weights` with AWQ or GPTQ 4-bit projections (calibrated on token windows `calibration`) to `target`;
+    the tables follow `options` as for round-to-nearest. `metadata`: the wedge.lm.* entries to carry."""
+    if options.weights is not WeightFormat.INT4 or not options.algorithm.calibrated:
+        raise QuantizeError(f"{options.algorithm} is not a calibrated {options.weights} method")
+    result = quantize_activation_aware(weights, calibration, options.algorithm, options.block_size,
+                                       include_lm_head=not options.keep_lm_head, on_layer=on_layer)
+    model = build_llama_graph(result.weights, metadata=metadata)
+    replace_with_nbits(model, result.quantized, ACCURACY_LEVEL)
+    big = _weight_bytes(model) >= EXTERNAL_DATA_BYTES
+    nbits = _nbits_module()
+    try:
+        with _quiet():
+            quantized = _int4_tables(nbits, model, target, options, big)
+    except Exception as exc:  # onnxruntime's quantizers raise assorted errors on graphs they cannot handle
+        raise QuantizeError(f"onnxruntime could not quantize the tables of {target.name}: {first_line(exc)}") from None
+    _restore_metadata(quantized, metadata)
+    save_model(quantized, target, external_data_bytes)
+    return result
