@@ -86,7 +86,8 @@ def test_to_dict_is_json_ready_with_exact_bytes_and_window_sizes() -> None:
     board = boards.load("glasses-esp32s3")
     data = json.loads(json.dumps(board.to_dict()))
     assert data["name"] == "glasses-esp32s3"
-    assert data["memory"] == {"flash_bytes": 16_777_216, "ram_bytes": 524_288, "psram_bytes": 8_388_608}
+    assert data["memory"] == {"flash_bytes": 16_777_216, "ram_bytes": 524_288, "psram_bytes": 8_388_608,
+                              "bandwidth_bytes_per_s": 160_000_000}
     mic = next(s for s in data["sensors"] if s["kind"] == "audio")
     assert mic["window_samples"] == 16_000
     assert data["ble"]["services"] == list(board.ble.services)  # type: ignore[union-attr]

@@ -107,6 +107,10 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "ble.conn_interval_ms", "multiple of 1.25"),
     ("connection interval below 7.5 ms", _set("ble", "conn_interval_ms", 5.0), "ble.conn_interval_ms",
      "multiple of 1.25"),
+    ("memory bandwidth not positive", _set("memory", "bandwidth_bytes_per_s", 0), "memory.bandwidth_bytes_per_s",
+     "positive integer"),
+    ("memory bandwidth as text", _set("memory", "bandwidth_bytes_per_s", "fast"), "memory.bandwidth_bytes_per_s",
+     "must be an integer"),
 ]
 
 
@@ -132,6 +136,12 @@ def test_the_valid_profile_the_bad_cases_start_from_loads(write_profile, profile
 def test_board_without_a_ble_table_has_ble_none(write_profile, profile: dict[str, Any]) -> None:
     del profile["ble"]
     assert boards.load_file(write_profile(profile)).ble is None
+
+
+def test_memory_bandwidth_is_optional(write_profile, profile: dict[str, Any]) -> None:
+    assert boards.load_file(write_profile(profile)).memory.bandwidth_bytes_per_s is None
+    profile["memory"]["bandwidth_bytes_per_s"] = 3_200_000_000
+    assert boards.load_file(write_profile(profile)).memory.bandwidth_bytes_per_s == 3_200_000_000
 
 
 def test_esptool_board_may_report_no_mcumgr_buffer(write_profile, profile: dict[str, Any]) -> None:

@@ -116,3 +116,22 @@ def test_a_lora_trained_by_wedge_lowers_perplexity_on_its_text_and_int8_keeps_it
     assert tuned.perplexity.change_pct < 2.0
     assert (tmp_path / "tuned" / "tiny-slm-stdlib-lora.int8.onnx").is_file()
     assert any("merged LoRA stdlib-lora (r=8, alpha=16)" in note for note in tuned.notes)
+
+
+def test_an_embedding_lora_on_tied_weights_changes_the_one_shared_table(tmp_path):
+    from wedge.quantize.lm.llama import LlamaWeights
+    from wedge.quantize.lm.safetensors_io import write_safetensors
+
+    base = random_weights(SMALL)
+    tied = LlamaWeights(SMALL, {**base.tensors, "lm_head": base["embed_tokens"]})
+    folder = save_adapter(tmp_path / "embed-lora", _pairs(rank=2), r=2, lora_alpha=2.0)
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((2, 64)).astype(np.float32), rng.standard_normal((32, 2)).astype(np.float32)
+    # PEFT's embedding LoRA: A [r, vocab], B [hidden, r], saved without ".weight" and (older PEFT) with the
+    # adapter's name in the key.
+    write_safetensors({"base_model.model.model.embed_tokens.lora_embedding_A": a,
+                       "base_model.model.model.embed_tokens.lora_embedding_B.default": b},
+                      folder / "adapter_model.safetensors")
+    merged = merge_lora(tied, load_adapter(folder))
+    np.testing.assert_allclose(merged["embed_tokens"], base["embed_tokens"] + (b @ a).T, rtol=1e-5, atol=1e-5)
+    assert merged.tied

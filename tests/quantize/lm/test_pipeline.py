@@ -47,7 +47,7 @@ def test_int8_weights_keep_perplexity_and_shrink_the_tiny_model(tmp_path, tiny_m
     assert session.tokenizer().vocab_size == 512
 
 
-@pytest.mark.parametrize("algorithm", [Algorithm.RTN, Algorithm.KQUANT])
+@pytest.mark.parametrize("algorithm", [Algorithm.RTN, Algorithm.KQUANT, Algorithm.AWQ_GPTQ])
 def test_int4_blocks_cost_little_perplexity_on_the_tiny_model(tmp_path, tiny_model, eval_text_file, algorithm):
     options = LmOptions(weights=WeightOptions(weights=WeightFormat.INT4, block_size=32, algorithm=algorithm),
                         eval_tokens=600, samples=1, sample_tokens=4, measure_speed=False)

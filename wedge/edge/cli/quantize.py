@@ -60,7 +60,8 @@ def progress_bars(enabled: bool) -> Iterator[_RichProgress | None]:
 @click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--board", "board_name", default=DEFAULT_BOARD, show_default=True, help="Board profile to fit.")
 @click.option("--calib", type=click.Path(path_type=Path),
-              help="Calibration data: .npz (keyed by input name), .npy, .csv (one window a row) or an image folder.")
+              help="Calibration data: .npz (keyed by input name), .npy, .csv (one window a row) or an image folder; "
+                   "with --task lm, UTF-8 text for --algorithm awq/gptq.")
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Evaluation data (same formats; an .npz may hold `labels`). Default: the calibration data.")
 @click.option("-o", "--out", "out_dir", default="wedge-out", show_default=True, type=click.Path(path_type=Path),

@@ -18,7 +18,7 @@ import numpy as np
 
 from wedge.errors import first_line
 from wedge.quantize.lm.chat import ChatTemplate, template_text, token_text
-from wedge.quantize.lm.errors import CheckpointError
+from wedge.quantize.lm.errors import CheckpointError, LmError
 from wedge.quantize.lm.hf_config import ARCHITECTURES, config_from_hf, config_to_hf, tied_embeddings
 from wedge.quantize.lm.llama import Array, LlamaWeights, tensor_shapes
 from wedge.quantize.lm.safetensors_io import iter_tensors, write_safetensors
@@ -77,18 +77,23 @@ def wedge_name(key: str) -> str | None:
     return f"layers.{layer}.{module}" + (".bias" if kind == "bias" else "")
 
 
+def read_json_object(path: Path, error: type[LmError]) -> dict[str, Any]:
+    """A JSON object file (config.json, adapter_config.json, ...); anything else is one `error` line."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{path} is not readable JSON: {first_line(exc)}") from None
+    if not isinstance(value, dict):
+        raise error(f"{path} is not a JSON object")
+    return value
+
+
 def _read_json(path: Path, required: bool = True) -> dict[str, Any] | None:
     if not path.is_file():
         if required:
             raise CheckpointError(f"{path.parent} has no {path.name}: not a Hugging Face checkpoint folder")
         return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not readable JSON: {first_line(exc)}") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path} is not a JSON object")
-    return value
+    return read_json_object(path, CheckpointError)
 
 
 def weight_files(folder: Path) -> list[Path]:

@@ -19,9 +19,8 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from wedge.errors import first_line
 from wedge.quantize.lm.errors import LoraError
-from wedge.quantize.lm.hf_checkpoint import hf_name, wedge_name
+from wedge.quantize.lm.hf_checkpoint import hf_name, read_json_object, wedge_name
 from wedge.quantize.lm.llama import LINEAR_TENSORS, Array, LlamaWeights
 from wedge.quantize.lm.safetensors_io import SafetensorsFile, write_safetensors
 
@@ -75,12 +74,7 @@ def _read_config(folder: Path) -> LoraConfig:
     path = folder / ADAPTER_CONFIG
     if not path.is_file():
         raise LoraError(f"{folder} has no {ADAPTER_CONFIG}: not a PEFT adapter folder")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise LoraError(f"{path} is not readable JSON: {first_line(exc)}") from None
-    if not isinstance(raw, dict):
-        raise LoraError(f"{path} is not a JSON object")
+    raw = read_json_object(path, LoraError)
     kind = str(raw.get("peft_type", "LORA")).upper()
     if kind != "LORA":
         raise LoraError(f"{path}: peft_type {kind} is not LoRA")

@@ -89,7 +89,7 @@ def _files(model: Path) -> list[Path]:
     return [model, data] if data.exists() else [model]
 
 
-def _size_bytes(model: Path) -> int:
+def model_bytes(model: Path) -> int:
     return sum(p.stat().st_size for p in _files(model))
 
 
@@ -140,7 +140,7 @@ def calibration_windows(ids: NDArray[np.int64], tokens: int, window: int) -> NDA
     return np.stack([ids[s:s + window] for s in starts])
 
 
-def _embedding_bytes(path: Path) -> int:
+def embedding_bytes(path: Path) -> int:
     """Bytes of the token table (however it is quantized) in a model file, without loading external data."""
     model = onnx.load(str(path), load_external_data=False)
     total = 0
@@ -277,7 +277,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, eval_path: Path | None, boar
 
     fit: LmFit | None = None
     if board is not None:
-        fit = assess_lm_fit(board, signature, _size_bytes(target), context, _embedding_bytes(target))
+        fit = assess_lm_fit(board, signature, model_bytes(target), context, embedding_bytes(target))
     config = signature.config
     warnings = perplexity_warnings(perplexity.change_pct, weight_options, source.requantized_from,
                                    options.warn_above_pct)
@@ -291,8 +291,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, eval_path: Path | None, boar
                "config": None if config is None else config.to_dict()},
         perplexity=perplexity,
         samples=tuple(samples),
-        fp32_bytes=_size_bytes(fp32_path),
-        quantized_bytes=_size_bytes(target),
+        fp32_bytes=model_bytes(fp32_path),
+        quantized_bytes=model_bytes(target),
         fp32_speed=fp32_speed,
         quantized_speed=q_speed,
         fit=fit,
@@ -321,7 +321,7 @@ def _rtn_baseline(fp32_path: Path, workdir: Path, weight_options: WeightOptions,
     score = _score(DecoderSession(path, threads=options.threads), ids, window, progress, "rtn baseline")
     baseline = Baseline(scheme=rtn.describe(), perplexity=score.perplexity,
                         change_pct=100.0 * (score.perplexity / fp32_score.perplexity - 1.0),
-                        top1_agreement_pct=agreement_pct(fp32_score, score), quantized_bytes=_size_bytes(path),
+                        top1_agreement_pct=agreement_pct(fp32_score, score), quantized_bytes=model_bytes(path),
                         quantize_s=seconds)
     for part in _files(path):
         part.unlink()

@@ -69,7 +69,7 @@ def _from_onnx(path: Path, need_weights: bool) -> LmSource:
     tokenizer_json = meta.get(TOKENIZER_KEY)
     return LmSource(name=onnx_name(path), kind="onnx", weights=weights,
                     tokenizer=TextTokenizer.from_json(tokenizer_json) if tokenizer_json else None,
-                    chat_template=ChatTemplate.from_json(meta.get(CHAT_TEMPLATE_KEY)))
+                    chat_template=ChatTemplate.from_json(meta.get(CHAT_TEMPLATE_KEY)), onnx=path)
 
 
 def _from_gguf(path: Path) -> LmSource:
@@ -80,9 +80,10 @@ def _from_gguf(path: Path) -> LmSource:
     requantized = None
     if loaded.quantized:
         requantized = loaded.file_type if loaded.file_type != "unknown" else "/".join(loaded.quantized_types)
-        notes = (f"re-quantization: the GGUF's weights are {requantized} already ({', '.join(loaded.quantized_types)}"
-                 " tensors), so 'fp32' here means those values dequantized, and the new rounding comes on top of "
-                 "the old one (start from the fp16/fp32 checkpoint for a first quantization)",)
+        note = (f"re-quantization: the GGUF's weights are {requantized} already ({', '.join(loaded.quantized_types)}"
+                " tensors), so 'fp32' here means those values dequantized, and the new rounding comes on top of "
+                "the old one (start from the fp16/fp32 checkpoint for a first quantization)")
+        notes = (note,)
     return LmSource(name=loaded.name, kind="gguf", weights=loaded.weights, tokenizer=loaded.tokenizer,
                     chat_template=loaded.chat_template, requantized_from=requantized, notes=notes)
 

@@ -13,7 +13,7 @@ import io
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, Final
@@ -205,7 +205,7 @@ def _int4_tables(nbits: Any, result: onnx.ModelProto, target: Path, options: Wei
 
 def quantize_calibrated(weights: LlamaWeights, calibration: NDArray[np.int64], target: Path, options: WeightOptions,
                         metadata: dict[str, str], external_data_bytes: int = EXTERNAL_DATA_BYTES,
-                        on_layer: Any = None) -> AwareResult:
+                        on_layer: Callable[[int], None] | None = None) -> AwareResult:
     """Write `weights` with AWQ or GPTQ 4-bit projections (calibrated on token windows `calibration`) to `target`;
     the tables follow `options` as for round-to-nearest. `metadata`: the wedge.lm.* entries to carry."""
     if options.weights is not WeightFormat.INT4 or not options.algorithm.calibrated:
