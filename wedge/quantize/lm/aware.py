@@ -100,7 +100,7 @@ class _Calibrator:
         prepared = []
         for names, inputs, fold, tie in groups:
             flat = inputs.reshape(-1, inputs.shape[-1]).astype(np.float32)
-            gram = (flat.T.astype(np.float64) @ flat.astype(np.float64) / flat.shape[0]).astype(np.float32)
+            gram = flat.T @ flat / np.float32(flat.shape[0])
             scale = np.ones(flat.shape[1], np.float32)
             if self.method.scales_activations:
                 stacked = np.concatenate([self.w[n] for n in names], axis=0)
