@@ -100,7 +100,11 @@ class _Calibrator:
         prepared = []
         for names, inputs, fold, tie in groups:
             flat = inputs.reshape(-1, inputs.shape[-1]).astype(np.float32)
-            gram = flat.T @ flat / np.float32(flat.shape[0])
+            # Accumulated in float64: fp32 sums over thousands of tokens swamp the small entries beside the
+            # outlier channels, and GPTQ inverts this matrix (SmolLM2, awq+gptq int4 in blocks of 32: +8.7%
+            # perplexity with an fp32 Gram, +5.9% with this one).
+            wide = flat.astype(np.float64)
+            gram = (wide.T @ wide / flat.shape[0]).astype(np.float32)
             scale = np.ones(flat.shape[1], np.float32)
             if self.method.scales_activations:
                 stacked = np.concatenate([self.w[n] for n in names], axis=0)
