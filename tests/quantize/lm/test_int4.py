@@ -95,3 +95,38 @@ def test_int4_from_the_fp16_checkpoint_stays_within_10_percent_beside_rtn(tmp_pa
         assert report.perplexity.quantized <= rtn.perplexity * 1.005, algorithm  # no worse than plain rounding
         assert report.warnings == ()
     assert sorted(p.name for p in (tmp_path / "awq").iterdir()) == ["report.json", "tiny-slm.int4.onnx"]
+
+
+class _Exact:
+    """Stands in for 4-bit blocks that round nothing: what AWQ's folding alone does to a model."""
+
+    def __init__(self, weight: np.ndarray) -> None:
+        self.weight = np.array(weight, np.float32)
+
+    def dequantize(self) -> np.ndarray:
+        return self.weight
+
+
+def test_awq_folding_alone_leaves_a_biased_gqa_model_unchanged(monkeypatch):
+    from dataclasses import replace
+
+    from tests.quantize.lm.conftest import random_weights
+    from wedge.quantize.lm import aware
+    from wedge.quantize.lm.llama import LlamaConfig, LlamaWeights
+
+    config = LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=96, num_layers=2, num_heads=4,
+                         num_kv_heads=2, head_dim=16, context_length=64)
+    config = replace(config, linear_biases=("q_proj", "k_proj", "v_proj"))
+    rng = np.random.default_rng(0)
+    tensors = dict(random_weights(config, seed=3).tensors)
+    for layer in range(config.num_layers):
+        for name in config.linear_biases:
+            tensors[f"layers.{layer}.{name}.bias"] = rng.standard_normal(
+                tensors[f"layers.{layer}.{name}"].shape[0]).astype(np.float32)
+    weights = LlamaWeights(config, tensors)
+    monkeypatch.setattr(aware, "quantize_blocks", lambda weight, block, clip=None: _Exact(weight))
+    ids = rng.integers(0, 64, (8, 32))
+    result = aware.quantize_activation_aware(weights, ids, Algorithm.AWQ, 32)
+    assert not np.allclose(result.weights["layers.0.input_layernorm"], weights["layers.0.input_layernorm"])
+    np.testing.assert_allclose(reference_forward(result.weights, ids[:2])[0], reference_forward(weights, ids[:2])[0],
+                               rtol=1e-4, atol=1e-4)
