@@ -28,13 +28,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wedge.edge.engines import open_engine
-from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.quantize.calibrate import Method
 from wedge.quantize.evaluate import sqnr_db
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 from wedge.quantize.tflite.arena import measure_arena
 from wedge.quantize.tflite.export import ExportResult
+from wedge.runtime.engines import open_engine
+from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
 SHARED_MODELS = REPO.parent / "shared" / "models"
 ALL_MODELS = ("digits", "ppg_quality", "vww", "resnet", "ad01")

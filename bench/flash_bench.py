@@ -25,25 +25,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.firmware.firmware_models import (
-    SHARED_MODELS,
-    VirtualBoardProcess,
-    flash_supervised,
-    int8_fc_model,
-    make_keys,
-    pack,
-    random_fault,
-    write_model,
-)
+from wedge.boards import load as load_board
 from wedge.firmware.flash.flasher import FlashOptions, flash_image
 from wedge.firmware.flash.upload import plan_chunks
+from wedge.firmware.image.build import build_image
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES
+from wedge.firmware.image.keys import KeyPair, generate_keys
+from wedge.firmware.image.model_image import ModelImage
 from wedge.firmware.protocol.smp_messages import max_message_bytes
 from wedge.firmware.protocol.smp_serial import frame_wire_bytes
 from wedge.firmware.virtual.faults import FaultSettings
+from wedge.firmware.virtual.processes import EmulatorProcess
+from wedge.hil.soak import flash_supervised, random_fault
+from wedge.samples.tiny_tflite import int8_fc_model
+
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 # smpclient logs each timeout at ERROR level; the bench reports outcomes itself.
 for _name in ("smpclient", "smp"):
@@ -57,6 +53,18 @@ GOAL_SHARE = 0.90
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def pack(model: Path, keys: KeyPair, version: str, board: str = "ring-nrf52840", *, arena_bytes: int = 4096,
+         name: str | None = None) -> ModelImage:
+    return build_image(model, load_board(board), keys.private_path, version, arena_bytes=arena_bytes,
+                       model_name=name).image
+
+
+def write_model(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
 
 
 def bench_image(work: Path, keys: Any) -> tuple[Any, str]:
@@ -80,7 +88,7 @@ def smp_ceiling(image_bytes: int, baud: int) -> dict[str, Any]:
 def throughput(work: Path, keys: Any, image: Any, baud: int, window: int) -> dict[str, Any]:
     folder = work / f"rate-{baud}-w{window}"
     folder.mkdir()
-    board = VirtualBoardProcess(folder, keys.public_path, BOARD, extra=("--baud", str(baud)))
+    board = EmulatorProcess(folder, keys.public_path, BOARD, extra=("--baud", str(baud)))
     board.start()
     try:
         started = time.monotonic()
@@ -109,7 +117,7 @@ def throughput(work: Path, keys: Any, image: Any, baud: int, window: int) -> dic
 def resume_after_cut(work: Path, keys: Any, image: Any, baud: int, window: int) -> dict[str, Any]:
     folder = work / f"cut-{baud}-w{window}"
     folder.mkdir()
-    board = VirtualBoardProcess(folder, keys.public_path, BOARD, extra=("--baud", str(baud)))
+    board = EmulatorProcess(folder, keys.public_path, BOARD, extra=("--baud", str(baud)))
     board.start()
     wire_total = sum(frame_wire_bytes(m) for _, _, m in plan_chunks(len(image.data), IMAGE_HEADER_BYTES,
                                                                    max_message_bytes(BUF_SIZE)))
@@ -138,7 +146,7 @@ def resume_after_cut(work: Path, keys: Any, image: Any, baud: int, window: int) 
 def soak(work: Path, keys: Any, runs: int) -> dict[str, Any]:
     folder = work / "soak"
     folder.mkdir()
-    board = VirtualBoardProcess(folder, keys.public_path)
+    board = EmulatorProcess(folder, keys.public_path)
     board.start()
     rng = random.Random(7)
     images = [pack(write_model(work, f"soak{i}.tflite", int8_fc_model(1200, 16, seed=i)), keys, f"1.{i}.0",
@@ -154,7 +162,7 @@ def soak(work: Path, keys: Any, runs: int) -> dict[str, Any]:
             board.control(op="faults", **fault)
             result = flash_supervised(board, image, options)
             outcomes["confirmed" if result == "confirmed" else "error" if result.startswith("error") else "other"] += 1
-            if board.process is None or board.process.poll() is not None:
+            if not board.alive():
                 board.start()
             board.control(op="faults", **FaultSettings().to_dict())
             board.control(op="unhang")
@@ -176,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wedge-flash-bench-") as tmp:
         work = Path(tmp)
-        keys = make_keys(work / "keys")
+        keys = generate_keys(work / "keys")
         image, source = bench_image(work, keys)
         log(f"image: {source}, {image.size_bytes:,} bytes")
         rates = [] if args.skip_115200 else [115_200]

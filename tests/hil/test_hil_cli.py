@@ -11,7 +11,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from tests.hil.conftest import write_map
-from wedge.edge.cli import main
+from wedge.cli import main
 
 
 def test_the_suites_run_per_board_and_an_absent_board_fails_alone(tmp_path: Path, fc_model: Path,
@@ -64,7 +64,8 @@ def test_bad_command_lines_are_one_line_errors(tmp_path: Path, fc_model: Path) -
 
 
 def test_a_model_the_board_cannot_hold_fails_with_the_budget_it_exceeds(tmp_path: Path) -> None:
-    from tests.firmware.firmware_models import int8_add_model, write_model
+    from tests.firmware.firmware_models import write_model
+    from wedge.samples.tiny_tflite import int8_add_model
 
     big = write_model(tmp_path, "big.tflite", int8_add_model(100_000))  # ~200 KB of activations
     board_map = write_map(tmp_path, {"ring": ("ring-nrf52840", "virtual")})

@@ -14,6 +14,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Final
 
+from wedge.ble_spec import ATT_MTU_MAX, ATT_MTU_MIN, CONN_INTERVAL_MAX_MS, CONN_INTERVAL_MIN_MS, CONN_INTERVAL_STEP_MS
 from wedge.boards.errors import BoardError
 from wedge.boards.profile import (
     BLE_SERVICES,
@@ -37,13 +38,6 @@ PROFILE_SUFFIX: Final[str] = ".toml"
 
 # Board names are used as file names, CLI arguments and JSON keys: keep them boring.
 _NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9-]*")
-# Bluetooth Core spec: ATT_MTU is at least 23 on LE; 517 carries the largest attribute (512) in one PDU.
-ATT_MTU_MIN: Final[int] = 23
-ATT_MTU_MAX: Final[int] = 517
-# Bluetooth Core spec: the connection interval is N x 1.25 ms with N in 6..3200 (7.5 ms .. 4 s).
-CONN_INTERVAL_STEP_MS: Final[float] = 1.25
-CONN_INTERVAL_MIN_MS: Final[float] = 7.5
-CONN_INTERVAL_MAX_MS: Final[float] = 4000.0
 
 _TOP_KEYS: Final[frozenset[str]] = frozenset(
     {"name", "title", "board_class", "mcu", "memory", "compute", "budgets", "sensors", "flashing"})

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from wedge.firmware.flash.flasher import FlashOptions
 from wedge.firmware.image.keys import generate_keys
+from wedge.firmware.virtual.processes import EmulatorProcess
 from wedge.hil.board_map import BenchBoard
 from wedge.hil.errors import HilError
-from wedge.hil.virtual import VirtualBoardProcess
 
 POWER_COMMAND_TIMEOUT_S: Final[float] = 30.0
 
@@ -27,7 +27,7 @@ class BoardHandle:
     def __init__(self, entry: BenchBoard, work: Path) -> None:
         self.entry = entry
         self.work = work
-        self.process: VirtualBoardProcess | None = None
+        self.process: EmulatorProcess | None = None
         self.signing_key: Path | None = entry.key_path
         self.port = entry.port
 
@@ -47,7 +47,7 @@ class BoardHandle:
         if self.entry.virtual:
             keys = generate_keys(self.work / "keys")
             self.signing_key = keys.private_path
-            self.process = VirtualBoardProcess(self.entry.profile.name, self.work / "board", keys.public_path)
+            self.process = EmulatorProcess(self.work / "board", keys.public_path, self.entry.profile.name, error=HilError)
             self.process.start()
             self.port = self.process.port
             return self

@@ -77,9 +77,7 @@ def board(hil_options: HilOptions) -> Iterator[Any]:
 
     board_map = load_board_map(hil_options.board_map)
     entry = board_map.get(hil_options.board) if hil_options.board else board_map.boards[0]
-    from wedge.hil.bench import (
-        BoardHandle,  # after the map checks: it pulls in the flashing stack
-    )
+    from wedge.hil.bench import BoardHandle  # after the map checks: it pulls in the flashing stack
 
     handle = BoardHandle(entry, hil_options.work / entry.name)
     try:

@@ -13,69 +13,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from wedge.hil.board_map import BenchBoard, load_board_map
 from wedge.hil.errors import HilError
+from wedge.hil.report import write_reports
+from wedge.hil.results import BenchRun, BoardRun
 
 SUITES_DIR: Final[Path] = Path(__file__).resolve().parent / "suites"
 SUITES: Final[tuple[str, ...]] = ("flash", "accuracy", "latency", "faults", "ble")
 SMOKE_SUITES: Final[tuple[str, ...]] = ("flash", "accuracy", "latency")
 BOARD_TIMEOUT_S: Final[float] = 900.0
-_OUTCOMES: Final[tuple[str, ...]] = ("passed", "failed", "error", "skipped")
-
-
-@dataclass(frozen=True)
-class BoardRun:
-    """One board's worker: its tests (as the plugin recorded them) and how the worker ended."""
-
-    board: BenchBoard
-    exit_code: int
-    wall_s: float
-    tests: tuple[dict[str, Any], ...]
-    junit_path: Path | None
-    problem: str | None
-
-    def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(_OUTCOMES, 0)
-        for test in self.tests:
-            counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
-        return counts
-
-    def metrics(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for test in self.tests:
-            merged.update(test["properties"])
-        return merged
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.board.to_dict(), "exit_code": self.exit_code, "wall_s": round(self.wall_s, 3),
-                "problem": self.problem, "summary": self.summary(), "tests": list(self.tests),
-                "metrics": self.metrics()}
-
-
-@dataclass(frozen=True)
-class BenchRun:
-    model: Path
-    eval_path: Path | None
-    board_map: Path
-    suites: tuple[str, ...]
-    wall_s: float
-    boards: tuple[BoardRun, ...]
-    files: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(b.exit_code == 0 and b.problem is None for b in self.boards)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": str(self.model), "eval": None if self.eval_path is None else str(self.eval_path),
-                "board_map": str(self.board_map), "suites": list(self.suites), "wall_s": round(self.wall_s, 3),
-                "passed": self.passed, "boards": [b.to_dict() for b in self.boards],
-                "latency_note": "a virtual board's m-lap-us clock is its profile's cycle model "
-                                "(MACs x cycles/MAC / clock); host wall time is reported separately"}
 
 
 def _command(board: BenchBoard, model: Path, eval_path: Path | None, board_map: Path, folder: Path,
@@ -119,8 +68,6 @@ def run_bench(model: Path, board_map_path: Path, report_dir: Path, *, eval_path:
               boards: Sequence[str] = (), suites: Sequence[str] = SUITES, samples: int = 32,
               timeout_s: float = BOARD_TIMEOUT_S, on_start: Callable[[str], None] | None = None) -> BenchRun:
     """Run `suites` on the boards of the map (all, or those named) in parallel; reports land in `report_dir`."""
-    from wedge.hil.report import write_reports
-
     unknown = sorted(set(suites) - set(SUITES))
     if unknown:
         raise HilError(f"unknown suite {unknown[0]!r}: choose from {', '.join(SUITES)}")

@@ -19,7 +19,7 @@ from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 from wedge.errors import first_line
 from wedge.quantize.calibration import Batch, SampleSet
 from wedge.quantize.errors import QuantizeError
-from wedge.quantize.load import quiet_ort_logging
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # Samples per collect_data call: histogram calibrators hold every activation of a call, so this bounds
 # their memory; histograms merge across calls, so results do not depend on it.
@@ -74,7 +74,7 @@ def calibrate(
     on_batch: Callable[[int], None] | None = None,
 ) -> TensorsData:
     """Activation ranges of `model_path` over `samples` with `method`; `on_batch(n)` reports progress."""
-    with tempfile.TemporaryDirectory(prefix="wedge-calib-") as tmp, quiet_ort_logging():
+    with tempfile.TemporaryDirectory(prefix="wedge-calib-") as tmp, quiet_onnxruntime():
         try:
             calibrator = create_calibrator(
                 model_path,

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from wedge.edge.engines import Engine
 from wedge.quantize.calibration import SampleSet
+from wedge.runtime.engines import Engine
 
 # Identical outputs have infinite SQNR; a finite cap keeps reports valid JSON and sortable.
 SQNR_CAP_DB: Final = 300.0

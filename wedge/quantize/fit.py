@@ -13,8 +13,7 @@ import numpy as np
 import onnx
 
 from wedge.boards import Board
-from wedge.edge.artifacts import ModelInfo, SlotFit, slot_fit
-
+from wedge.runtime.artifacts import ModelInfo, SlotFit, slot_fit
 
 _FUSED_ACTIVATIONS: Final = frozenset({"Relu", "Clip", "Relu6"})
 

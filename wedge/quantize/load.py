@@ -5,10 +5,7 @@ Upgrades the opset to >= 13, fixes dynamic shapes, runs shape inference and ORT'
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -19,6 +16,7 @@ from onnx import version_converter
 
 from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # onnxruntime writes per-channel QDQ with an `axis` attribute that DequantizeLinear only has from
 # opset 13 on; on opset 11 the quantizer silently produces a model that fails to load.
@@ -265,12 +263,12 @@ def preprocess(model: onnx.ModelProto, out_path: Path) -> list[str]:
     skip_symbolic = not _needs_symbolic_shapes(model)
     notes: list[str] = []
     try:
-        with quiet_ort_logging():
+        with quiet_onnxruntime():
             quant_pre_process(str(source), str(out_path), skip_symbolic_shape=skip_symbolic)
     except Exception as exc:
         notes.append(f"graph optimization skipped ({first_line(exc)})")
         try:
-            with quiet_ort_logging():
+            with quiet_onnxruntime():
                 quant_pre_process(str(source), str(out_path), skip_optimization=True,
                                   skip_symbolic_shape=skip_symbolic)
         except Exception as exc2:
@@ -318,17 +316,5 @@ def prepare_model(
         notes=tuple(notes),
     )
 
-
-@contextlib.contextmanager
-def quiet_ort_logging() -> Iterator[None]:
-    """ORT's quantization tools log warnings and print to stdout; the CLI owns the terminal."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.setLevel(level)
 
 

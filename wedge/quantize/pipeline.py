@@ -16,9 +16,6 @@ from pathlib import Path
 from typing import Final, Literal
 
 from wedge.boards import Board
-from wedge.edge.artifacts import inspect_model
-from wedge.edge.engines import open_engine
-from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.errors import first_line
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
 from wedge.quantize.calibration import ImagePreprocess, feed_batch_size, load_samples
@@ -32,6 +29,9 @@ from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
 from wedge.quantize.search import search_calibration
 from wedge.quantize.tflite import ExportResult, export_tflite
 from wedge.quantize.tflite.convert import IO_KINDS, IoKind
+from wedge.runtime.artifacts import inspect_model
+from wedge.runtime.engines import open_engine
+from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
 REPORT_NAME: Final = "report.json"
 OutputFormat = Literal["onnx", "tflite"]

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wedge.edge.engines import Engine
-from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.quantize.calibrate import Method, calibrate
 from wedge.quantize.calibration import SampleSet
 from wedge.quantize.evaluate import Evaluation, compare_models
 from wedge.quantize.load import PreparedModel
 from wedge.quantize.progress import Progress
 from wedge.quantize.static import write_qdq_model
+from wedge.runtime.engines import Engine
+from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
 
 @dataclass(frozen=True)

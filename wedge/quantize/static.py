@@ -10,14 +10,13 @@ from pathlib import Path
 
 import onnx
 from onnx import numpy_helper
-
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
 
 from wedge.errors import first_line
 from wedge.quantize.calibrate import OP_TYPES_TO_QUANTIZE
 from wedge.quantize.errors import QuantizeError
-from wedge.quantize.load import quiet_ort_logging
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # Weights symmetric (zero point 0) per output channel, activations asymmetric: what TFLite-Micro's
 # int8 kernels and CMSIS-NN expect, so the same ranges carry over to the .tflite export.
@@ -26,7 +25,7 @@ _EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
 
 def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) -> None:
     """Quantize `prepared_path` with precomputed `ranges` into `out_path` (int8 QDQ ONNX)."""
-    with tempfile.TemporaryDirectory(prefix="wedge-ranges-") as tmp, quiet_ort_logging():
+    with tempfile.TemporaryDirectory(prefix="wedge-ranges-") as tmp, quiet_onnxruntime():
         # ORT's calibration cache is its public way to quantize with ranges computed elsewhere.
         cache = Path(tmp) / "ranges.json"
         save_tensors_data(ranges, cache)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from wedge.edge.cli import main
-from wedge.firmware.virtual.ble.processes import AirProcess, BoardProcess, ChildProcess
+from wedge.child_process import ChildProcess
+from wedge.cli import main
+from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
 from wedge.samples import sample_path
 
 
@@ -36,7 +37,7 @@ def air(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirProcess]:
 
 
 def bridge_process(air: AirProcess, db: Path, log: Path) -> ChildProcess:
-    return ChildProcess([sys.executable, "-m", "wedge.edge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
+    return ChildProcess([sys.executable, "-m", "wedge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
                          "--sink", f"sqlite:{db}", "--sink", "jsonl:-", "--watchdog-s", "1", "--no-status"], log)
 
 
@@ -55,7 +56,7 @@ def seqs_until(bridge: ChildProcess, at_least: int, covering: range = range(0)) 
 
 def test_a_restarted_bridge_resumes_after_the_last_stored_record_and_sigterm_flushes(air: AirProcess,
                                                                                     tmp_path: Path) -> None:
-    board = BoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name="cli-ring",
+    board = BleBoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name="cli-ring",
                          extra_args=["--rate-hz", "50", "--state-dir", str(tmp_path / "state")])
     db = tmp_path / "stream.db"
     try:

@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from bridge_harness import CollectingSink, Ticks, run_bridge
 
+from tests.edge.bridge.bridge_harness import CollectingSink, Ticks, run_bridge
 from wedge.edge.bridge.daemon import Bridge
 from wedge.edge.bridge.sinks.websocket import WebSocketSink
-from wedge.firmware.virtual.ble.processes import AirProcess, BoardProcess
+from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
 from wedge.samples import sample_path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -23,7 +23,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_the_live_page_shows_the_ring_s_stream_in_chromium(tmp_path: Path) -> None:
     assert CHROMIUM is not None
     air = AirProcess(tmp_path)
-    board = BoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name="page-ring",
+    board = BleBoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name="page-ring",
                          extra_args=["--rate-hz", "20"])
     page = WebSocketSink("127.0.0.1", 0, token="t0k")
     collected = CollectingSink()

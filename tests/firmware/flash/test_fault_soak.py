@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.firmware_models import (
-    VirtualBoardProcess,
-    flash_supervised,
-    int8_fc_model,
-    pack,
-    random_fault,
-    write_model,
-)
+from tests.firmware.firmware_models import pack, write_model
 from wedge.firmware.flash.flasher import FlashOptions, flash_image
 from wedge.firmware.virtual.faults import FaultSettings
+from wedge.firmware.virtual.processes import EmulatorProcess
+from wedge.hil.soak import flash_supervised, random_fault
+from wedge.samples.tiny_tflite import int8_fc_model
 
 OPTIONS = FlashOptions(timeout_s=0.3, reconnect_timeout_s=8.0, boot_timeout_s=30.0)
 
@@ -28,7 +24,7 @@ OPTIONS = FlashOptions(timeout_s=0.3, reconnect_timeout_s=8.0, boot_timeout_s=30
 @pytest.mark.slow
 def test_no_fault_ever_leaves_the_board_without_a_valid_model(tmp_path: Path, keys, soak_runs: int) -> None:
     rng = random.Random(20_240_601)
-    board = VirtualBoardProcess(tmp_path / "board", keys.public_path)
+    board = EmulatorProcess(tmp_path / "board", keys.public_path)
     board.folder.mkdir()
     board.start()
     images = [
@@ -44,7 +40,7 @@ def test_no_fault_ever_leaves_the_board_without_a_valid_model(tmp_path: Path, ke
             kind, fault = random_fault(rng)
             board.control(op="faults", **fault)
             result = flash_supervised(board, image, OPTIONS)
-            if board.process is None or board.process.poll() is not None:
+            if not board.alive():
                 board.start()
             board.control(op="faults", **FaultSettings().to_dict())
             board.control(op="unhang")

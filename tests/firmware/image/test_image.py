@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.firmware_models import RING, int8_fc_model, pack, write_model
+from tests.firmware.firmware_models import RING, pack, write_model
 from wedge.boards import load as load_board
 from wedge.firmware.errors import ImageError, SigningKeyError
 from wedge.firmware.image.build import build_image
@@ -14,6 +14,7 @@ from wedge.firmware.image.format import IMAGE_MAGIC, TLV_ED25519, TLV_KEYHASH, T
 from wedge.firmware.image.keys import generate_keys, load_public_key, load_signing_key, public_key_hash
 from wedge.firmware.image.manifest import Manifest
 from wedge.firmware.image.model_image import check_image, read_image_file, read_model_image, require_trusted
+from wedge.samples.tiny_tflite import int8_fc_model
 
 
 def test_a_packed_image_is_mcuboot_with_hash_signature_and_manifest(tiny_model: Path, keys) -> None:

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import pytest
 
-from tests.firmware.firmware_models import RING, int8_fc_model, pack, write_model
+from tests.firmware.firmware_models import RING, pack, write_model
 from wedge.boards import load as load_board
 from wedge.firmware.image.keys import load_public_key
 from wedge.firmware.image.model_image import ModelImage
@@ -20,6 +20,7 @@ from wedge.firmware.virtual.bootloader import Trust, boot
 from wedge.firmware.virtual.flash import Flash, FlashFault, FlashFaults, FlashLayout
 from wedge.firmware.virtual.swap import read_progress
 from wedge.firmware.virtual.trailer import SwapType, set_image_ok, write_trailer
+from wedge.samples.tiny_tflite import int8_fc_model
 
 
 class PowerCut(Exception):

@@ -10,13 +10,13 @@ import pytest
 
 from tests.firmware.firmware_models import pack
 from wedge.boards import load as load_board
-from wedge.edge.artifacts import inspect_model
-from wedge.edge.engines import open_engine
 from wedge.firmware.flash.flasher import FlashOptions, flash_image
 from wedge.firmware.protocol import dut
 from wedge.firmware.virtual.dut_server import DutServer
 from wedge.firmware.virtual.runtime import start_runtime
 from wedge.hil.dut_client import DutClient
+from wedge.runtime.artifacts import inspect_model
+from wedge.runtime.engines import open_engine
 
 RING = load_board("ring-nrf52840")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.firmware_models import VirtualBoardProcess, pack, run_cli
+from tests.firmware.firmware_models import pack, run_cli
 from wedge.firmware.flash.flasher import FlashOptions, flash_image
 from wedge.firmware.image.keys import KeyPair
-from wedge.firmware.virtual.ble.processes import AirProcess
+from wedge.firmware.virtual.processes import AirProcess, EmulatorProcess
 from wedge.quantize.calibrate import Method
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize, tflite_output_path
 from wedge.samples import SAMPLES
@@ -33,7 +33,7 @@ def test_flashed_virtual_ring_streams_its_model_over_ble_to_the_bridge(tmp_path:
     image = pack(model, keys, "1.0.0", arena_bytes=16_384, name="ppg_quality")
 
     air = AirProcess(tmp_path)
-    board = VirtualBoardProcess(tmp_path / "board", keys.public_path,
+    board = EmulatorProcess(tmp_path / "board", keys.public_path,
                                 extra=("--ble", air.spec, "--ble-name", "wedge-ring-e2e", "--ble-rate-hz", "10"))
     board.folder.mkdir()
     try:

@@ -13,13 +13,13 @@ from onnx import helper
 
 from tests.quantize.tflite.tflite_models import graph_model, init, quantize, weights
 from wedge.boards import load
-from wedge.edge.artifacts import inspect_model
-from wedge.edge.cli import main
-from wedge.edge.engines import open_engine
+from wedge.cli import main
 from wedge.quantize.calibrate import Method
 from wedge.quantize.fit import assess_fit
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 from wedge.quantize.tflite import ExportError, export_tflite
+from wedge.runtime.artifacts import inspect_model
+from wedge.runtime.engines import open_engine
 from wedge.samples import SAMPLES
 
 N = helper.make_node

@@ -15,8 +15,8 @@ from ai_edge_litert import schema_py_generated as schema
 from onnx import helper
 
 from tests.quantize.tflite.tflite_models import graph_model, init, lower_and_validate, quantize, weights
-from wedge.edge.artifacts.tflite_flatbuffer import read_tflite
 from wedge.quantize.tflite.errors import ExportError
+from wedge.runtime.artifacts.tflite_flatbuffer import read_tflite
 
 N = helper.make_node
 IMAGE = {"x": [1, 4, 8, 8]}

@@ -11,7 +11,6 @@ from typing import Any, Final
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from wedge.quantize.calibrate import Method, calibrate
@@ -22,16 +21,9 @@ from wedge.quantize.tflite.convert import LoweredModel, lower_graph
 from wedge.quantize.tflite.graph import read_qdq
 from wedge.quantize.tflite.validate import Validation, validate_tflite
 
-SHARED_MODELS: Final = Path(__file__).resolve().parents[3].parent / "shared" / "models"
 # In-process TFLM needs an arena; a generous one never crashes (only tiny ones do).
 ARENA_BYTES: Final = 2 * 1024 * 1024
 
-
-def shared_model(name: str) -> Path:
-    path = SHARED_MODELS / name
-    if not path.is_file():
-        pytest.skip(f"shared model {name} is absent ({SHARED_MODELS})")
-    return path
 
 
 def weights(shape: Sequence[int], seed: int, scale: float = 0.5) -> np.ndarray:
@@ -105,7 +97,7 @@ def quantize_sample(name: str, folder: Path, *, eval_count: int = 60) -> tuple[P
 
 def tflite_ops(data: bytes) -> list[tuple[str, list[Any], list[Any]]]:
     """(op name, input TensorTs, output TensorTs) of a .tflite's main subgraph, in order (None: omitted)."""
-    from wedge.edge.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite
+    from wedge.runtime.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite
 
     model = read_tflite(data, "test")
     subgraph = model.subgraphs[0]
@@ -124,8 +116,8 @@ def hybrid_model() -> bytes:
     """Float activations through int8 weights: dynamic-range quantization, which TFLite-Micro lacks."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from wedge.edge.engines.base import QuantParams
     from wedge.quantize.tflite.writer import TfliteWriter
+    from wedge.runtime.types import QuantParams
 
     writer = TfliteWriter()
     x = writer.add_tensor("x", [1, 4], np.float32)

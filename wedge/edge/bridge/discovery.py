@@ -64,11 +64,7 @@ class BleStack:
     @classmethod
     def bumble(cls, transport_spec: str) -> BleStack:
         # Imported here: a bridge on the OS stack never loads Bumble.
-        from wedge.edge.bridge.bumble_backend import (
-            BleakClientBumble,
-            BleakScannerBumble,
-            BumbleAdapter,
-        )
+        from wedge.edge.bridge.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleAdapter
 
         adapter = BumbleAdapter(transport_spec)
         args = {"bumble": {"adapter": adapter}}

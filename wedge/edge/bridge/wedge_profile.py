@@ -19,12 +19,7 @@ from wedge.edge.bridge.sequencer import Sequencer
 from wedge.edge.bridge.session import Link, SessionOptions
 from wedge.edge.bridge.stream_record import StreamRecord
 from wedge.firmware.protocol import gatt_uuids as ids
-from wedge.firmware.protocol.ble_control import (
-    StreamStatus,
-    backfill_command,
-    decode_status,
-    start_command,
-)
+from wedge.firmware.protocol.ble_control import StreamStatus, backfill_command, decode_status, start_command
 from wedge.firmware.protocol.ble_errors import MalformedPacket, UnsupportedVersion
 from wedge.firmware.protocol.ble_records import FrameReader, Record
 

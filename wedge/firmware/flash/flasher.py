@@ -17,9 +17,10 @@ from smpclient.requests.image_management import ImageStatesWrite
 
 from wedge.firmware.errors import FlashError, RollbackError
 from wedge.firmware.flash.preflight import check_integrity, check_upgrade, preflight
-from wedge.firmware.flash.session import DeviceIdentity, DeviceSession, LinkLost, ModelReport, SlotState
+from wedge.firmware.flash.session import DeviceIdentity, DeviceSession, LinkLost, SlotState
 from wedge.firmware.flash.upload import DEFAULT_WINDOW, UploadStats, upload_image
 from wedge.firmware.image.model_image import ModelImage
+from wedge.firmware.protocol.wedge_group import ModelState, ModelStatus
 
 T = TypeVar("T")
 
@@ -66,7 +67,7 @@ class FlashReport:
     previous: str | None
     upload: UploadStats | None
     total_s: float
-    model_report: ModelReport | None
+    model_report: ModelStatus | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,7 +157,7 @@ class _Flash:
         report = await self.retrying(session.model_report)
         active = _active(states)
         runs_new = active is not None and active.hash == image.image_hash
-        if runs_new and (report is None or report.state == "running"):
+        if runs_new and (report is None or report.state is ModelState.RUNNING):
             self.observer.phase("confirm", f"{self.label} runs: confirm it")
             await self.retrying(lambda: session.request(ImageStatesWrite(hash=image.image_hash, confirm=True)))
             states = await self.retrying(session.image_states)
@@ -174,7 +175,7 @@ class _Flash:
         raise RollbackError(f"the board rolled back to {now}: {why}")
 
     def report(self, identity: DeviceIdentity, outcome: str, previous: str | None, upload: UploadStats | None,
-               started: float, model_report: ModelReport | None) -> FlashReport:
+               started: float, model_report: ModelStatus | None) -> FlashReport:
         return FlashReport(
             port=self.session.port, board=identity.board, model=self.image.manifest.model_name,
             version=self.image.manifest.model_version, image_hash=self.image.image_hash, outcome=outcome,

@@ -25,7 +25,7 @@ from wedge.firmware.errors import DeviceError, FlashError
 from wedge.firmware.flash.transport import SerialPortTransport
 from wedge.firmware.protocol.console import BOOT_BANNER_PREFIX
 from wedge.firmware.protocol.smp_messages import GroupId
-from wedge.firmware.protocol.wedge_group import BoardInfoRead, ModelState, ModelStatusRead
+from wedge.firmware.protocol.wedge_group import BoardInfoRead, ModelStatus, ModelStatusRead
 
 TResponse = TypeVar("TResponse")
 
@@ -100,34 +100,6 @@ class SlotState:
             "confirmed": self.confirmed,
             "active": self.active,
             "permanent": self.permanent,
-        }
-
-
-@dataclass(frozen=True)
-class ModelReport:
-    """What the board's runtime says about its model (wedge firmware only)."""
-
-    state: str
-    boot_count: int
-    model_name: str | None
-    model_version: str | None
-    model_hash: bytes | None
-    self_test_us: int | None
-    event: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.model_name} {self.model_version}" if self.model_name else "no model"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "boot_count": self.boot_count,
-            "model": self.model_name,
-            "version": self.model_version,
-            "hash": None if self.model_hash is None else self.model_hash.hex(),
-            "self_test_us": self.self_test_us,
-            "event": self.event,
         }
 
 
@@ -255,20 +227,10 @@ class DeviceSession:
             for state in response.images
         )
 
-    async def model_report(self) -> ModelReport | None:
+    async def model_report(self) -> ModelStatus | None:
         """The runtime's report, or None from a device without wedge's SMP group."""
         response = await self.request(ModelStatusRead(), allow_unsupported=True)
-        if response is None:
-            return None
-        return ModelReport(
-            state=ModelState(response.state).name.lower().replace("_", " "),
-            boot_count=response.boot_count,
-            model_name=response.model_name,
-            model_version=response.model_version,
-            model_hash=response.model_hash,
-            self_test_us=response.self_test_us,
-            event=response.event,
-        )
+        return None if response is None else ModelStatus.from_response(response)
 
     async def reset(self, boot_timeout_s: float) -> None:
         """Reset the board and wait until it answers again."""

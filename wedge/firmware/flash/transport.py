@@ -8,7 +8,6 @@ says so), reads in pyserial's ReaderThread, and keeps console text apart for the
 from __future__ import annotations
 
 import asyncio
-import errno
 import time
 from pathlib import Path
 from typing import Final
@@ -19,24 +18,14 @@ from smpclient.transport import SMPTransportDisconnected
 
 from wedge.firmware.errors import DeviceError
 from wedge.firmware.protocol.smp_messages import MalformedMessage, is_response, max_message_bytes, parse_header
-from wedge.firmware.protocol.smp_serial import (
-    LINE_LENGTH_BYTES,
-    Console,
-    Frame,
-    SerialFrameReader,
-    encode_frame,
-)
+from wedge.firmware.protocol.smp_serial import LINE_LENGTH_BYTES, Console, Frame, SerialFrameReader, encode_frame
+from wedge.firmware.serial_port import is_url, open_failure, open_serial
 
 # Before the server's buffer size is known: one 128-byte line's worth, enough for any small request.
 _UNINITIALIZED_MESSAGE_BYTES: Final[int] = 90
 # How often to look for a port path that is not there yet: no OS event announces a new device file here.
 _PORT_POLL_S: Final[float] = 0.05
 _CONSOLE_KEEP_BYTES: Final[int] = 8192
-_BUSY_ERRNOS: Final[frozenset[int]] = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EACCES})
-
-
-def is_url(address: str) -> bool:
-    return "://" in address
 
 
 async def wait_for_port(address: str, timeout_s: float) -> bool:
@@ -91,13 +80,9 @@ class SerialPortTransport:
         if not await wait_for_port(address, timeout_s):
             raise DeviceError(f"serial port {address} does not exist")
         try:
-            port = serial.serial_for_url(address, baudrate=self._baud, timeout=None,
-                                         write_timeout=self._write_timeout_s, exclusive=True, do_not_open=True)
-            port.open()
-        except serial.SerialException as exc:
-            raise self._open_error(address, exc) from exc
-        except (ValueError, OSError) as exc:
-            raise DeviceError(f"cannot open serial port {address}: {exc}") from exc
+            port = open_serial(address, self._baud, timeout_s=None, write_timeout_s=self._write_timeout_s)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise DeviceError(open_failure(address, exc)) from exc
         port.reset_input_buffer()
         self._port = port
         self._frames = asyncio.Queue()
@@ -106,17 +91,6 @@ class SerialPortTransport:
         loop = asyncio.get_running_loop()
         self._reader_thread = ReaderThread(port, lambda: _Bridge(self, loop))
         self._reader_thread.start()
-
-    @staticmethod
-    def _open_error(address: str, exc: serial.SerialException) -> DeviceError:
-        code = getattr(exc, "errno", None)
-        if code == errno.ENOENT:
-            return DeviceError(f"serial port {address} does not exist")
-        if code in _BUSY_ERRNOS:
-            if code == errno.EACCES:
-                return DeviceError(f"no permission to open serial port {address} (add yourself to its group, e.g. dialout)")
-            return DeviceError(f"serial port {address} is busy: another program has it open")
-        return DeviceError(f"cannot open serial port {address}: {exc}")
 
     async def disconnect(self) -> None:
         thread, port = self._reader_thread, self._port

@@ -7,13 +7,7 @@ from __future__ import annotations
 
 from wedge.firmware.image.build import PackResult, build_image, write_image
 from wedge.firmware.image.format import ImageParts, ImageVersion, parse_image
-from wedge.firmware.image.keys import (
-    KeyPair,
-    generate_keys,
-    load_public_key,
-    load_signing_key,
-    public_key_hash,
-)
+from wedge.firmware.image.keys import KeyPair, generate_keys, load_public_key, load_signing_key, public_key_hash
 from wedge.firmware.image.manifest import Manifest, TensorManifest
 from wedge.firmware.image.model_image import (
     ImageCheck,

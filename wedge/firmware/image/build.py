@@ -21,14 +21,14 @@ from imgtool import image as imgtool_image
 from imgtool import version as imgtool_version
 
 from wedge.boards import Board
-from wedge.edge.artifacts import ArtifactError, inspect_model
-from wedge.edge.artifacts.tflm_ops import tflm_unsupported
 from wedge.errors import first_line
 from wedge.firmware.errors import ImageError
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES, TLV_WEDGE_MANIFEST
 from wedge.firmware.image.keys import load_signing_key, raw_public_key
 from wedge.firmware.image.manifest import Manifest, TensorManifest
 from wedge.firmware.image.model_image import ModelImage, read_model_image, require_trusted
+from wedge.runtime.artifacts import ArtifactError, inspect_model
+from wedge.runtime.artifacts.tflm_ops import tflm_unsupported
 
 
 @dataclass(frozen=True)

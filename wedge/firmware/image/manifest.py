@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import cbor2
 
-from wedge.edge.engines import TensorSpec
 from wedge.firmware.errors import ImageError
+from wedge.runtime.types import TensorSpec
 
 MANIFEST_FORMAT: Final[int] = 1
 

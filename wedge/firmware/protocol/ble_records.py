@@ -24,15 +24,12 @@ from typing import Any, Final
 
 import numpy as np
 
+from wedge.ble_spec import ATT_MTU_MAX, ATT_MTU_MIN, notification_payload_bytes
 from wedge.firmware.protocol.ble_errors import MalformedPacket, UnsupportedVersion
 
 RECORD_VERSION: Final[int] = 1
 FRAME_RECORDS: Final[int] = 0x01
 FRAME_FRAGMENT: Final[int] = 0x02
-# A notification carries ATT_MTU - 3 bytes: 1 byte opcode and 2 bytes handle (Core Spec Vol 3, Part F, 3.4.7.1).
-ATT_NOTIFY_OVERHEAD_BYTES: Final[int] = 3
-MIN_ATT_MTU: Final[int] = 23
-MAX_ATT_MTU: Final[int] = 517
 MAX_SEQ: Final[int] = 0xFFFF_FFFF
 MAX_OUTPUT_VALUES: Final[int] = 0xFFFF
 MAX_FRAGMENTS: Final[int] = 0xFF
@@ -46,7 +43,7 @@ _RECORDS_HEADER: Final = struct.Struct("<BB")
 _RECORD_LENGTH: Final = struct.Struct("<H")
 _FRAGMENT_HEADER: Final = struct.Struct("<BIBB")
 # The smallest frame payload that still moves a fragment forward: its header and one byte of record.
-MIN_PAYLOAD_BYTES: Final[int] = MIN_ATT_MTU - ATT_NOTIFY_OVERHEAD_BYTES
+MIN_PAYLOAD_BYTES: Final[int] = notification_payload_bytes(ATT_MTU_MIN)
 
 
 @unique
@@ -232,9 +229,9 @@ def record_seq(encoded: bytes) -> int:
 
 def payload_bytes_for_mtu(att_mtu: int) -> int:
     """How many bytes one notification carries at this ATT MTU."""
-    if not MIN_ATT_MTU <= att_mtu <= MAX_ATT_MTU:
-        raise ValueError(f"ATT MTU must be {MIN_ATT_MTU}..{MAX_ATT_MTU}, got {att_mtu}")
-    return att_mtu - ATT_NOTIFY_OVERHEAD_BYTES
+    if not ATT_MTU_MIN <= att_mtu <= ATT_MTU_MAX:
+        raise ValueError(f"ATT MTU must be {ATT_MTU_MIN}..{ATT_MTU_MAX}, got {att_mtu}")
+    return notification_payload_bytes(att_mtu)
 
 
 def fragment_record(encoded: bytes, payload_bytes: int) -> list[bytes]:

@@ -6,8 +6,9 @@ then falls back to the standard image-state read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum, unique
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from smp import error, message
 
@@ -79,6 +80,59 @@ class ModelStatusReadResponse(message.ReadResponse):
     arena_used_bytes: int | None = None
     self_test_us: int | None = None
     event: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """The model status record: what the board's runtime reports about its model, on both sides of the link."""
+
+    state: ModelState
+    boot_count: int
+    model_name: str | None = None
+    model_version: str | None = None
+    model_hash: bytes | None = None
+    arena_used_bytes: int | None = None
+    self_test_us: int | None = None
+    event: str | None = None
+
+    @classmethod
+    def from_response(cls, response: ModelStatusReadResponse) -> ModelStatus:
+        return cls(ModelState(response.state), response.boot_count, response.model_name, response.model_version,
+                   response.model_hash, response.arena_used_bytes, response.self_test_us, response.event)
+
+    def body(self) -> dict[str, object]:
+        """The response body the device sends (absent fields left out, as CBOR maps from firmware do)."""
+        fields = {
+            "state": int(self.state),
+            "boot_count": self.boot_count,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "model_hash": self.model_hash,
+            "arena_used_bytes": self.arena_used_bytes,
+            "self_test_us": self.self_test_us,
+            "event": self.event,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+    @property
+    def state_text(self) -> str:
+        return self.state.name.lower().replace("_", " ")
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_name} {self.model_version}" if self.model_name else "no model"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The host's JSON record of it."""
+        return {
+            "state": self.state_text,
+            "boot_count": self.boot_count,
+            "model": self.model_name,
+            "version": self.model_version,
+            "hash": None if self.model_hash is None else self.model_hash.hex(),
+            "self_test_us": self.self_test_us,
+            "event": self.event,
+        }
 
 
 class WedgeErrorV1(error.ErrorV1):

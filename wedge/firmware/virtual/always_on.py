@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +17,13 @@ from typing import Final, Protocol
 import numpy as np
 
 from wedge.boards import Board, Sensor
-from wedge.edge.engines import Engine, TensorSpec, open_engine
 from wedge.firmware.protocol.ble_records import Output
-from wedge.samples import ppg
+from wedge.runtime.engines import Engine, TensorSpec, open_engine
+from wedge.signals.ppg import MIN_PERIODICITY, beat_correlation, resample, zscore
+from wedge.signals.recordings import heartpy_data_dir, heartpy_recordings
 
-# heartpy's data.csv carries no timing; its documentation gives 100 Hz (as wedge.samples.make does).
-HEARTPY_DATA_RATE_HZ: Final[float] = 100.0
 # A window this periodic holds a pulse: the same gate the PPG sample uses for clean windows.
-CONTACT_PERIODICITY: Final[float] = ppg.MIN_PERIODICITY
+CONTACT_PERIODICITY: Final[float] = MIN_PERIODICITY
 MAX_CATCH_UP_STEPS: Final[int] = 64
 
 
@@ -35,24 +33,6 @@ class SensorSource(Protocol):
     sensor: Sensor
 
     def read(self, n: int) -> np.ndarray: ...
-
-
-def heartpy_data_dir() -> Path | None:
-    """heartpy's bundled recordings, found without importing heartpy (its import pulls in seconds of SciPy)."""
-    spec = importlib.util.find_spec("heartpy")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    return folder if (folder / "data.csv").is_file() else None
-
-
-def _heartpy_recordings(folder: Path) -> list[tuple[np.ndarray, float]]:
-    """data.csv (one column, 100 Hz) and data2.csv (`timer` in ms, `hr` in ADC counts), read as heartpy.get_data
-    reads them."""
-    first = np.loadtxt(folder / "data.csv", delimiter=",", dtype=np.float64)
-    table = np.genfromtxt(folder / "data2.csv", delimiter=",", names=True, dtype=np.float64)
-    rate_hz = 1000.0 / float(np.mean(np.diff(table["timer"])))
-    return [(first, HEARTPY_DATA_RATE_HZ), (np.asarray(table["hr"], dtype=np.float64), rate_hz)]
 
 
 def _synthetic_pulse(rate_hz: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
@@ -72,7 +52,7 @@ class PpgReplay:
         if folder is None:
             signal = _synthetic_pulse(sensor.rate_hz, 60.0, rng)
         else:
-            signal = np.concatenate([ppg.resample(x, rate, sensor.rate_hz) for x, rate in _heartpy_recordings(folder)])
+            signal = np.concatenate([resample(r.signal, r.rate_hz, sensor.rate_hz) for r in heartpy_recordings(folder)])
         # Start somewhere different on each board, so several boards do not stream identical values.
         self._signal = np.roll(signal, -int(rng.integers(0, signal.size)))
         self._position = 0
@@ -205,7 +185,7 @@ def _normalized(window: SensorWindow) -> np.ndarray:
     """The window as the model's real-valued input: pixels in [0, 1], other signals z-scored over the window."""
     if window.sensor.kind == "camera":
         return window.samples.astype(np.float32) / 255.0
-    return ppg.zscore(window.samples.astype(np.float64)).astype(np.float32)
+    return zscore(window.samples.astype(np.float64)).astype(np.float32)
 
 
 def _fit(values: np.ndarray, count: int) -> np.ndarray:
@@ -227,20 +207,12 @@ class HeartRateEstimate:
 
 def estimate_heart_rate(samples: np.ndarray, rate_hz: float) -> HeartRateEstimate:
     """Rate from the PPG window's strongest heartbeat-sized self-similarity lag; no clear pulse means no contact."""
-    x = ppg.zscore(samples[:, 0].astype(np.float64)) if samples.ndim == 2 else ppg.zscore(samples.astype(np.float64))
-    best_lag, best = 0, -1.0
-    for lag in range(max(int(ppg.MIN_BEAT_LAG_S * rate_hz), 1), int(ppg.MAX_BEAT_LAG_S * rate_hz) + 1):
-        if lag >= x.size:
-            break
-        head, tail = x[:-lag], x[lag:]
-        energy = float(np.sqrt((head @ head) * (tail @ tail)))
-        score = float(head @ tail) / energy if energy > 0 else -1.0
-        if score > best:
-            best_lag, best = lag, score
-    if best_lag == 0:
+    signal = samples[:, 0] if samples.ndim == 2 else samples
+    beat = beat_correlation(zscore(signal.astype(np.float64)), rate_hz)
+    if beat.lag_samples == 0:
         return HeartRateEstimate(0, False, 0.0)
-    rr_s = best_lag / rate_hz
-    return HeartRateEstimate(round(60.0 / rr_s), best >= CONTACT_PERIODICITY, rr_s)
+    rr_s = beat.lag_samples / rate_hz
+    return HeartRateEstimate(round(60.0 / rr_s), beat.correlation >= CONTACT_PERIODICITY, rr_s)
 
 
 @dataclass(frozen=True)

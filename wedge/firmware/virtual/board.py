@@ -18,13 +18,8 @@ from wedge.firmware.image.keys import public_key_hash
 from wedge.firmware.image.model_image import ModelImage
 from wedge.firmware.protocol.console import boot_banner, console_line
 from wedge.firmware.protocol.smp_messages import OP, GroupId, ImageCommand, OsCommand
-from wedge.firmware.protocol.smp_serial import (
-    Console,
-    Frame,
-    SerialFrameReader,
-    encode_frame,
-)
-from wedge.firmware.protocol.wedge_group import WEDGE_GROUP_ID, ModelState, WedgeCommand
+from wedge.firmware.protocol.smp_serial import Console, Frame, SerialFrameReader, encode_frame
+from wedge.firmware.protocol.wedge_group import WEDGE_GROUP_ID, ModelState, ModelStatus, WedgeCommand
 from wedge.firmware.virtual.bootloader import Trust, boot
 from wedge.firmware.virtual.dut_server import DutServer
 from wedge.firmware.virtual.faults import FaultSettings, LinkFaults
@@ -35,7 +30,7 @@ from wedge.firmware.virtual.runtime import ModelRuntime, start_runtime
 from wedge.firmware.virtual.smp_server import SmpServer
 from wedge.firmware.virtual.state import Remembered, StateFolder
 from wedge.firmware.virtual.uart import PtyUart
-from wedge.firmware.virtual.wedge_mgmt import ModelStatus, WedgeGroup
+from wedge.firmware.virtual.wedge_mgmt import WedgeGroup
 
 if TYPE_CHECKING:
     from wedge.firmware.virtual.ble_supervisor import BleSettings, BleSupervisor

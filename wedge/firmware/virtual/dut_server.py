@@ -15,12 +15,11 @@ from typing import Final
 import numpy as np
 
 from wedge.boards import Board
-from wedge.edge.artifacts import ArtifactError
-from wedge.edge.artifacts.tflite_info import tflite_info
-from wedge.edge.engines import EngineError
 from wedge.errors import first_line
 from wedge.firmware.protocol import dut
 from wedge.firmware.virtual.runtime import ModelRuntime
+from wedge.runtime.artifacts.tflite_info import tflite_info
+from wedge.runtime.types import ArtifactError, EngineError
 
 FIRMWARE: Final[str] = "wedge virtual board DUT 1.0 (MLPerf Tiny API)"
 VENDOR: Final[str] = "wedge"

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wedge.edge.engines import Engine, EngineError, open_engine
 from wedge.errors import first_line
 from wedge.firmware.image.model_image import ModelImage
+from wedge.runtime.engines import Engine, EngineError, open_engine
 
 
 @dataclass(frozen=True)

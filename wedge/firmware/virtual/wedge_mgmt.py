@@ -6,39 +6,11 @@ The model status carries the last boot event, so a host can say why the board ro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from wedge import __version__
 from wedge.boards import Board
 from wedge.firmware.protocol.smp_messages import Header, encode_response
-from wedge.firmware.protocol.wedge_group import BoardInfoReadRequest, ModelState, ModelStatusReadRequest
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What the board's runtime reports about its model."""
-
-    state: ModelState
-    boot_count: int
-    model_name: str | None = None
-    model_version: str | None = None
-    model_hash: bytes | None = None
-    arena_used_bytes: int | None = None
-    self_test_us: int | None = None
-    event: str | None = None
-
-    def body(self) -> dict[str, object]:
-        fields = {
-            "state": int(self.state),
-            "boot_count": self.boot_count,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "model_hash": self.model_hash,
-            "arena_used_bytes": self.arena_used_bytes,
-            "self_test_us": self.self_test_us,
-            "event": self.event,
-        }
-        return {key: value for key, value in fields.items() if value is not None}
+from wedge.firmware.protocol.wedge_group import BoardInfoReadRequest, ModelStatus, ModelStatusReadRequest
 
 
 class WedgeGroup:

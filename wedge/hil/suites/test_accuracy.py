@@ -62,7 +62,7 @@ def test_device_agrees_with_the_host_reference(device_run: DeviceRun, hil_record
 
 def test_device_outputs_are_bit_exact_with_tflite_micro_on_the_host(device_run: DeviceRun, board: Any,
                                                                    hil_model: Any, hil_record: Any) -> None:
-    from wedge.edge.engines import open_engine
+    from wedge.runtime.engines import open_engine
 
     with open_engine(hil_model, "tflm", arena_bytes=board.entry.profile.budgets.arena_bytes) as engine:
         host = np.stack([dequantized_outputs(tuple(engine.outputs), engine.run(feeds))

@@ -45,6 +45,6 @@ def test_latency_median_over_repeated_runs(board: Any, flashed: Any, dut: Any, h
 
 
 def _macs(model: Any) -> int:
-    from wedge.edge.artifacts import inspect_model
+    from wedge.runtime.artifacts import inspect_model
 
     return inspect_model(model).macs

@@ -8,16 +8,11 @@ weights, int8 under int4 weights.
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -32,6 +27,7 @@ from wedge.quantize.lm.llama_onnx import (
     save_model,
 )
 from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # MatMulNBits accuracy level 4: activations are quantized to int8 per block for the dot products (MLAS's fast
 # path on x86 and Arm). Level 0/1 keeps fp32 activations but has no 8-bit kernel here (0.9 tokens/s on
@@ -72,24 +68,6 @@ def _restore_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
             entry.key, entry.value = key, value
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    # onnxruntime's quantizers log every node at INFO, advise pre-processing on the root logger, draw k-quant's
-    # progress bar on stdout (where --json goes) and divide all-zero blocks by zero: noise in a CLI whose report
-    # says what was done.
-    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        with redirect_stdout(io.StringIO()), warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def quantize_weights(source: Path, target: Path, options: WeightOptions,
                      external_data_bytes: int = EXTERNAL_DATA_BYTES) -> Path:
     """Write the weight-quantized model of `source` (fp32 ONNX) to `target`; weights of `external_data_bytes` or
@@ -99,7 +77,7 @@ def quantize_weights(source: Path, target: Path, options: WeightOptions,
     metadata = _metadata(model)
     big = _weight_bytes(model) >= EXTERNAL_DATA_BYTES
     try:
-        with _quiet():
+        with quiet_onnxruntime():
             if options.weights is WeightFormat.INT8:
                 quantized = _int8(nbits, source, model, target, options, big)
             else:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from wedge.edge.artifacts.model_info import ArtifactError
-from wedge.edge.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite, type_name
-from wedge.edge.artifacts.tflm_ops import tflm_unsupported
-from wedge.edge.engines.tflm_engine import MIN_ARENA_BYTES
 from wedge.quantize.tflite.errors import ExportError
+from wedge.runtime.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite, type_name
+from wedge.runtime.artifacts.tflm_ops import tflm_unsupported
+from wedge.runtime.engines.tflm_engine import MIN_ARENA_BYTES
+from wedge.runtime.types import ArtifactError
 
 # TFLM aligns every arena allocation to 16 bytes, and so do boards that place the arena.
 ARENA_STEP_BYTES: Final = 16

@@ -12,12 +12,12 @@ from typing import Any, Final, Literal
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import QdqGraph
 from wedge.quantize.tflite.layout import Layout, channel_last, identity, output_layout
 from wedge.quantize.tflite.lowering import Lowering
 from wedge.quantize.tflite.ops import CHANNEL_LAST_OPS, lower_node
+from wedge.runtime.types import QuantParams
 
 IoKind = Literal["int8", "float"]
 IO_KINDS: Final = ("int8", "float")

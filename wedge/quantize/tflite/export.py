@@ -18,13 +18,7 @@ from wedge.quantize.tflite.arena import ArenaMeasurement, measure_arena
 from wedge.quantize.tflite.convert import IoBinding, IoKind, LoweredModel, lower_graph
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import read_qdq
-from wedge.quantize.tflite.validate import (
-    DEFAULT_SAMPLES,
-    Validation,
-    describe,
-    synthetic_samples,
-    validate_tflite,
-)
+from wedge.quantize.tflite.validate import DEFAULT_SAMPLES, Validation, describe, synthetic_samples, validate_tflite
 
 # Validation runs TFLM in this process: a few bytes short of the measured arena can crash it rather than
 # raise, so it gets headroom; the probes already showed the model runs in exactly the measured size.

@@ -14,10 +14,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from wedge.edge.engines.base import QuantParams
 from wedge.errors import first_line
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.spec import float_path_params
+from wedge.runtime.types import QuantParams
 
 _QDQ_OPS: Final = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # Shape arithmetic a dynamic-batch export leaves behind; folded to constants once the batch is 1.

@@ -10,12 +10,12 @@ from typing import Any, Final
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import Node, QdqGraph, Tensor
 from wedge.quantize.tflite.layout import Layout
 from wedge.quantize.tflite.spec import required_output_params, same_params
 from wedge.quantize.tflite.writer import TfliteWriter
+from wedge.runtime.types import QuantParams
 
 # Below this input/output scale ratio, TFLM's QUANTIZE rounds twice (see Lowering.emit_requantize).
 REQUANTIZE_MIN_RATIO: Final = 0.5

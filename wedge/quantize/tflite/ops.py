@@ -12,7 +12,6 @@ from typing import Final
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import Node
 from wedge.quantize.tflite.layout import (
@@ -38,6 +37,7 @@ from wedge.quantize.tflite.spec import (
     real_to_code,
     same_params,
 )
+from wedge.runtime.types import QuantParams
 
 Act = schema.ActivationFunctionType
 Lower = Callable[[Lowering, Node], None]

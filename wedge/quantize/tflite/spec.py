@@ -11,8 +11,8 @@ from typing import Final
 
 import numpy as np
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
+from wedge.runtime.types import QuantParams
 
 INT8_MIN: Final = -128
 INT8_MAX: Final = 127

@@ -13,7 +13,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
+from wedge.runtime.types import QuantParams
 
 TFLITE_IDENTIFIER: Final = b"TFL3"
 SCHEMA_VERSION: Final = 3

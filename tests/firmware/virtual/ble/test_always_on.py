@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import shared_model
 from wedge.boards import load
 from wedge.firmware.protocol.ble_records import OutputDType
-from wedge.firmware.virtual.always_on import (
-    AlwaysOnLoop,
-    estimate_heart_rate,
-    heartpy_data_dir,
-    open_board_engine,
-)
+from wedge.firmware.virtual.always_on import AlwaysOnLoop, estimate_heart_rate, open_board_engine
 from wedge.samples import sample_path
-
-SHARED = Path(__file__).resolve().parents[4].parent / "shared" / "models"
+from wedge.signals.recordings import heartpy_data_dir
 
 
 def test_the_ring_runs_the_ppg_model_on_replayed_recordings_once_per_window() -> None:
@@ -67,10 +61,9 @@ def test_a_faster_record_rate_advances_the_sensors_by_less_per_record() -> None:
     np.testing.assert_array_equal(ppg.samples[:-1], before[1:])
 
 
-@pytest.mark.skipif(not (SHARED / "vww_96_int8.tflite").is_file(), reason=f"shared models absent ({SHARED})")
 def test_the_glasses_run_an_int8_vision_model_in_tflite_micro_on_camera_frames() -> None:
     board = load("glasses-esp32s3")
-    engine, _ = open_board_engine(board, SHARED / "vww_96_int8.tflite")
+    engine, _ = open_board_engine(board, shared_model("vww_96_int8.tflite"))
     with engine:
         assert engine.kind == "tflm"
         loop = AlwaysOnLoop(board, engine)

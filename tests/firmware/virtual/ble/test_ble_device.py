@@ -10,20 +10,12 @@ import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
+from wedge.ble_spec import ATT_MTU_MAX
 from wedge.boards import load
-from wedge.edge.bridge.bumble_backend import (
-    BleakClientBumble,
-    BleakScannerBumble,
-    BumbleAdapter,
-)
+from wedge.edge.bridge.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleAdapter
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.protocol import gatt_uuids as ids
-from wedge.firmware.protocol.ble_control import (
-    backfill_command,
-    decode_status,
-    set_rate_command,
-    stop_command,
-)
+from wedge.firmware.protocol.ble_control import backfill_command, decode_status, set_rate_command, stop_command
 from wedge.firmware.protocol.ble_records import FrameReader, Record
 from wedge.firmware.protocol.heart_rate import decode_heart_rate
 from wedge.firmware.virtual.always_on import open_board_engine
@@ -61,7 +53,7 @@ Scenario = Callable[[BleDevice, BleakClient], Awaitable[None]]
 
 
 def run_with_device(scenario: Scenario, *, options: BleDeviceOptions, board: str = "ring-nrf52840",
-                    requested_mtu: int = 517) -> None:
+                    requested_mtu: int = ATT_MTU_MAX) -> None:
     async def main() -> None:
         air = VirtualAir()
         spec = transport_spec(await air.serve(0))

@@ -1,6 +1,7 @@
 """The SQLite sink (the default): WAL journal, one row per (device, seq), so a restart never duplicates a record.
 
-Writes run on one worker thread; `resume_after` tells the daemon where each device resumes.
+Writes run on one worker thread; `resume_after` tells the daemon where each device resumes; `stored_records`
+reads a device's rows back (the HIL and the benchmarks check what arrived through it).
 """
 
 from __future__ import annotations
@@ -105,3 +106,18 @@ class SqliteSink:
     async def close(self) -> None:
         await self._run(self._close)
         self._worker.shutdown(wait=True)
+
+
+def stored_records(path: Path, device: str | None = None) -> list[StreamRecord]:
+    """The rows of `path` (of one device, or all), in (device, seq) order; SinkError if it cannot be read."""
+    query = "SELECT device, seq, t_device_us, received_us, kind, model_id, vals, detail FROM records"
+    arguments: tuple[str, ...] = ()
+    if device is not None:
+        query, arguments = query + " WHERE device = ?", (device,)
+    try:
+        with sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True) as db:
+            rows = db.execute(query + " ORDER BY device, seq", arguments).fetchall()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read records from {path}: {exc}") from exc
+    return [StreamRecord(d, seq, t, received, kind, model_id, tuple(json.loads(vals)), json.loads(detail))
+            for d, seq, t, received, kind, model_id, vals, detail in rows]

@@ -18,7 +18,6 @@ from typing import Any, Final
 
 from wedge.boards import BoardError
 from wedge.boards import load as load_board
-from wedge.edge.engines import EngineError
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.virtual.ble.device import (
     DEFAULT_RING_RECORDS,
@@ -28,6 +27,7 @@ from wedge.firmware.virtual.ble.device import (
     run_ble_device,
 )
 from wedge.firmware.virtual.ble.link_model import DEFAULT_PACKETS_PER_EVENT, LinkModel
+from wedge.runtime.types import EngineError
 
 COMMANDS: Final[str] = (
     '{"cmd": "status"} | {"cmd": "disconnect"} | {"cmd": "silent", "on": true|false} | '

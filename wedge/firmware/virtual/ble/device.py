@@ -22,8 +22,8 @@ from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.transport import open_transport
 
+from wedge.ble_spec import static_random_address
 from wedge.boards import Board
-from wedge.edge.engines import Engine
 from wedge.errors import first_line
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.protocol import gatt_uuids as ids
@@ -37,20 +37,13 @@ from wedge.firmware.protocol.ble_control import (
 )
 from wedge.firmware.protocol.ble_errors import MalformedPacket
 from wedge.firmware.protocol.ble_records import Record, encode_record
-from wedge.firmware.protocol.heart_rate import (
-    HeartRateMeasurement,
-    encode_heart_rate,
-    rr_units,
-)
-from wedge.firmware.virtual.always_on import (
-    AlwaysOnLoop,
-    WindowResult,
-    open_board_engine,
-)
+from wedge.firmware.protocol.heart_rate import HeartRateMeasurement, encode_heart_rate, rr_units
+from wedge.firmware.virtual.always_on import AlwaysOnLoop, WindowResult, open_board_engine
 from wedge.firmware.virtual.ble.gatt_services import DeviceInformation, build_database
 from wedge.firmware.virtual.ble.link_model import LinkModel
 from wedge.firmware.virtual.ble.ring_buffer import RecordRing
 from wedge.firmware.virtual.ble.streamer import RecordStreamer, StreamFaults
+from wedge.runtime.engines import Engine
 
 # 60,000 records: 20 minutes at 50 records/s, 4 hours at one record per 4 s PPG window.
 DEFAULT_RING_RECORDS: Final[int] = 60_000
@@ -65,9 +58,7 @@ logger = logging.getLogger(__name__)
 
 def static_address(name: str) -> str:
     """A static random address derived from the name: the same board keeps its address across restarts."""
-    raw = bytearray(hashlib.sha256(name.encode()).digest()[:6])
-    raw[0] |= 0xC0  # the two top bits of a static random address are 1 (Core Spec Vol 6, Part B, 1.3.2.1)
-    return ":".join(f"{b:02X}" for b in raw)
+    return static_random_address(hashlib.sha256(name.encode()).digest())
 
 
 @dataclass(frozen=True)

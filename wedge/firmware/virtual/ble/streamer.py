@@ -16,11 +16,7 @@ from typing import Any, Final
 from bumble.device import Connection, Device
 
 from wedge.firmware.protocol.ble_control import BACKFILL_TO_NEWEST
-from wedge.firmware.protocol.ble_records import (
-    FrameWriter,
-    payload_bytes_for_mtu,
-    with_backfill_flag,
-)
+from wedge.firmware.protocol.ble_records import FrameWriter, payload_bytes_for_mtu, with_backfill_flag
 from wedge.firmware.virtual.ble.link_model import ConnectionEvents, LinkModel
 from wedge.firmware.virtual.ble.ring_buffer import RecordRing
 

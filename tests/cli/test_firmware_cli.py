@@ -1,0 +1,107 @@
+"""The firmware commands as a user runs them: keys, pack, inspect of an image, device, emulate's own errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.firmware.firmware_models import RING, run_cli, write_model
+from wedge.cli import main
+from wedge.firmware.virtual.processes import EmulatorProcess
+from wedge.samples import SAMPLES
+from wedge.samples.tiny_tflite import int8_fc_model
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_keys_generate_then_pack_then_inspect_verifies_the_image(tmp_path: Path) -> None:
+    made = _run("keys", "generate", "-o", str(tmp_path / "keys"), "--json")
+    assert made.exit_code == 0, made.output
+    key_hash = json.loads(made.output)["key_hash"]
+    model = write_model(tmp_path, "tiny.tflite", int8_fc_model(64, 8))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"class{i}" for i in range(8)))
+    packed = _run("pack", str(model), "--board", RING, "--key", str(tmp_path / "keys/wedge.pem"), "--version",
+                  "1.2.0", "-o", str(tmp_path / "tiny.img"), "--labels", str(labels), "--arena-bytes", "2048",
+                  "--json")
+    assert packed.exit_code == 0, packed.output
+    record = json.loads(packed.output)
+    assert record["key_hash"] == key_hash and record["manifest"]["labels"][7] == "class7"
+    shown = _run("inspect", str(tmp_path / "tiny.img"), "--key", str(tmp_path / "keys/wedge.pub"))
+    assert shown.exit_code == 0, shown.output
+    for text in ("tiny 1.2.0", RING, "ed25519 ok", "SHA-256", "class0"):
+        assert text in shown.output
+    as_json = json.loads(_run("inspect", str(tmp_path / "tiny.img"), "--json").output)
+    assert as_json["check"]["hash_ok"] and as_json["check"]["signature_ok"] and as_json["check"]["trusted"] is None
+
+
+def test_pack_measures_the_arena_with_tflite_micro(tmp_path: Path, keys) -> None:
+    model = write_model(tmp_path, "tiny.tflite", int8_fc_model(64, 8))
+    packed = _run("pack", str(model), "--board", RING, "--key", str(keys.private_path), "--version", "1.0.0",
+                  "-o", str(tmp_path / "tiny.img"), "--json")
+    assert packed.exit_code == 0, packed.output
+    assert 0 < json.loads(packed.output)["manifest"]["arena_bytes"] < 16_384
+
+
+def test_inspect_refuses_a_tampered_image_in_one_line(tmp_path: Path, keys) -> None:
+    model = write_model(tmp_path, "tiny.tflite", int8_fc_model(64, 8))
+    _run("pack", str(model), "--board", RING, "--key", str(keys.private_path), "--version", "1.0.0", "-o",
+         str(tmp_path / "tiny.img"), "--arena-bytes", "2048")
+    data = bytearray((tmp_path / "tiny.img").read_bytes())
+    data[300] ^= 1
+    (tmp_path / "tiny.img").write_bytes(bytes(data))
+    result = run_cli("inspect", str(tmp_path / "tiny.img"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: tiny.img cannot be trusted: its SHA-256 does not match its contents "
+                                     "(the image was modified after signing)")
+
+
+def test_pack_refuses_what_cannot_run_on_the_board(tmp_path: Path, keys) -> None:
+    model = write_model(tmp_path, "tiny.tflite", int8_fc_model(64, 8))
+    result = _run("pack", str(model), "--board", RING, "--key", str(keys.private_path), "--version", "1.0.0",
+                  "-o", str(tmp_path / "x.img"), "--arena-bytes", "999999")
+    assert result.exit_code == 1 and "does not fit ring-nrf52840" in result.output
+    assert not (tmp_path / "x.img").exists()
+
+
+def test_device_commands_report_and_reset_a_board(tmp_path: Path, keys, board: EmulatorProcess) -> None:
+    info = _run("device", "info", "--port", board.port, "--json")
+    assert info.exit_code == 0, info.output
+    data = json.loads(info.output)
+    assert data["board"] == RING and data["buf_size"] == 384 and data["model"]["state"] == "no model"
+    assert data["key_hash"] == keys.key_hash.hex()
+    assert json.loads(_run("device", "images", "--port", board.port, "--json").output) == []
+    reset = _run("device", "reset", "--port", board.port, "--json")
+    assert reset.exit_code == 0, reset.output
+    assert json.loads(reset.output)["model"]["boot_count"] == data["model"]["boot_count"] + 1
+
+
+def test_a_new_virtual_board_needs_a_key_and_keeps_the_one_it_was_given(tmp_path: Path, keys, other_keys) -> None:
+    keyless = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"))
+    assert keyless.returncode == 1 and "needs the public key" in keyless.stderr
+    board = EmulatorProcess(tmp_path, keys.public_path)
+    board.start()
+    board.stop()
+    other = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"), "--key", str(other_keys.public_path))
+    assert other.returncode == 1 and "was provisioned with key" in other.stderr
+
+
+@pytest.mark.slow
+def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path: Path, keys,
+                                                                       board: EmulatorProcess) -> None:
+    sample = SAMPLES["digits"]
+    result = run_cli("deploy", str(sample.model_path), "--board", RING, "--calib", str(sample.calib_path),
+                     "--eval", str(sample.eval_path), "--key", str(keys.private_path), "--port", board.port,
+                     "-o", str(tmp_path / "out"), "--version", "1.0.0", "--json", timeout_s=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["flash"]["outcome"] == "confirmed"
+    assert data["image"]["manifest"]["arena_bytes"] == data["quantize"]["tflite"]["arena"]["arena_bytes"]
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"digits.int8.tflite", "digits.img"}
+    status = board.status()
+    assert (status["state"], status["model"]) == ("running", "digits")

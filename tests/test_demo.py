@@ -1,0 +1,34 @@
+"""`wedge demo` end to end as a user runs it: every step, a passing smoke suite, reports kept, no process left."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.firmware.firmware_models import run_cli
+
+
+@pytest.mark.slow
+def test_the_demo_quantizes_flashes_and_benches_a_virtual_ring(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    result = run_cli("demo", "--workdir", str(workdir), "--json", timeout_s=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert list(summary["steps"]) == ["quantize + export", "throwaway key", "pack", "start virtual ring", "flash",
+                                      "HIL smoke suite", "BLE stream"]
+    board = summary["hil"]["boards"][0]
+    assert board["summary"]["passed"] == 6 and board["metrics"]["accuracy"]["top1_agreement"] == 1.0
+    assert (workdir / "hil-report" / "report.html").exists()
+    assert summary["stream"]["lost_records"] == 0 and summary["stream"]["reconnects"] >= 1
+    assert (workdir / "ble" / "stream.db").exists()
+    assert summary["wall_s"] > 0  # how long it takes is measured by bench/hil_bench.py, not asserted here
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(workdir) in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []
+
+
+def test_an_unknown_sample_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run_cli("demo", "--sample", "cats", "--workdir", str(tmp_path / "d"))
+    assert result.returncode == 1 and "no sample 'cats'" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,74 @@
+"""`wedge deploy MODEL.onnx`: quantize to int8, export the .tflite, sign an image, flash it and confirm it, in one go.
+
+A thin click layer chaining `wedge.quantize` (pipeline with TFLite export), `wedge.firmware.image` and
+`wedge.firmware.flash`; every intermediate file stays in --out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from wedge.boards import load as load_board
+from wedge.cli.flash import port_options
+from wedge.cli.pack import read_labels
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--board", "board_name", required=True, metavar="NAME", help="Board profile to deploy to.")
+@click.option("--calib", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Calibration data for the int8 quantization (as `wedge quantize --calib`).")
+@click.option("--eval", "eval_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Evaluation data: report int8 accuracy against fp32 (as `wedge quantize --eval`).")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Private ed25519 key to sign the image with.")
+@port_options
+@click.option("--version", "version", default="1.0.0", show_default=True, help="Image version.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
+              show_default=True, help="Folder for the int8 ONNX, the .tflite, the report and the image.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Text file of output labels, one per line, for the image manifest.")
+@click.option("--upgrade-only", is_flag=True, help="Refuse to flash an image that is not newer than the running one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the quantize, image and flash records as JSON.")
+def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, key_path: Path, port: str, baud: int,
+           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, upgrade_only: bool,
+           as_json: bool) -> None:
+    """Quantize an ONNX model, pack it for a board and flash it (test boot, then confirm)."""
+    from wedge.cli.flash_render import RichFlashObserver, print_flash_report
+    from wedge.cli.image_render import image_record
+    from wedge.firmware.flash.flasher import FlashOptions, flash_image
+    from wedge.firmware.image.build import build_image, write_image
+    from wedge.firmware.image.model_image import check_image
+    from wedge.quantize.pipeline import QuantizeOptions, run_quantize
+
+    board = load_board(board_name)
+    labels = read_labels(labels_path)
+    observer = None if as_json else RichFlashObserver()
+    if observer is not None:
+        observer.phase("quantize", f"{model.name} to int8 for {board.name} (with the TFLite export)")
+    report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
+                          options=QuantizeOptions(format="tflite"))
+    export = report.tflite
+    if export is None:
+        raise click.ClickException("the quantize step wrote no .tflite")
+    if observer is not None:
+        observer.phase("pack", f"{export.path.name} signed as {version}")
+    packed = write_image(
+        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes, model_name=model.stem,
+                    labels=labels),
+        out_dir / f"{model.stem}.img",
+    )
+    options = FlashOptions(upgrade_only=upgrade_only, baud=baud, timeout_s=timeout_s)
+    try:
+        flashed = flash_image(port, packed.image, packed.path.name if packed.path else model.stem, options, observer)
+    finally:
+        if observer is not None:
+            observer.close()
+    if as_json:
+        image = image_record(packed.image, check_image(packed.image), str(packed.path))
+        click.echo(json.dumps({"quantize": report.to_dict(), "image": image, "flash": flashed.to_dict()}, indent=2))
+        return
+    print_flash_report(flashed)

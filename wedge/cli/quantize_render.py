@@ -1,0 +1,135 @@
+"""Rich rendering of a quantization report: methods tried, fp32 vs int8, size, worst layers, board fit.
+
+Only presentation; every number comes from `wedge.quantize.report.QuantizeReport`.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from wedge.cli.units import human_bytes
+from wedge.quantize.evaluate import SQNR_CAP_DB
+from wedge.quantize.report import QuantizeReport
+from wedge.quantize.tflite import ExportResult
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}%"
+
+
+def _db(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} dB"
+
+
+def _short(name: str, limit: int = 48) -> str:
+    """Keep both ends of long layer names: converters put the informative part at either end."""
+    return name if len(name) <= limit else f"{name[: limit // 2 - 1]}…{name[-(limit // 2):]}"
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]fits[/]" if ok else "[red]does not fit[/]"
+
+
+def _tflite_table(export: ExportResult) -> Table:
+    """The .tflite against onnxruntime on the int8 ONNX, per runtime, and its measured TFLM arena."""
+    table = Table(title="TFLite export vs onnxruntime on the int8 ONNX", title_justify="left")
+    for column in ("runtime", "identical", "max diff", "top-1 agreement", "SQNR", "invoke"):
+        table.add_column(column, justify="left" if column == "runtime" else "right")
+    for run in export.validation.runtimes:
+        table.add_row(run.runtime, _pct(run.identical_pct), f"{run.max_quanta_diff} q",
+                      _pct(run.top1_agreement_pct), "exact" if run.sqnr_db >= SQNR_CAP_DB else _db(run.sqnr_db),
+                      f"{run.invoke_ms:.2f} ms")
+    arena = export.arena
+    ratio = export.size_bytes / export.onnx_size_bytes
+    table.caption = (f"{export.path.name}: {human_bytes(export.size_bytes)} ({ratio:.2f}x "
+                     f"the int8 ONNX), {export.io} I/O, {export.validation.samples} samples; TFLM arena "
+                     f"{arena.arena_bytes:,} B measured (recorded allocation {arena.recorded_bytes:,} B); ops: "
+                     + ", ".join(f"{name} x{count}" for name, count in export.op_histogram.items()))
+    table.caption_justify = "left"
+    return table
+
+
+def render_quantize_report(report: QuantizeReport, console: Console) -> None:
+    """Print the report as a few tables, the most important first."""
+    outputs = report.output if report.tflite is None else f"{report.output}, {report.tflite.path}"
+    console.print(f"[bold]{report.source}[/] → [bold green]{outputs}[/]  "
+                  f"(calibration: [cyan]{report.chosen_method}[/], {report.calibration_samples} samples; "
+                  f"eval: {report.evaluation.samples} samples)")
+
+    methods = Table(title="Calibration methods (scored on the eval set)", title_justify="left")
+    for column in ("method", "int8 accuracy", "top-1 agreement", "SQNR", "cosine", "calibration time"):
+        methods.add_column(column, justify="left" if column == "method" else "right")
+    for cand in report.candidates:
+        chosen = cand.method.value == report.chosen_method
+        name = f"[bold cyan]{cand.method.value} ✓[/]" if chosen else cand.method.value
+        ev = cand.evaluation
+        methods.add_row(name, _pct(ev.int8_accuracy_pct), _pct(ev.primary.top1_agreement_pct),
+                        _db(ev.primary.sqnr_db), f"{ev.primary.cosine:.5f}", f"{cand.calibration_s:.2f} s")
+    console.print(methods)
+
+    ev = report.evaluation
+    quality = Table(title=f"fp32 vs int8 ({ev.task})", title_justify="left")
+    quality.add_column("metric")
+    quality.add_column("value", justify="right")
+    if ev.fp32_accuracy_pct is not None:
+        quality.add_row("accuracy fp32", _pct(ev.fp32_accuracy_pct))
+        quality.add_row("accuracy int8", _pct(ev.int8_accuracy_pct))
+        drop = ev.accuracy_drop_pp or 0.0
+        quality.add_row("accuracy drop", f"[{'red' if drop > 0.5 else 'green'}]{drop:+.2f} pp[/]")
+    for out in ev.outputs:
+        prefix = f"{out.name}: " if len(ev.outputs) > 1 else ""
+        if out.top1_agreement_pct is not None:
+            quality.add_row(f"{prefix}top-1 agreement", _pct(out.top1_agreement_pct))
+        quality.add_row(f"{prefix}SQNR", _db(out.sqnr_db))
+        quality.add_row(f"{prefix}cosine similarity", f"{out.cosine:.5f}")
+        quality.add_row(f"{prefix}max abs error", f"{out.max_abs_error:.4g}")
+    kernels = report.host_kernels.primary
+    quality.add_row("SQNR with onnxruntime's int8 kernels", _db(kernels.sqnr_db))
+    if ev.reconstruction is not None:
+        quality.add_row("anomaly score correlation", f"{ev.reconstruction.correlation:.4f}")
+        quality.add_row("anomaly score rel. error", f"{100 * ev.reconstruction.mean_relative_error:.2f}%")
+    console.print(quality)
+
+    size = report.size
+    sizes = Table(title="Size", title_justify="left")
+    for column in ("fp32", "int8", "ratio", "parameters", "MACs"):
+        sizes.add_column(column, justify="right")
+    sizes.add_row(human_bytes(size.fp32_bytes), human_bytes(size.int8_bytes), f"{size.ratio:.2f}x",
+                  f"{size.params:,}", f"{size.macs:,}")
+    console.print(sizes)
+
+    worst = report.worst_layers
+    if worst:
+        layers = Table(title="Layers that add the most noise (SQNR vs fp32; lower is worse)", title_justify="left")
+        for column in ("layer", "op", "in", "out", "added by layer", "weights"):
+            layers.add_column(column, justify="left" if column in ("layer", "op") else "right")
+        for layer in worst:
+            exact_in = layer.input_sqnr_db >= SQNR_CAP_DB
+            layers.add_row(_short(layer.node), layer.op_type, "exact" if exact_in else _db(layer.input_sqnr_db),
+                           _db(layer.sqnr_db), f"[bold]{_db(layer.own_sqnr_db)}[/]", _db(layer.weight_sqnr_db))
+        console.print(layers)
+
+    if report.tflite is not None:
+        console.print(_tflite_table(report.tflite))
+
+    fit = report.fit
+    if fit is not None:
+        slot = fit.slot
+        table = Table(title=f"Board fit: {slot.board} ({slot.runtime})", title_justify="left")
+        for column in ("budget", "needed", "available", "verdict"):
+            table.add_column(column, justify="left" if column == "budget" else "right")
+        table.add_row("flash (model slot)", human_bytes(slot.model_bytes), human_bytes(slot.slot_bytes),
+                      _verdict(slot.fits))
+        ram = "RAM (TFLM arena, measured)" if fit.ram_measured else "RAM (estimate)"
+        table.add_row(ram, human_bytes(fit.ram_needed_bytes), human_bytes(slot.arena_budget_bytes),
+                      _verdict(fit.fits_ram))
+        table.add_row("latency (estimate)", f"{slot.latency_s * 1000:.2f} ms", "", "")
+        console.print(table)
+
+    for note in (*report.notes, *(fit.slot.notes + fit.notes if fit else ())):
+        console.print(f"[dim]• {note}[/]")
+    budget = report.budget
+    if budget.max_drop_pp is not None and not budget.exceeded and budget.drop_pp is not None:
+        console.print(f"[green]within the accuracy budget[/]: {budget.metric} drop {budget.drop_pp:.2f} pp "
+                      f"≤ {budget.max_drop_pp:g} pp")
