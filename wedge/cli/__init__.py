@@ -30,6 +30,7 @@ COMMANDS: Final[dict[str, str]] = {
     "hil": "hil",
     "inspect": "inspect",
     "keys": "keys",
+    "mcp": "mcp",
     "pack": "pack",
     "quantize": "quantize",
 }
