@@ -54,9 +54,9 @@ class HttpServer(ChildProcess):
 @asynccontextmanager
 async def http_client(server: HttpServer, token: str | None = None) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(120, read=300)) as http:
-        async with Client(streamable_http_client(server.url, http_client=http), read_timeout_seconds=120) as client:
-            yield client
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(120, read=300))
+    async with http, Client(streamable_http_client(server.url, http_client=http), read_timeout_seconds=120) as client:
+        yield client
 
 
 def structured(result: CallToolResult) -> dict[str, Any]:

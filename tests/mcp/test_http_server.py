@@ -1,5 +1,5 @@
 """`wedge mcp --http`: loopback without a token, any other address only with one; a quantize sends progress
-notifications, lands its files, and a cancelled one leaves nothing behind."""
+notifications and lands its files (and its int8 ONNX exports to TFLite again), a cancelled one leaves nothing."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def test_a_quantize_over_http_reports_progress_and_a_cancelled_one_leaves_no_fil
             assert result["files"] == ["q/ppg_quality.int8.onnx", "q/ppg_quality.int8.tflite", "q/report.json"]
             assert result["report"]["chosen_method"] == "minmax" and result["report"]["tflite"]["arena"]
             assert not result["budget_exceeded"]
+            exported = structured(await client.call_tool(
+                "export_tflite", {"model": "q/ppg_quality.int8.onnx", "out": "q/again.tflite"}))
+            assert exported["files"] == ["q/again.tflite"]
+            assert exported["export"]["arena"]["arena_bytes"] == result["report"]["tflite"]["arena"]["arena_bytes"]
 
             scope = anyio.CancelScope()
 
@@ -67,7 +71,8 @@ def test_a_quantize_over_http_reports_progress_and_a_cancelled_one_leaves_no_fil
     assert list((workspace / "cancelled").iterdir()) == []
     assert (workspace / "after" / "report.json").is_file()
     calls = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
-    ends = {call["arguments"]["out"]: call["outcome"] for call in calls if call.get("event") == "done"}
+    ends = {call["arguments"]["out"]: call["outcome"] for call in calls
+            if call.get("event") == "done" and call["tool"] == "quantize"}
     assert ends == {"q": "ok", "cancelled": "cancelled", "after": "ok"}
 
 
@@ -78,9 +83,9 @@ def test_http_on_another_address_needs_a_token_and_then_refuses_requests_without
                              capture_output=True, text=True, timeout=60, check=False,
                              env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
     assert refused.returncode == 1
-    assert refused.stderr.strip().splitlines() == [
-        "error: --http 0.0.0.0:0 is reachable from other machines: give a token (--token or WEDGE_MCP_TOKEN), "
-        "or bind 127.0.0.1"]
+    expected = ("error: --http 0.0.0.0:0 is reachable from other machines: give a token (--token or "
+                "WEDGE_MCP_TOKEN), or bind 127.0.0.1")
+    assert refused.stderr.strip().splitlines() == [expected]
 
     server = HttpServer(workspace, host="0.0.0.0", env={"WEDGE_MCP_TOKEN": "s3cret-token"})
 

@@ -39,7 +39,8 @@ def test_an_agent_lists_the_tools_and_checks_the_samples_fit_a_ring(tmp_path: Pa
             boards = structured(await client.call_tool("list_boards", {}))["boards"]
             assert ring.name in {board["name"] for board in boards}
             resource = await client.read_resource(f"wedge://boards/{ring.name}")
-            assert json.loads(resource.contents[0].text)["profile"]["budgets"]["arena_bytes"] == ring.budgets.arena_bytes
+            profile = json.loads(resource.contents[0].text)["profile"]
+            assert profile["budgets"]["arena_bytes"] == ring.budgets.arena_bytes
 
     anyio.run(agent)
 
@@ -59,6 +60,9 @@ def test_writes_flashing_and_paths_outside_the_workspace_are_refused_and_every_c
             refused = error_text(await client.call_tool(
                 "flash", {"image": "m.img", "port": "/dev/null", "confirm_sha256": "00"}))
             assert refused.startswith("error: flash changes what a board runs") and "--allow-flash" in refused
+            refused = error_text(await client.call_tool(
+                "run_hil_suite", {"model": "m.tflite", "board_map": "bench.toml"}))
+            assert "--allow-flash" in refused
             for path in (str(outside), "../secret.onnx", "link.onnx"):
                 refused = error_text(await client.call_tool("inspect_model", {"model": path}))
                 assert "is outside the workspace" in refused and "\n" not in refused
@@ -69,7 +73,7 @@ def test_writes_flashing_and_paths_outside_the_workspace_are_refused_and_every_c
     assert not (workspace / "q").exists()
     lines = [json.loads(line) for line in (workspace / "calls.jsonl").read_text().splitlines()]
     done = [line for line in lines if line["event"] == "done"]
-    assert [line["tool"] for line in done] == ["quantize", "flash", "inspect_model", "inspect_model",
-                                               "inspect_model", "inspect_model"]
+    assert [line["tool"] for line in done] == ["quantize", "flash", "run_hil_suite", "inspect_model",
+                                               "inspect_model", "inspect_model", "inspect_model"]
     assert done[0]["arguments"] == {"sample": "digits", "out": "q"} and done[0]["outcome"] == "error"
-    assert done[2]["arguments"] == {"model": str(outside)} and "outside the workspace" in done[2]["error"]
+    assert done[3]["arguments"] == {"model": str(outside)} and "outside the workspace" in done[3]["error"]

@@ -12,7 +12,7 @@ from wedge.mcp.resources import read_report
 
 
 def deploy_text(model: str, board: str) -> str:
-    return f"""Deploy the model {model} to the board {board} safely, with the wedge tools, stopping at the first problem.
+    return f"""Deploy the model {model} to the board {board} safely with the wedge tools; stop at the first problem.
 
 1. board_profile name={board}: note the model slot, the arena budget and the runtime.
 2. check_fit on {model}: if it does not fit the slot or the arena, or the notes name missing TFLite-Micro

@@ -1,6 +1,6 @@
 """The wedge MCP server: the tools, resources and prompts under one policy, every call logged, on stdio or HTTP.
 
-`build_server` makes the server object (tests can drive it in process); `serve_stdio` / `wedge.mcp.http_transport` run it.
+`build_server` makes the server object; `serve_stdio` and `wedge.mcp.http_transport.serve_http` run it.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from __future__ import annotations
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from wedge.firmware.errors import DeviceError, ImageError
 from wedge.firmware.flash.flasher import FlashOptions, flash_image_async
@@ -28,6 +28,9 @@ from wedge.quantize.tflite.arena import measure_arena
 from wedge.quantize.tflite.errors import ExportError
 
 T = TypeVar("T")
+# The CLI's bounds on the serial options (`wedge flash --help`).
+Baud = Annotated[int, Field(ge=1)]
+Timeout = Annotated[float, Field(ge=0.05)]
 
 # The phases a flash goes through, in order; progress is the phase's index (plus the upload's fraction).
 FLASH_PHASES: Final[tuple[str, ...]] = ("connect", "identify", "upload", "test", "reset", "confirm", "done")
@@ -160,21 +163,22 @@ def register(server: MCPServer, policy: Policy) -> None:
         return ImageReport(image=image, check=check, files=[policy.relative(target)])
 
     @wedge_tool(server, READS_DEVICE)
-    async def device_info(port: str, baud: int = 115_200, timeout_s: float = 2.0) -> DeviceInfo:
+    async def device_info(port: str, baud: Baud = 115_200, timeout_s: Timeout = 2.0) -> DeviceInfo:
         """Identify the SMP (mcumgr) board on `port` (a serial path or pyserial URL): board profile, SMP buffer,
         trusted key hash, firmware, the running model and its state, and the image slots. As `wedge device
         info --json`."""
         return await with_session(port, baud, timeout_s, device_report)
 
     @wedge_tool(server, READS_DEVICE)
-    async def device_images(port: str, baud: int = 115_200, timeout_s: float = 2.0) -> DeviceImages:
+    async def device_images(port: str, baud: Baud = 115_200, timeout_s: Timeout = 2.0) -> DeviceImages:
         """The image slots of the board on `port` (SMP image state read): version, SHA-256, and the active /
         confirmed / pending / bootable flags. As `wedge device images --json`."""
         return await with_session(port, baud, timeout_s, slot_report)
 
     @wedge_tool(server, CHANGES_DEVICE)
     async def flash(ctx: Context, image: str, port: str, confirm_sha256: str, upgrade_only: bool = False,
-                    window: int = 2, baud: int = 115_200, timeout_s: float = 2.0) -> FlashResult:
+                    window: Annotated[int, Field(ge=1, le=4)] = 2, baud: Baud = 115_200,
+                    timeout_s: Timeout = 2.0) -> FlashResult:
         """Flash a signed image (workspace path) to the board on `port` over SMP, as `wedge flash`: identity and
         budget checks against the running firmware, upload with resume, test boot, reset, and confirm once the
         board runs the new model, or report the rollback. `confirm_sha256` must be the image's SHA-256 (from

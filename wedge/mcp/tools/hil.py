@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
-from typing_extensions import Annotated
 
 from wedge.hil.board_map import load_board_map
 from wedge.hil.runner import SUITES, run_bench

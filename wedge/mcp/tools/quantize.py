@@ -97,10 +97,10 @@ def register(server: MCPServer, policy: Policy) -> None:
                        input_shapes: list[str] | None = None, preprocess: list[str] | None = None) -> QuantizeResult:
         """Quantize a float ONNX model to int8 QDQ ONNX (format tflite: also an int8 .tflite for TFLite-Micro),
         as `wedge quantize`: calibration methods searched and scored on the eval set, fp32 vs int8 metrics,
-        per-layer noise, size, and the fit on `board`. `eval_set` defaults to the calibration data. Writes <stem>.int8.onnx (.tflite) and report.json into
+        per-layer noise, size, and the fit on `board`. Writes <stem>.int8.onnx (.tflite) and report.json into
         `out` (a folder in the workspace). `model` is a workspace path (then `calib` is required), or `sample`
-        a bundled model with its own calibration and eval data. Long: sends progress, and can be cancelled
-        (nothing is left behind). Needs a server started with --allow-write."""
+        a bundled model with its own calibration and eval data; `eval_set` defaults to the calibration data.
+        Long: sends progress, and can be cancelled (nothing is left behind). Needs --allow-write."""
         out_dir = policy.writable(out, "quantize", "output folder")
         source = model_path(policy, model, sample)
         calib_path = policy.readable(calib, "calibration data") if calib is not None else None

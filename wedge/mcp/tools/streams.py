@@ -8,6 +8,7 @@ the manifest of the model's signed image.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -130,7 +131,7 @@ def register(server: MCPServer, policy: Policy) -> None:
         if within_last_s is not None:
             if since is not None:
                 raise McpError("give since or within_last_s, not both")
-            since_us: int | None = int((datetime.now().timestamp() - within_last_s) * 1_000_000)
+            since_us: int | None = int((time.time() - within_last_s) * 1_000_000)
         else:
             since_us = _us(since)
         until_us = _us(until)
