@@ -34,14 +34,14 @@ def mcp(workspace: Path, allow_write: bool, allow_flash: bool, http_address: str
 
     Read-only unless started with --allow-write / --allow-flash; every tool call is logged with its arguments.
     """
-    from wedge.edge.bridge.sinks.websocket import parse_ws_address
     from wedge.mcp import CallLog, Policy, build_server, serve_stdio
     from wedge.mcp.http_transport import HttpAddress, check_exposure, serve_http
+    from wedge.mcp.tools.streams import bridge_url
 
     policy = Policy.create(workspace, allow_write=allow_write, allow_flash=allow_flash, stream_dbs=stream_dbs,
                            bridges=bridges)
     for bridge in bridges:
-        parse_ws_address(bridge)
+        bridge_url(bridge)
     address = HttpAddress.parse(http_address) if http_address is not None else None
     if address is not None:
         check_exposure(address, token)

@@ -16,6 +16,8 @@ from typing import IO, Any, Final
 
 from mcp.server.context import CallNext, ServerRequestContext
 
+from wedge.mcp.errors import McpError
+
 # Methods worth a line: what an agent did, and what it read. Listing and handshakes are not logged.
 LOGGED_METHODS: Final[frozenset[str]] = frozenset({"tools/call", "resources/read", "prompts/get"})
 
@@ -28,8 +30,11 @@ class CallLog:
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = path.open("a", encoding="utf-8")
+            except OSError as exc:
+                raise McpError(f"cannot write the call log {path}: {exc.strerror or exc}") from None
 
     def write(self, entry: Mapping[str, Any]) -> None:
         line = json.dumps({"time": round(time.time(), 3), **entry}, default=str, separators=(",", ":"))

@@ -7,11 +7,11 @@ workspace, symlinks are resolved, and anything that lands outside the workspace 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from wedge.mcp.errors import OutsideWorkspace, PermissionRefused
+from wedge.mcp.errors import McpError, OutsideWorkspace, PermissionRefused
 
 WRITE_FLAG: Final[str] = "--allow-write"
 FLASH_FLAG: Final[str] = "--allow-flash"
@@ -26,14 +26,14 @@ class Policy:
     allow_write: bool = False
     allow_flash: bool = False
     stream_dbs: tuple[Path, ...] = ()
-    bridges: tuple[str, ...] = field(default=())
+    bridges: tuple[str, ...] = ()
 
     @classmethod
     def create(cls, workspace: Path, *, allow_write: bool = False, allow_flash: bool = False,
                stream_dbs: tuple[Path, ...] = (), bridges: tuple[str, ...] = ()) -> Policy:
         root = workspace.expanduser().resolve()
         if not root.is_dir():
-            raise OutsideWorkspace(f"the workspace {workspace} is not a folder")
+            raise McpError(f"the workspace {workspace} is not a folder")
         return cls(root, allow_write, allow_flash, tuple(p.expanduser().resolve() for p in stream_dbs), bridges)
 
     # -- paths -----------------------------------------------------------------------------------------------

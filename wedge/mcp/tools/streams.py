@@ -87,7 +87,10 @@ def database_summary(path: Path) -> dict[str, Any]:
 
 def bridge_url(spec: str) -> tuple[str, str]:
     """(the /stream URL, the spec without its token) from `ws://HOST:PORT[?token=T]`."""
-    host, port = parse_ws_address(spec)
+    try:
+        host, port = parse_ws_address(spec)
+    except BridgeError:
+        raise McpError(f"bridge {spec}: expected the bridge's WebSocket sink, ws://HOST:PORT[?token=T]") from None
     token = parse_qs(urlsplit(spec).query).get("token", [""])[0]
     shown = f"ws://{host}:{port}"
     return f"{shown}{STREAM_PATH}" + (f"?{urlencode({'token': token})}" if token else ""), shown
@@ -152,11 +155,13 @@ def register(server: MCPServer, policy: Policy) -> None:
         was started with (--bridge ws://HOST:PORT), the first by default."""
         if not policy.bridges:
             raise McpError("this server was started without a bridge to listen to (--bridge ws://HOST:PORT)")
-        spec = bridge if bridge is not None else policy.bridges[0]
-        known = {bridge_url(given)[1]: given for given in policy.bridges}
-        if spec not in policy.bridges and spec not in known:
-            raise McpError(f"unknown bridge {spec}: this server listens to {', '.join(known)}")
-        url, shown = bridge_url(known.get(spec, spec))
+        # A bridge is named by its spec as given, or by its address without the token.
+        given = {name: spec for spec in policy.bridges for name in (spec, bridge_url(spec)[1])}
+        spec = given.get(bridge if bridge is not None else policy.bridges[0])
+        if spec is None:
+            shown = ", ".join(bridge_url(spec)[1] for spec in policy.bridges)
+            raise McpError(f"unknown bridge {bridge}: this server listens to {shown}")
+        url, shown = bridge_url(spec)
         records = await tail(url, shown, device, duration_s, max_records)
         return StreamTailResult(bridge=shown, devices=summarize([_record(r) for r in records], tuple(labels or ())),
                                 records=records)
