@@ -68,7 +68,7 @@ class BoardHandle:
             self.place = open_place(coordinator_address(self.coordinator), self.entry.place)
             self.port = self.place.port
             return self
-        if "://" not in self.port and not Path(self.entry.port).exists():
+        if "://" not in self.port and not Path(self.port).exists():
             raise HilError(f"board {self.name}: its port {self.entry.port} is absent (unplugged, or another name?)")
         return self
 
