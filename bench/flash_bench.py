@@ -88,7 +88,7 @@ def smp_ceiling(image_bytes: int, baud: int) -> dict[str, Any]:
 def throughput(work: Path, keys: Any, image: Any, baud: int, window: int) -> dict[str, Any]:
     folder = work / f"rate-{baud}-w{window}"
     folder.mkdir()
-    board = EmulatorProcess(folder, keys.public_path, BOARD, extra=("--baud", str(baud)))
+    board = EmulatorProcess(folder, keys.private_path, BOARD, extra=("--baud", str(baud)))
     board.start()
     try:
         started = time.monotonic()
@@ -117,7 +117,7 @@ def throughput(work: Path, keys: Any, image: Any, baud: int, window: int) -> dic
 def resume_after_cut(work: Path, keys: Any, image: Any, baud: int, window: int) -> dict[str, Any]:
     folder = work / f"cut-{baud}-w{window}"
     folder.mkdir()
-    board = EmulatorProcess(folder, keys.public_path, BOARD, extra=("--baud", str(baud)))
+    board = EmulatorProcess(folder, keys.private_path, BOARD, extra=("--baud", str(baud)))
     board.start()
     wire_total = sum(frame_wire_bytes(m) for _, _, m in plan_chunks(len(image.data), IMAGE_HEADER_BYTES,
                                                                    max_message_bytes(BUF_SIZE)))
@@ -146,7 +146,7 @@ def resume_after_cut(work: Path, keys: Any, image: Any, baud: int, window: int) 
 def soak(work: Path, keys: Any, runs: int) -> dict[str, Any]:
     folder = work / "soak"
     folder.mkdir()
-    board = EmulatorProcess(folder, keys.public_path)
+    board = EmulatorProcess(folder, keys.private_path)
     board.start()
     rng = random.Random(7)
     images = [pack(write_model(work, f"soak{i}.tflite", int8_fc_model(1200, 16, seed=i)), keys, f"1.{i}.0",

@@ -84,7 +84,7 @@ def test_device_commands_report_and_reset_a_board(tmp_path: Path, keys, board: E
 def test_a_new_virtual_board_needs_a_key_and_keeps_the_one_it_was_given(tmp_path: Path, keys, other_keys) -> None:
     keyless = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"))
     assert keyless.returncode == 1 and "needs the public key" in keyless.stderr
-    board = EmulatorProcess(tmp_path, keys.public_path)
+    board = EmulatorProcess(tmp_path, keys.private_path)
     board.start()
     board.stop()
     other = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"), "--key", str(other_keys.public_path))

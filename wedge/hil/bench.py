@@ -47,7 +47,7 @@ class BoardHandle:
         if self.entry.virtual:
             keys = generate_keys(self.work / "keys")
             self.signing_key = keys.private_path
-            self.process = EmulatorProcess(self.work / "board", keys.public_path, self.entry.profile.name, error=HilError)
+            self.process = EmulatorProcess(self.work / "board", keys.private_path, self.entry.profile.name, error=HilError)
             self.process.start()
             self.port = self.process.port
             return self

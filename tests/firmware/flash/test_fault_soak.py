@@ -24,7 +24,7 @@ OPTIONS = FlashOptions(timeout_s=0.3, reconnect_timeout_s=8.0, boot_timeout_s=30
 @pytest.mark.slow
 def test_no_fault_ever_leaves_the_board_without_a_valid_model(tmp_path: Path, keys, soak_runs: int) -> None:
     rng = random.Random(20_240_601)
-    board = EmulatorProcess(tmp_path / "board", keys.public_path)
+    board = EmulatorProcess(tmp_path / "board", keys.private_path)
     board.folder.mkdir()
     board.start()
     images = [

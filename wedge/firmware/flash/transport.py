@@ -170,6 +170,10 @@ class SerialPortTransport:
     def connected(self) -> bool:
         return self._port is not None and self._lost is None
 
+    async def address_present(self, timeout_s: float) -> bool:
+        """Whether the port (path) is there, waiting up to `timeout_s` for it to come back."""
+        return await wait_for_port(self.address or "", timeout_s) if self.address else True
+
     def clear_console(self) -> None:
         self._console.clear()
         self._console_event.clear()

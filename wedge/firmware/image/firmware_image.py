@@ -27,6 +27,7 @@ from wedge.firmware.errors import ImageError
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES, TLV_WEDGE_FIRMWARE, ImageParts, ImageVersion
 from wedge.firmware.image.keys import load_signing_key, raw_public_key
 from wedge.firmware.image.model_image import SignedImage, require_trusted
+from wedge.runtime.artifacts.tflite_flatbuffer import BUILTIN_OP_NAMES
 from wedge.runtime.artifacts.tflm_ops import TFLM_BUILTIN_OPS
 
 DESCRIPTOR_FORMAT: Final[int] = 1
@@ -34,6 +35,24 @@ APPLICATION_IMAGE: Final[int] = 0
 FIRMWARE_NAME: Final[str] = "wedge-tflm-app"
 # The wedge stream records the application sends (firmware/protocol ble_records RECORD_VERSION).
 STREAM_PROTOCOL_VERSION: Final[int] = 1
+
+
+_OP_CODES: Final[dict[str, int]] = {name: code for code, name in BUILTIN_OP_NAMES.items()}
+
+
+def ops_bitmap(ops: Sequence[str]) -> bytes:
+    """The registered ops as a bitmap over TFLite BuiltinOperator codes: what fits a 384-byte SMP reply (a list
+    of a hundred op names does not)."""
+    codes = [_OP_CODES[op] for op in ops if op in _OP_CODES]
+    bitmap = bytearray((max(codes, default=0) // 8) + 1)
+    for code in codes:
+        bitmap[code // 8] |= 1 << (code % 8)
+    return bytes(bitmap)
+
+
+def ops_from_bitmap(bitmap: bytes) -> tuple[str, ...]:
+    return tuple(sorted(BUILTIN_OP_NAMES.get(8 * i + bit, f"BUILTIN_{8 * i + bit}")
+                        for i, byte in enumerate(bitmap) for bit in range(8) if byte & (1 << bit)))
 
 
 def tflm_version() -> str:
@@ -89,6 +108,12 @@ class FirmwareDescriptor:
         data["signer_key"] = self.signer_key
         return cbor2.dumps(data, canonical=True)
 
+    def to_report(self) -> dict[str, Any]:
+        """The descriptor as the application reports it over SMP (wedge group): ops as a bitmap, no key."""
+        data = {key: value for key, value in self.to_dict().items() if key not in ("ops", "signer_key", "sensors")}
+        data["ops_bitmap"] = ops_bitmap(self.ops)
+        return data
+
     @staticmethod
     def from_cbor(data: bytes) -> FirmwareDescriptor:
         try:
@@ -118,10 +143,11 @@ class FirmwareDescriptor:
             return tuple(values)
 
         signer = raw.get("signer_key", b"")
+        ops = ops_from_bitmap(field("ops_bitmap", bytes)) if "ops_bitmap" in raw else strings("ops")
         return FirmwareDescriptor(
             name=field("name", str), version=field("version", str), board=field("board", str),
-            tflm_version=field("tflm_version", str), ops=strings("ops"), arena_bytes=field("arena_bytes", int),
-            sensors=strings("sensors"), stream_protocol=field("stream_protocol", int),
+            tflm_version=field("tflm_version", str), ops=ops, arena_bytes=field("arena_bytes", int),
+            sensors=strings("sensors") if "sensors" in raw else (), stream_protocol=field("stream_protocol", int),
             model_image=field("model_image", int),
             signer_key=bytes.fromhex(signer) if isinstance(signer, str) else bytes(signer or b""),
         )

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import cbor2
+from pydantic import ConfigDict
+from smp import error as smperror
 from smp import header as smpheader
+from smp import message
 from smp.error import MGMT_ERR
 from smp.image_management import (
     IMG_MGMT_ERR,
@@ -20,7 +23,9 @@ from smp.image_management import (
     ImageUploadWriteRequest,
 )
 from smp.os_management import (
+    BootloaderInformationReadRequest,
     EchoWriteRequest,
+    OSManagementErrorV2,
     MCUMgrParametersReadRequest,
     OSApplicationInfoReadRequest,
     ResetWriteRequest,
@@ -87,11 +92,14 @@ def encode_response(request: Header, body: Mapping[str, Any]) -> bytes:
     return bytes(header) + payload
 
 
-def error_response(request: Header, rc: int, *, group_error: bool = True) -> bytes:
-    """An error reply: `err: {group, rc}` for a group's error to an SMP v2 request, else a bare `rc`."""
+def error_response(request: Header, rc: int, *, group_error: bool = True, legacy_rc: int | None = None) -> bytes:
+    """An error reply: `err: {group, rc}` for a group's error to an SMP v2 request, else a bare `rc`.
+
+    legacy_rc: what the group's mg_translate_error gives a v1 request for this group error (default: rc itself).
+    """
     if group_error and request.version == Version.V2:
         return encode_response(request, {"err": {"group": int(request.group_id), "rc": int(rc)}})
-    return encode_response(request, {"rc": int(rc)})
+    return encode_response(request, {"rc": int(rc if legacy_rc is None or not group_error else legacy_rc)})
 
 
 def max_message_bytes(buf_size: int) -> int:
@@ -125,3 +133,23 @@ __all__ = [
     "parse_body",
     "parse_header",
 ]
+
+
+class BootloaderModeReadResponse(message.ReadResponse):
+    """Zephyr's answer to the bootloader-info query "mode" (os_mgmt_bootloader_info): `mode` alone, and
+    `no-downgrade` when MCUboot refuses downgrades. The `smp` package's response model requires `bootloader`,
+    which Zephyr sends only when there is no query, so this one is defined here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    _GROUP_ID = smpheader.GroupId.OS_MANAGEMENT
+    _COMMAND_ID = smpheader.CommandId.OSManagement.BOOTLOADER_INFO
+
+    mode: int
+
+
+class BootloaderModeRead(BootloaderInformationReadRequest):
+    """`query: "mode"`, paired with its replies as smpclient's `SMPClient.request` expects."""
+
+    _Response = BootloaderModeReadResponse
+    _ErrorV1 = smperror.ErrorV1
+    _ErrorV2 = OSManagementErrorV2
