@@ -48,6 +48,7 @@ DEFAULT_BUF_SIZE: Final[int] = 384
 _MAX_BOOTS_PER_RESET: Final[int] = 2
 # The version of the application a fresh board is provisioned with when it signs its own (a private --key).
 FACTORY_FIRMWARE_VERSION: Final[str] = "1.0.0"
+REVERT_NOTE: Final[str] = "which reverts at the next reset unless confirmed"
 
 
 def _label(image: ModelImage) -> str:
@@ -106,7 +107,8 @@ class VirtualBoard:
         self._on_port = on_port
         self._reset_pending = False
         self._reader = SerialFrameReader(max_message_bytes=self.buf_size)
-        self.images = ImageGroup(self.flash, ImageGroupOptions(allow_confirm_non_active_any=not options.stock))
+        self.images = ImageGroup(self.flash, ImageGroupOptions(allow_confirm_non_active_any=not options.stock),
+                                 on_confirmed=self._confirmed)
         self.server = self._build_server()
         self.uart: PtyUart | None = None
         self.dut_uart: PtyUart | None = None
@@ -150,6 +152,13 @@ class VirtualBoard:
         # As a factory programmer writes it: the image alone, no trailer (MCUboot boots it as confirmed).
         self.flash.erase(pair.primary.offset, pair.primary.size_bytes)
         self.flash.write(pair.primary.offset, image.data)
+
+    def _confirmed(self, image: int) -> None:
+        """The running test image was confirmed: it no longer reverts, and the boot event says so."""
+        if self.status.event and image == self.board.flashing.model_image:
+            event = self.status.event.replace(REVERT_NOTE, "then confirmed")
+            self.status = replace(self.status, event=event)
+            self._remember(event=event)
 
     @property
     def descriptor(self) -> FirmwareDescriptor | None:
@@ -286,7 +295,7 @@ class VirtualBoard:
             if test.passed:
                 self.runtime = runtime
                 if testing:
-                    events.append(f"booted {_label(image)} for test: it reverts at the next reset unless confirmed")
+                    events.append(f"booted {_label(image)} for test, {REVERT_NOTE}")
                 break
             if not testing:
                 events.append(f"{_label(image)} {test.reason}")

@@ -62,12 +62,12 @@ class ImageGroup:
     """Uploads, slot states, test/confirm and erase, on the flash and its trailers."""
 
     def __init__(self, flash: Flash, options: ImageGroupOptions = ImageGroupOptions(),
-                 on_upload_done: Callable[[], None] | None = None) -> None:
+                 on_confirmed: Callable[[int], None] | None = None) -> None:
         self._flash = flash
         self._layout = flash.layout
         self._options = options
         self._upload: _Upload | None = None
-        self._on_upload_done = on_upload_done
+        self._on_confirmed = on_confirmed
 
     def forget_upload(self) -> None:
         """A reset loses the upload in progress (Zephyr keeps it in RAM)."""
@@ -159,6 +159,8 @@ class ImageGroup:
             trailer = read_trailer(self._flash, pair.primary)
             if trailer.magic and not trailer.image_ok:
                 set_image_ok(self._flash, pair.primary)
+                if self._on_confirmed is not None:
+                    self._on_confirmed(image)
             return 0
         write_trailer(self._flash, pair.secondary, swap_type=SwapType.PERM if confirm else SwapType.TEST,
                       image_ok=confirm, copy_done=False)
@@ -223,8 +225,6 @@ class ImageGroup:
                 written = self._flash.read(target.offset, upload.size)
                 body["match"] = hashlib.sha256(written).digest() == upload.sha
             self._upload = None
-            if self._on_upload_done is not None:
-                self._on_upload_done()
         return encode_response(header, body)
 
     def _start(self, header: Header, request: ImageUploadWriteRequest) -> bytes | None:
