@@ -75,7 +75,9 @@ def test_device_commands_report_and_reset_a_board(tmp_path: Path, keys, board: E
     data = json.loads(info.output)
     assert data["board"] == RING and data["buf_size"] == 384 and data["model"]["state"] == "no model"
     assert data["key_hash"] == keys.key_hash.hex()
-    assert json.loads(_run("device", "images", "--port", board.port, "--json").output) == []
+    slots = json.loads(_run("device", "images", "--port", board.port, "--json").output)
+    # A fresh board runs its application (image 0) and has no model (image 1): as Zephyr lists it.
+    assert [(s["image"], s["slot"], s["active"], s["confirmed"]) for s in slots] == [(0, 0, True, True)]
     reset = _run("device", "reset", "--port", board.port, "--json")
     assert reset.exit_code == 0, reset.output
     assert json.loads(reset.output)["model"]["boot_count"] == data["model"]["boot_count"] + 1

@@ -196,15 +196,10 @@ class DutServer:
         lines = [] if warning is None else [warning]
         lines.append(dut.warmup_start_line(command.warmup_runs))
         try:
-            for _ in range(command.warmup_runs):
-                self._paced(runtime, feeds, latency_s)
+            self._paced(runtime, feeds, latency_s, command.warmup_runs)
             lines += [dut.WARMUP_DONE, dut.infer_start_line(command.runs)]
             begin_us = self.now_us()
-            wall_us = 0
-            outputs: dict[str, np.ndarray] = {}
-            for _ in range(command.runs):
-                outputs, spent_us = self._paced(runtime, feeds, latency_s)
-                wall_us += spent_us
+            outputs, wall_us = self._paced(runtime, feeds, latency_s, command.runs)
             end_us = self.now_us()
         except EngineError as exc:
             return [*lines, dut.error_line(f"inference failed: {first_line(exc)}")]
@@ -214,15 +209,17 @@ class DutServer:
         return lines
 
 
-    def _paced(self, runtime: ModelRuntime, feeds: dict[str, np.ndarray],
-               latency_s: float) -> tuple[dict[str, np.ndarray], int]:
-        """One inference that takes the board's modelled time on the wall clock (this thread is the board's CPU,
-        busy for that long); returns the outputs and the host compute time in µs."""
+    def _paced(self, runtime: ModelRuntime, feeds: dict[str, np.ndarray], latency_s: float,
+               runs: int) -> tuple[dict[str, np.ndarray], int]:
+        """`runs` inferences that take the board's modelled time on the wall clock (this thread is the board's
+        CPU, busy for that long); returns the last outputs and the host compute time in µs."""
         started = time.monotonic()
-        outputs = runtime.engine.run(feeds)
+        outputs: dict[str, np.ndarray] = {}
+        for _ in range(runs):
+            outputs = runtime.engine.run(feeds)
         spent = time.monotonic() - started
-        if spent < latency_s:
-            time.sleep(latency_s - spent)
+        if spent < runs * latency_s:
+            time.sleep(runs * latency_s - spent)
         return outputs, int(spent * 1e6)
 
 
