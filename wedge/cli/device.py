@@ -5,7 +5,6 @@ A thin click layer over `wedge.firmware.flash.session.DeviceSession`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,18 +15,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from wedge.cli.flash import port_options
+from wedge.cli.flash import identity_options, port_options, with_device
 
 T = TypeVar("T")
 
 
-def _with_session(port: str, baud: int, timeout_s: float, body: Callable[[Any], Awaitable[T]],
-                  board: str | None = None, wedge_group_id: int = 96) -> T:
+def _with_session(target: tuple[str | None, str | None, str | None], baud: int, timeout_s: float,
+                  body: Callable[[Any], Awaitable[T]], board: str | None = None, wedge_group_id: int = 96) -> T:
     from wedge.cli import flash_render  # noqa: F401  (quiets smpclient's logging)
     from wedge.firmware.flash.session import DeviceSession, Identify
 
-    async def run() -> T:
-        session = DeviceSession(port, baud=baud, timeout_s=timeout_s,
+    async def run(address: str, transport: Any) -> T:
+        session = DeviceSession(address, baud=baud, timeout_s=timeout_s, transport=transport,
                                 identify=Identify(board=board, wedge_group_id=wedge_group_id))
         await session.open()
         try:
@@ -35,7 +34,7 @@ def _with_session(port: str, baud: int, timeout_s: float, body: Callable[[Any], 
         finally:
             await session.close()
 
-    return asyncio.run(run())
+    return with_device(*target, run)
 
 
 def _console() -> Console:
@@ -61,9 +60,10 @@ def device() -> None:
 
 @device.command()
 @port_options
+@identity_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def info(port: str, board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float,
-         as_json: bool) -> None:
+def info(port: str | None, ble_name: str | None, ble_transport: str | None, board_name: str | None,
+         wedge_group_id: int, baud: int, timeout_s: float, as_json: bool) -> None:
     """Identify the board: profile, SMP buffer, trusted key, running model."""
 
     async def body(session: Any) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def info(port: str, board_name: str | None, wedge_group_id: int, baud: int, time
         return {**session.identity.to_dict(), "model": None if report is None else report.to_dict(),
                 "slots": [slot.to_dict() for slot in slots]}
 
-    data = _with_session(port, baud, timeout_s, body, board_name, wedge_group_id)
+    data = _with_session((port, ble_name, ble_transport), baud, timeout_s, body, board_name, wedge_group_id)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -104,15 +104,16 @@ def info(port: str, board_name: str | None, wedge_group_id: int, baud: int, time
 
 @device.command()
 @port_options
+@identity_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def images(port: str, board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float,
-         as_json: bool) -> None:
+def images(port: str | None, ble_name: str | None, ble_transport: str | None, board_name: str | None,
+         wedge_group_id: int, baud: int, timeout_s: float, as_json: bool) -> None:
     """List the image slots (SMP image state read)."""
 
     async def body(session: Any) -> list[dict[str, Any]]:
         return [slot.to_dict() for slot in await session.image_states()]
 
-    slots = _with_session(port, baud, timeout_s, body, board_name, wedge_group_id)
+    slots = _with_session((port, ble_name, ble_transport), baud, timeout_s, body, board_name, wedge_group_id)
     if as_json:
         click.echo(json.dumps(slots, indent=2))
         return
@@ -121,19 +122,20 @@ def images(port: str, board_name: str | None, wedge_group_id: int, baud: int, ti
 
 @device.command()
 @port_options
+@identity_options
 @click.option("--boot-timeout-s", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="How long to wait for the board to boot.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def reset(port: str, board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float,
-          boot_timeout_s: float, as_json: bool) -> None:
+def reset(port: str | None, ble_name: str | None, ble_transport: str | None, board_name: str | None,
+          wedge_group_id: int, baud: int, timeout_s: float, boot_timeout_s: float, as_json: bool) -> None:
     """Reset the board (an unconfirmed test image rolls back) and wait until it answers again."""
 
     async def body(session: Any) -> dict[str, Any]:
         await session.reset(boot_timeout_s)
         report = await session.model_report()
-        return {"port": port, "model": None if report is None else report.to_dict()}
+        return {"port": session.port, "model": None if report is None else report.to_dict()}
 
-    data = _with_session(port, baud, timeout_s, body, board_name, wedge_group_id)
+    data = _with_session((port, ble_name, ble_transport), baud, timeout_s, body, board_name, wedge_group_id)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

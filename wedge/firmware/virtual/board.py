@@ -48,6 +48,7 @@ DEFAULT_BUF_SIZE: Final[int] = 384
 _MAX_BOOTS_PER_RESET: Final[int] = 2
 # The version of the application a fresh board is provisioned with when it signs its own (a private --key).
 FACTORY_FIRMWARE_VERSION: Final[str] = "1.0.0"
+RESET_DELAY_S: Final[float] = 0.25  # Zephyr's default CONFIG_MCUMGR_GRP_OS_RESET_MS
 REVERT_NOTE: Final[str] = "which reverts at the next reset unless confirmed"
 
 
@@ -120,7 +121,7 @@ class VirtualBoard:
         if options.ble is not None:
             from wedge.firmware.virtual.ble_supervisor import BleSupervisor  # Bumble only when BLE is on
 
-            self._ble = BleSupervisor(board, options.ble, options.state_dir)
+            self._ble = BleSupervisor(board, options.ble, options.state_dir, smp_handler=self.handle_smp)
 
     # -- wiring -----------------------------------------------------------------------------------------
 
@@ -344,6 +345,8 @@ class VirtualBoard:
     async def _reset_after_reply(self) -> None:
         if self.uart is not None:
             await self.uart.drain()
+        # os_mgmt_reset reboots from a timer (CONFIG_MCUMGR_GRP_OS_RESET_MS), so the reply leaves on any transport.
+        await asyncio.sleep(RESET_DELAY_S)
         self._reset_pending = False
         await self.reboot()
 
