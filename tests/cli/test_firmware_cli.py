@@ -73,7 +73,7 @@ def test_device_commands_report_and_reset_a_board(tmp_path: Path, keys, board: E
     info = _run("device", "info", "--port", board.port, "--json")
     assert info.exit_code == 0, info.output
     data = json.loads(info.output)
-    assert data["board"] == RING and data["buf_size"] == 384 and data["model"]["state"] == "no model"
+    assert data["board"] == RING and data["buf_size"] == 2475 and data["model"]["state"] == "no model"
     assert data["key_hash"] == keys.key_hash.hex()
     slots = json.loads(_run("device", "images", "--port", board.port, "--json").output)
     # A fresh board runs its application (image 0) and has no model (image 1): as Zephyr lists it.

@@ -30,6 +30,7 @@ class BoardHandle:
         self.process: EmulatorProcess | None = None
         self.signing_key: Path | None = entry.key_path
         self.port = entry.port
+        self.dut_port = entry.dut_port or entry.port
 
     @property
     def name(self) -> str:
@@ -47,12 +48,17 @@ class BoardHandle:
         if self.entry.virtual:
             keys = generate_keys(self.work / "keys")
             self.signing_key = keys.private_path
-            self.process = EmulatorProcess(self.work / "board", keys.private_path, self.entry.profile.name, error=HilError)
+            # A virtual board gets its DUT protocol on a second UART when the map asks for one (any dut_port).
+            extra = ("--dut-link", str(self.work / "board" / "dut")) if self.entry.dut_port else ()
+            self.process = EmulatorProcess(self.work / "board", keys.private_path, self.entry.profile.name,
+                                           extra=extra, error=HilError)
             self.process.start()
             self.port = self.process.port
+            self.dut_port = str(self.work / "board" / "dut") if self.entry.dut_port else self.port
             return self
-        if "://" not in self.entry.port and not Path(self.entry.port).exists():
-            raise HilError(f"board {self.name}: its port {self.entry.port} is absent (unplugged, or another name?)")
+        for port in {self.entry.port, self.dut_port}:
+            if "://" not in port and not Path(port).exists():
+                raise HilError(f"board {self.name}: its port {port} is absent (unplugged, or another name?)")
         return self
 
     def stop(self) -> None:

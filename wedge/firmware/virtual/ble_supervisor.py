@@ -43,6 +43,7 @@ class BleSupervisor:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._smp_only: Any = None
+        self._device: Any = None
 
     async def after_boot(self, runtime: ModelRuntime | None) -> None:
         """Advertise and stream with the booted model; without one, only the SMP service (if the profile has it)."""
@@ -54,8 +55,20 @@ class BleSupervisor:
                                    state_dir=self._state_dir, smp_handler=self._smp_handler)
         self._task = asyncio.create_task(run_ble_device(
             self._board, runtime.engine, transport_spec=self._settings.transport_spec,
-            model_id=model_id_for(runtime.image.parts.body), options=options, stop=self._stop))
+            model_id=model_id_for(runtime.image.parts.body), options=options, stop=self._stop,
+            on_ready=self._ready))
         self._task.add_done_callback(_log_failure)
+
+    def _ready(self, device: Any, _info: Any) -> None:
+        self._device = device
+
+    async def disconnect_all(self) -> int:
+        """Drop every BLE connection from the board's side (a radio reset); how many there were."""
+        if self._device is not None:
+            return int(await self._device.disconnect_all())
+        if self._smp_only is not None:
+            return await self._smp_only.disconnect_all()
+        return 0
 
     async def _start_smp_only(self) -> None:
         ble = self._board.ble
@@ -80,6 +93,7 @@ class BleSupervisor:
         if self._smp_only is not None:
             await self._smp_only.close()
             self._smp_only = None
+        self._device = None
         if self._task is None or self._stop is None:
             return
         self._stop.set()

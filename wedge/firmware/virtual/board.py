@@ -365,6 +365,11 @@ class VirtualBoard:
         if settings.power_cut_after_bytes != previous.power_cut_after_bytes:
             self.flash_faults.arm_power_cut(settings.power_cut_after_bytes)
 
+    def drop_ble(self) -> None:
+        """The radio drops every connection (a fault knob: what a central sees when the link is lost)."""
+        if self._ble is not None:
+            self._spawn(self._ble.disconnect_all())
+
     def press_reset(self) -> None:
         """The reset button: reboot now, whatever the UART is doing."""
         self._spawn(self.reboot())

@@ -1,7 +1,7 @@
 """The virtual board's control socket: a Unix socket in its state folder taking one JSON object per line.
 
 Commands: `status`; `faults` (set fault knobs, see FaultSettings); `unhang`; `reset` (the reset button);
-`cut` (pull the cable now). `control_request` is the client side, for tests and scripts.
+`cut` (pull the cable now); `ble-drop` (the radio drops its connections). `control_request` is the client side, for tests and scripts.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def _handle(board: VirtualBoard, request: dict[str, Any]) -> dict[str, Any]:
         if board.uart is not None:
             board.uart.cut()
         return {"ok": True}
-    return {"ok": False, "error": f"unknown op {op!r}: status, faults, unhang, reset or cut"}
+    if op == "ble-drop":
+        board.drop_ble()
+        return {"ok": True}
+    return {"ok": False, "error": f"unknown op {op!r}: status, faults, unhang, reset, cut or ble-drop"}
 
 
 async def serve_control(board: VirtualBoard, path: Path) -> asyncio.AbstractServer:

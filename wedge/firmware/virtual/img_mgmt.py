@@ -19,7 +19,7 @@ from wedge.firmware.errors import ImageError
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES, header_version
 from wedge.firmware.protocol.smp_messages import (
     IMG_MGMT_ERR,
-    Header,
+    RawHeader,
     ImageEraseRequest,
     ImageStatesReadRequest,
     ImageStatesWriteRequest,
@@ -120,7 +120,7 @@ class ImageGroup:
                 })
         return states
 
-    def _state_reply(self, header: Header) -> bytes:
+    def _state_reply(self, header: RawHeader) -> bytes:
         return encode_response(header, {"images": self._states(), "splitStatus": 0})
 
     def _find_by_hash(self, digest: bytes) -> int | None:
@@ -168,11 +168,11 @@ class ImageGroup:
 
     # -- commands -----------------------------------------------------------------------------------------
 
-    def state_read(self, header: Header, message: bytes) -> bytes:
+    def state_read(self, header: RawHeader, message: bytes) -> bytes:
         ImageStatesReadRequest.loads(message)
         return self._state_reply(header)
 
-    def state_write(self, header: Header, message: bytes) -> bytes:
+    def state_write(self, header: RawHeader, message: bytes) -> bytes:
         request = ImageStatesWriteRequest.loads(message)
         digest = request.hash or b""
         if not digest:
@@ -191,7 +191,7 @@ class ImageGroup:
             return error_response(header, rc)
         return self._state_reply(header)
 
-    def erase(self, header: Header, message: bytes) -> bytes:
+    def erase(self, header: RawHeader, message: bytes) -> bytes:
         request = ImageEraseRequest.loads(message)
         # Without a slot, Zephyr erases the secondary slot of the running application.
         slot = 2 * ACTIVE_IMAGE + 1 if request.slot is None else request.slot
@@ -205,7 +205,7 @@ class ImageGroup:
             self._upload = None
         return encode_response(header, {})
 
-    def upload(self, header: Header, message: bytes) -> bytes:
+    def upload(self, header: RawHeader, message: bytes) -> bytes:
         request = ImageUploadWriteRequest.loads(message)
         if request.off == 0:
             refused = self._start(header, request)
@@ -227,7 +227,7 @@ class ImageGroup:
             self._upload = None
         return encode_response(header, body)
 
-    def _start(self, header: Header, request: ImageUploadWriteRequest) -> bytes | None:
+    def _start(self, header: RawHeader, request: ImageUploadWriteRequest) -> bytes | None:
         """Check a first chunk and start (or resume) an upload; an error reply if refused."""
         image = 0 if request.image is None else request.image
         if not 0 <= image < len(self._layout.images):

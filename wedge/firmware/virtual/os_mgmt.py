@@ -20,7 +20,7 @@ from wedge.boards import Board
 from wedge.firmware.protocol.smp_messages import (
     MGMT_ERR,
     EchoWriteRequest,
-    Header,
+    RawHeader,
     MCUMgrParametersReadRequest,
     OSApplicationInfoReadRequest,
     ResetWriteRequest,
@@ -70,19 +70,19 @@ class OsGroup:
             "o": "Zephyr",
         }
 
-    def echo(self, header: Header, message: bytes) -> bytes:
+    def echo(self, header: RawHeader, message: bytes) -> bytes:
         return encode_response(header, {"r": EchoWriteRequest.loads(message).d})
 
-    def reset(self, header: Header, message: bytes) -> bytes:
+    def reset(self, header: RawHeader, message: bytes) -> bytes:
         ResetWriteRequest.loads(message)
         self._request_reset()
         return encode_response(header, {})
 
-    def params(self, header: Header, message: bytes) -> bytes:
+    def params(self, header: RawHeader, message: bytes) -> bytes:
         MCUMgrParametersReadRequest.loads(message)
         return encode_response(header, {"buf_size": self._buf_size, "buf_count": BUF_COUNT})
 
-    def info(self, header: Header, message: bytes) -> bytes:
+    def info(self, header: RawHeader, message: bytes) -> bytes:
         letters = OSApplicationInfoReadRequest.loads(message).format or "s"
         if "a" in letters:
             letters = INFO_ORDER
@@ -91,7 +91,7 @@ class OsGroup:
         chosen = [letter for letter in INFO_ORDER if letter in letters]
         return encode_response(header, {"output": " ".join(self._info[letter] for letter in chosen)})
 
-    def bootloader_info(self, header: Header, message: bytes) -> bytes:
+    def bootloader_info(self, header: RawHeader, message: bytes) -> bytes:
         query = BootloaderInformationReadRequest.loads(message).query
         if query is None:
             return encode_response(header, {"bootloader": "MCUboot"})

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from wedge import __version__
 from wedge.boards import Board
 from wedge.firmware.image.firmware_image import FirmwareDescriptor
-from wedge.firmware.protocol.smp_messages import Header, encode_response
+from wedge.firmware.protocol.smp_messages import RawHeader, encode_response
 from wedge.firmware.protocol.wedge_group import BoardInfoReadRequest, ModelStatus, ModelStatusReadRequest
 
 
@@ -22,7 +22,7 @@ class WedgeGroup:
         self._status = status
         self._descriptor = descriptor
 
-    def board_info(self, header: Header, message: bytes) -> bytes:
+    def board_info(self, header: RawHeader, message: bytes) -> bytes:
         BoardInfoReadRequest.loads(message)
         descriptor = self._descriptor()
         body: dict[str, object] = {
@@ -37,6 +37,6 @@ class WedgeGroup:
             body["descriptor"] = descriptor.to_report()
         return encode_response(header, body)
 
-    def model_status(self, header: Header, message: bytes) -> bytes:
+    def model_status(self, header: RawHeader, message: bytes) -> bytes:
         ModelStatusReadRequest.loads(message)
         return encode_response(header, self._status().body())

@@ -122,6 +122,14 @@ class SmpPeripheral:
         self.smp = SmpGattService(handler, link)
         self.link = link
         self._transport: Any = None
+        self._device: Device | None = None
+
+    async def disconnect_all(self) -> int:
+        connections = list(self._device.connections.values()) if self._device is not None else []
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+        return len(connections)
 
     async def start(self) -> None:
         try:
@@ -133,6 +141,7 @@ class SmpPeripheral:
         device.gatt_server.max_mtu = self.link.att_mtu
         device.add_service(self.smp.service)
         self.smp.attach(device)
+        self._device = device
         try:
             await device.power_on()
             await device.start_advertising(
