@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from wedge.boards import Board
 from wedge.firmware.errors import SigningKeyError, VirtualBoardError
@@ -28,7 +28,7 @@ from wedge.firmware.protocol.wedge_group import WEDGE_GROUP_ID, ModelState, Mode
 from wedge.firmware.virtual.bootloader import Trust, boot, slot_image
 from wedge.firmware.virtual.dut_server import DutServer
 from wedge.firmware.virtual.faults import FaultSettings, LinkFaults
-from wedge.firmware.virtual.flash import Flash, FlashFaults, FlashLayout
+from wedge.firmware.virtual.flash import Flash, FlashFaults, FlashLayout, power_off
 from wedge.firmware.virtual.img_mgmt import ImageGroup, ImageGroupOptions
 from wedge.firmware.virtual.lock import StateLock
 from wedge.firmware.virtual.os_mgmt import OsGroup
@@ -95,7 +95,8 @@ class VirtualBoard:
             power_cut_after_bytes=options.faults.power_cut_after_bytes,
             op_delay_s=options.faults.slow_flash_ms / 1000,
         )
-        self.flash = Flash(self.state.flash_path, FlashLayout.for_board(board), self.flash_faults)
+        self.flash = Flash(self.state.flash_path, FlashLayout.for_board(board), self.flash_faults,
+                           on_power_cut=self._power_lost)
         self.trust = Trust(public_key=self.public_key, board=board.name,
                            model_budget_bytes=board.budgets.model_slot_bytes)
         self._provision_firmware()
@@ -153,6 +154,13 @@ class VirtualBoard:
         # As a factory programmer writes it: the image alone, no trailer (MCUboot boots it as confirmed).
         self.flash.erase(pair.primary.offset, pair.primary.size_bytes)
         self.flash.write(pair.primary.offset, image.data)
+
+    def _power_lost(self) -> NoReturn:
+        """A dead board's USB port disappears with it: drop the port links so no host opens a recycled pty."""
+        for link in (self.options.link, self.options.dut_link):
+            if link is not None and link.is_symlink():
+                link.unlink()
+        power_off()
 
     def _confirmed(self, image: int) -> None:
         """The running test image was confirmed: it no longer reverts, and the boot event says so."""
