@@ -115,3 +115,22 @@ def test_dut_commands_and_smp_share_one_port_on_a_running_board(board, tiny_mode
     # m-model-[...] is the runner's test-table key: the manifest's model name.
     assert profile.model == "fc" and "wall clock" in (profile.timer or "")
     assert len(result.results) == 8 and result.device_us > 0
+
+
+def test_with_its_own_uart_the_dut_protocol_leaves_the_smp_port_alone(tmp_path: Path, keys, tiny_model: Path) -> None:
+    from wedge.firmware.virtual.processes import EmulatorProcess
+    from wedge.hil.dut_client import DutClient
+    from wedge.hil.errors import DutError
+
+    dut_link = tmp_path / "dut"
+    board = EmulatorProcess(tmp_path / "board", keys.private_path, extra=("--dut-link", str(dut_link)))
+    board.start()
+    try:
+        flash_image(board.port, pack(tiny_model, keys, "1.0.0", name="fc"), "fc", FlashOptions())
+        with DutClient(str(dut_link)) as client:
+            assert client.profile().model == "fc"
+        # As on a dev kit whose mcumgr UART (uart_mcumgr) drops every line that is not an SMP frame.
+        with DutClient(board.port, timeout_s=1.0) as client, pytest.raises(DutError, match="did not answer"):
+            client.name()
+    finally:
+        board.stop()

@@ -112,8 +112,11 @@ class BleSmpTransport:
 
     @property
     def max_unencoded_size(self) -> int:
-        # Over BLE an SMP message fills the server's netbuf: no serial framing around it.
-        return self._buf_size or _UNINITIALIZED_MESSAGE_BYTES
+        # Over BLE an SMP message fills the server's netbuf (no serial framing around it), cut down to whole
+        # fragments: a last fragment of a few bytes would cost a packet of its own.
+        size = self._buf_size or _UNINITIALIZED_MESSAGE_BYTES
+        whole = size // self._write_bytes * self._write_bytes
+        return whole if whole >= self._write_bytes else size
 
     # -- what DeviceSession adds -------------------------------------------------------------------------
 

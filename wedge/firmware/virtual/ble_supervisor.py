@@ -17,6 +17,7 @@ from typing import Any
 from wedge.boards import Board
 from wedge.firmware.virtual.always_on import model_id_for
 from wedge.firmware.virtual.ble.device import BleDeviceOptions, run_ble_device
+from wedge.firmware.virtual.ble.link_model import LinkModel
 from wedge.firmware.virtual.runtime import ModelRuntime
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,12 @@ class BleSettings:
     transport_spec: str
     name: str | None = None
     rate_hz: float | None = None
+    conn_interval_ms: float | None = None   # default: the board profile's
+    packets_per_event: int | None = None    # default: the link model's
+
+    def link(self, board: Board) -> LinkModel:
+        base = LinkModel.for_board(board, packets_per_event=self.packets_per_event)
+        return LinkModel(self.conn_interval_ms or base.conn_interval_ms, base.packets_per_event, base.att_mtu)
 
 
 class BleSupervisor:
@@ -52,7 +59,8 @@ class BleSupervisor:
             return
         self._stop = asyncio.Event()
         options = BleDeviceOptions(name=self._settings.name, rate_hz=self._settings.rate_hz,
-                                   state_dir=self._state_dir, smp_handler=self._smp_handler)
+                                   state_dir=self._state_dir, smp_handler=self._smp_handler,
+                                   link=self._settings.link(self._board))
         self._task = asyncio.create_task(run_ble_device(
             self._board, runtime.engine, transport_spec=self._settings.transport_spec,
             model_id=model_id_for(runtime.image.parts.body), options=options, stop=self._stop,
@@ -75,12 +83,11 @@ class BleSupervisor:
         if ble is None or "smp" not in ble.services or self._smp_handler is None:
             return  # nothing to offer on the air without a model
         from wedge.firmware.virtual.ble.device import static_address
-        from wedge.firmware.virtual.ble.link_model import LinkModel
         from wedge.firmware.virtual.ble.smp_service import SmpPeripheral
 
         name = self._settings.name or ble.name_prefix
         peripheral = SmpPeripheral(name, static_address(name), self._settings.transport_spec, self._smp_handler,
-                                   LinkModel.for_board(self._board))
+                                   self._settings.link(self._board))
         try:
             await peripheral.start()
         except Exception as exc:  # the board goes on without its radio, as firmware would log and carry on

@@ -46,13 +46,25 @@ class _Link:
 
     async def _run(self) -> None:
         events = ConnectionEvents(self.service.link)
+        loop = asyncio.get_running_loop()
+        interval_s = self.service.link.conn_interval_ms / 1000.0
         while True:
             if not (self.rx or self.tx):
                 self.wake.clear()
                 await self.wake.wait()
             budget = await events.next_event()
-            # One connection event carries `budget` link-layer packets, whichever way they go.
-            while budget > 0 and (self.rx or self.tx):
+            event_end = loop.time() + interval_s
+            # One connection event carries `budget` link-layer packets, whichever way they go; data that arrives
+            # while the event is still open (the central answering a notification) goes in the same event, as the
+            # more-data bit keeps a real event open. The packets' air time is what caps `budget` per interval.
+            while budget > 0:
+                if not (self.rx or self.tx):
+                    self.wake.clear()
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), max(0.0, event_end - loop.time()))
+                    except TimeoutError:
+                        break
+                    continue
                 if self.rx:
                     for message in self.reassembler.feed(self.rx.popleft()):
                         self._answer(message)
