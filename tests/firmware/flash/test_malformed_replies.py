@@ -53,7 +53,10 @@ class _Proxy:
 
     def _rewrite(self, message: bytes) -> bytes:
         header = parse_header(message)
-        if (header.group_id, header.command_id, int(header.op)) != self._target:
+        wanted = self._target
+        if wanted[1] == -1 and header.group_id != wanted[0]:  # (group, -1, -1): every reply of the group
+            return message
+        if wanted[1] != -1 and (header.group_id, header.command_id, int(header.op)) != wanted:
             return message
         payload = cbor2.dumps(self._body)
         head = bytearray(message[:HEADER_BYTES])
@@ -120,3 +123,13 @@ def test_every_stage_answers_a_malformed_reply_in_one_line(image: Path, proxied:
         # The reply was read and refused, not waited for: the error says what was wrong with it.
         assert any(word in errors[0] for word in ("malformed", "does not validate", "wrongly typed", "not text",
                                                   "not a positive integer", "bad offset")), (stage, errors[0])
+
+
+def test_a_device_answering_enotsup_to_everything_but_images_gets_one_line(image: Path, proxied: Any) -> None:
+    # The OS group (echo, reset, params, info) and wedge's group all answer rc 8: no way to reset the board.
+    os_proxy = proxied((0, -1, -1), {"rc": 8})
+    result = run_cli("flash", str(image), "--port", os_proxy.path, "--board", "ring-nrf52840", "--timeout-s", "1",
+                     timeout_s=90)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: ") and "cannot be reset over SMP" in error, result.stderr

@@ -260,7 +260,7 @@ class DeviceSession:
     async def _identify(self) -> DeviceIdentity:
         given = self._identify_with.board
         # An echo first: it is in every mcumgr build, so a silent port is told apart from a partial feature set.
-        await self.request(EchoWrite(d="wedge"), attempts=2)
+        await self.request(EchoWrite(d="wedge"), attempts=2, allow_unsupported=True)
         params = await self.request(MCUMgrParametersRead(), allow_unsupported=True)
         info = await self.request(OSApplicationInfoRead(format="i"), allow_unsupported=True)
         target = None if info is None else _text(info.output, "os info output", self.port).strip()
@@ -349,7 +349,8 @@ class DeviceSession:
         raise LinkLost(f"the device on {self.port} stopped answering")
 
     async def echo(self, text: str = "wedge", timeout_s: float | None = None) -> None:
-        await self.request(EchoWrite(d=text), timeout_s=timeout_s, attempts=1)
+        """An echo; ENOTSUP (CONFIG_MCUMGR_GRP_OS_ECHO off) still shows an SMP server answering."""
+        await self.request(EchoWrite(d=text), timeout_s=timeout_s, attempts=1, allow_unsupported=True)
 
     async def image_states(self) -> tuple[SlotState, ...]:
         response = await self.request(ImageStatesRead())
@@ -383,6 +384,9 @@ class DeviceSession:
         self.transport.clear_console()
         try:
             await self.request(ResetWrite(), attempts=1)
+        except FlashError as exc:
+            raise FlashError(f"the device on {self.port} cannot be reset over SMP, so it cannot boot a new image "
+                             f"({exc})") from None
         except LinkLost:
             pass  # the reply can be lost in the reset itself; the boot wait tells whether it happened
         await self.wait_for_boot(boot_timeout_s)
