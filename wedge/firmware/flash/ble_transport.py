@@ -22,7 +22,7 @@ from smpclient.transport import SMPTransportDisconnected
 from wedge.errors import first_line
 from wedge.firmware.errors import DeviceError
 from wedge.firmware.protocol.smp_ble import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID, SmpReassembler
-from wedge.firmware.protocol.smp_messages import MalformedMessage, is_response, parse_header
+from wedge.firmware.flash.replies import ReplyQueue
 
 _ADDRESS: Final[re.Pattern[str]] = re.compile(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", re.IGNORECASE)
 # The ATT minimum (23) less its 3-byte header, until the link says more.
@@ -41,10 +41,8 @@ class BleSmpTransport:
         self._client_args = dict(client_args or {})
         self._client: BleakClient | None = None
         self._characteristic: BleakGATTCharacteristic | None = None
-        self._frames: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._replies = ReplyQueue("the BLE link is down")
         self._reassembler = SmpReassembler()
-        self._sequence: int | None = None
-        self._lost: str | None = None
         self._buf_size: int | None = None
         self._write_bytes = _MIN_WRITE_BYTES
         self.address: str | None = None
@@ -72,9 +70,8 @@ class BleSmpTransport:
             await client.disconnect()
             raise DeviceError(f"the BLE device {address} does not offer the SMP service ({SMP_SERVICE_UUID})")
         self._client, self._characteristic = client, characteristic
-        self._frames = asyncio.Queue()
+        self._replies.reset()
         self._reassembler = SmpReassembler()
-        self._lost = None
         self._write_bytes = max(_MIN_WRITE_BYTES, characteristic.max_write_without_response_size)
         try:
             await client.start_notify(characteristic, self._on_notify)
@@ -90,14 +87,11 @@ class BleSmpTransport:
                 pass
 
     async def send(self, data: bytes) -> None:
-        self._sequence = parse_header(data).sequence
-        while not self._frames.empty():
-            if self._frames.get_nowait() is None:
-                raise SMPTransportDisconnected(self._lost or "the BLE link is down")
+        self._replies.expect(data)
         await self.send_pipelined(data)
 
     async def receive(self) -> bytes:
-        return await self._next(only_sequence=self._sequence)
+        return await self._replies.next(only_sequence=self._replies.sequence)
 
     async def send_and_receive(self, data: bytes) -> bytes:
         await self.send(data)
@@ -122,8 +116,9 @@ class BleSmpTransport:
 
     async def send_pipelined(self, data: bytes) -> None:
         client, characteristic = self._client, self._characteristic
-        if client is None or characteristic is None or self._lost is not None:
-            raise SMPTransportDisconnected(self._lost or "the BLE link is down")
+        if client is None or characteristic is None:
+            raise SMPTransportDisconnected("the BLE link is down")
+        self._replies.check()
         try:
             for start in range(0, len(data), self._write_bytes):
                 await client.write_gatt_char(characteristic, data[start : start + self._write_bytes], response=False)
@@ -131,11 +126,11 @@ class BleSmpTransport:
             raise SMPTransportDisconnected(f"writing to {self.address} failed: {first_line(exc)}") from exc
 
     async def receive_any(self) -> bytes:
-        return await self._next(only_sequence=None)
+        return await self._replies.next(only_sequence=None)
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self._lost is None
+        return self._client is not None and self._replies.lost is None
 
     def clear_console(self) -> None:
         """BLE carries no console: a booting board is seen by its advertising and an answered echo."""
@@ -161,23 +156,9 @@ class BleSmpTransport:
 
     def _on_notify(self, _sender: Any, data: bytearray) -> None:
         for message in self._reassembler.feed(bytes(data)):
-            self._frames.put_nowait(message)
+            self._replies.put(message)
 
     def _on_disconnect(self, _client: BleakClient) -> None:
         if self._client is None:
             return
-        self._lost = f"the BLE link to {self.address} dropped"
-        self._frames.put_nowait(None)
-
-    async def _next(self, *, only_sequence: int | None) -> bytes:
-        while True:
-            frame = await self._frames.get()
-            if frame is None:
-                self._frames.put_nowait(None)
-                raise SMPTransportDisconnected(self._lost or "the BLE link is down")
-            try:
-                header = parse_header(frame)
-            except MalformedMessage:
-                continue
-            if is_response(header) and (only_sequence is None or header.sequence == only_sequence):
-                return frame
+        self._replies.lose(f"the BLE link to {self.address} dropped")

@@ -84,19 +84,20 @@ def _dependencies(min_firmware: str | None) -> dict[str, Any] | None:
             imgtool_image.DEP_VERSIONS_KEY: [imgtool_version.decode_version(min_firmware)]}
 
 
-def _sign(model_path: Path, version: Any, key: Any, manifest: Manifest,
-          dependencies: dict[str, Any] | None = None) -> bytes:
+def sign_payload(payload: Path, version: Any, key: Any, custom_tlvs: dict[int, bytes],
+                 dependencies: dict[str, Any] | None = None) -> bytes:
+    """The signed MCUboot image of `payload` with imgtool (SHA-256, the key's hash, ed25519), `custom_tlvs`
+    in the protected area."""
     signer = imgtool_image.Image(version=version, header_size=IMAGE_HEADER_BYTES, pad_header=True)
     # imgtool prints progress ("sign the digest") on stdout, which would corrupt `--json` output.
     with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory(prefix="wedge-pack-") as work:
         try:
-            signer.load(str(model_path))
-            signer.create(key, "hash", None, dependencies=dependencies,
-                          custom_tlvs={TLV_WEDGE_MANIFEST: manifest.to_cbor()})
+            signer.load(str(payload))
+            signer.create(key, "hash", None, dependencies=dependencies, custom_tlvs=custom_tlvs)
             out = Path(work) / "image.bin"
             signer.save(str(out))
         except (click.ClickException, ValueError, OSError) as exc:
-            raise ImageError(f"imgtool cannot sign {model_path.name}: {first_line(exc)}") from exc
+            raise ImageError(f"imgtool cannot sign {payload.name}: {first_line(exc)}") from exc
         return out.read_bytes()
 
 
@@ -170,7 +171,7 @@ def build_image(
         ops=tuple(sorted(ops)),
         image=target,
     )
-    data = _sign(model_path, header_version, key, manifest, dependencies)
+    data = sign_payload(model_path, header_version, key, {TLV_WEDGE_MANIFEST: manifest.to_cbor()}, dependencies)
     image = read_model_image(data, model_path.name)
     require_trusted(image, model_path.name, key.key.public_key())
     problems = _fit_problems(board, len(model_data), image.size_bytes, arena_bytes, ops)

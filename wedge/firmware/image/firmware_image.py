@@ -7,8 +7,6 @@ sending a byte. The virtual board boots such an image as its application.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,15 +15,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import cbor2
-import click
-from imgtool import image as imgtool_image
 from imgtool import version as imgtool_version
 
 from wedge.boards import Board
-from wedge.errors import first_line
 from wedge.firmware.errors import ImageError
-from wedge.firmware.image.format import IMAGE_HEADER_BYTES, TLV_WEDGE_FIRMWARE, ImageParts, ImageVersion
+from wedge.firmware.image.format import TLV_WEDGE_FIRMWARE, ImageParts, ImageVersion
 from wedge.firmware.image.keys import load_signing_key, raw_public_key
+from wedge.firmware.image.manifest import checked_field, checked_strings
 from wedge.firmware.image.model_image import SignedImage, require_trusted
 from wedge.runtime.artifacts.tflite_flatbuffer import BUILTIN_OP_NAMES
 from wedge.runtime.artifacts.tflm_ops import TFLM_BUILTIN_OPS
@@ -131,16 +127,10 @@ class FirmwareDescriptor:
             raise ImageError(f"unknown firmware descriptor format {raw.get('format')!r}")
 
         def field(key: str, kind: type) -> Any:
-            value = raw.get(key)
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ImageError(f"the firmware descriptor has no valid {key!r}")
-            return value
+            return checked_field(raw, key, kind, "firmware descriptor")
 
         def strings(key: str) -> tuple[str, ...]:
-            values = field(key, list)
-            if not all(isinstance(v, str) for v in values):
-                raise ImageError(f"the firmware descriptor's {key!r} must be strings")
-            return tuple(values)
+            return tuple(checked_strings(raw, key, "firmware descriptor"))
 
         signer = raw.get("signer_key", b"")
         ops = ops_from_bitmap(field("ops_bitmap", bytes)) if "ops_bitmap" in raw else strings("ops")
@@ -183,6 +173,7 @@ def firmware_from_parts(data: bytes, parts: ImageParts) -> FirmwareImage | None:
 def build_firmware_image(board: Board, key_path: str | Path, version: str, *, ops: Sequence[str] | None = None,
                          arena_bytes: int | None = None) -> FirmwareImage:
     """Sign wedge's application firmware for `board` (the virtual board's image 0); its payload is the descriptor."""
+    from wedge.firmware.image.build import sign_payload
     from wedge.firmware.image.model_image import read_signed_image
 
     key = load_signing_key(key_path)
@@ -190,19 +181,10 @@ def build_firmware_image(board: Board, key_path: str | Path, version: str, *, op
     descriptor = FirmwareDescriptor.for_board(board, version, raw_public_key(key.key.public_key()), ops=ops,
                                               arena_bytes=arena_bytes)
     payload = descriptor.to_cbor()
-    signer = imgtool_image.Image(version=imgtool_version.decode_version(version), header_size=IMAGE_HEADER_BYTES,
-                                 pad_header=True)
-    with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory(prefix="wedge-firmware-") as work:
+    with tempfile.TemporaryDirectory(prefix="wedge-firmware-") as work:
         body = Path(work) / "app.bin"
         body.write_bytes(payload)
-        try:
-            signer.load(str(body))
-            signer.create(key, "hash", None, custom_tlvs={TLV_WEDGE_FIRMWARE: payload})
-            out = Path(work) / "image.bin"
-            signer.save(str(out))
-        except (click.ClickException, ValueError, OSError) as exc:
-            raise ImageError(f"imgtool cannot sign the firmware image: {first_line(exc)}") from exc
-        data = out.read_bytes()
+        data = sign_payload(body, imgtool_version.decode_version(version), key, {TLV_WEDGE_FIRMWARE: payload})
     image = read_signed_image(data, "firmware image")
     assert isinstance(image, FirmwareImage)
     require_trusted(image, "the firmware image", key.key.public_key())

@@ -132,19 +132,24 @@ class Manifest:
         )
 
 
-def _field(raw: Mapping[str, Any], key: str, kind: type) -> Any:
+def checked_field(raw: Mapping[str, Any], key: str, kind: type, what: str = "image manifest") -> Any:
+    """raw[key] if it is a `kind`; ImageError naming the field otherwise."""
     value = raw.get(key)
     # bool is an int in Python; a manifest never means a flag where it says a count.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ImageError(f"the image manifest has no valid {key!r}")
+        raise ImageError(f"the {what} has no valid {key!r}")
     return value
 
 
-def _strings(raw: Mapping[str, Any], key: str) -> list[str]:
-    values = _field(raw, key, list)
+def checked_strings(raw: Mapping[str, Any], key: str, what: str = "image manifest") -> list[str]:
+    values = checked_field(raw, key, list, what)
     if not all(isinstance(v, str) for v in values):
-        raise ImageError(f"the image manifest's {key!r} must be strings")
+        raise ImageError(f"the {what}'s {key!r} must be strings")
     return values
+
+
+_field = checked_field
+_strings = checked_strings
 
 
 def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
