@@ -75,8 +75,8 @@ def with_device(port: str | None, ble_name: str | None, ble_transport: str | Non
 @port_options
 @identity_options
 @click.option("--upgrade-only", is_flag=True, help="Refuse an image that is not newer than the running one.")
-@click.option("--window", type=click.IntRange(min=1, max=4), default=2, show_default=True,
-              help="Upload chunks in flight at once (1 = wait for each reply).")
+@click.option("--window", type=click.IntRange(min=1, max=4),
+              help="Upload chunks in flight at once (1 = wait for each reply). Default: 2 on a UART, 1 over BLE.")
 @click.option("--image", "image_number", type=click.IntRange(0, 15),
               help="MCUboot image to flash (default: the one the file is packed for: 1 for a model, 0 for firmware).")
 @click.option("--firmware", "firmware_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -84,7 +84,7 @@ def with_device(port: str | None, ble_name: str | None, ble_transport: str | Non
                    "the device does not describe its firmware itself.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
 def flash(image_path: Path, port: str | None, ble_name: str | None, ble_transport: str | None,
-          board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, upgrade_only: bool, window: int,
+          board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, upgrade_only: bool, window: int | None,
           image_number: int | None, firmware_path: Path | None, as_json: bool) -> None:
     """Flash a signed image (a model to image 1, firmware to image 0) over SMP, with resume, test boot, confirm
     or rollback."""

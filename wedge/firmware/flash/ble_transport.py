@@ -35,6 +35,10 @@ SCAN_TIMEOUT_S: Final[float] = 10.0
 class BleSmpTransport:
     """smpclient's SMPTransport protocol (and what DeviceSession adds) over bleak."""
 
+    # One chunk in flight: a connection event carries the chunk, its reply and the next chunk's start, so a
+    # second one adds little (the flash bench measures both) and a dropped link loses at most one chunk.
+    default_window: int = 1
+
     def __init__(self, *, scanner_args: Mapping[str, Any] | None = None,
                  client_args: Mapping[str, Any] | None = None) -> None:
         self._scanner_args = dict(scanner_args or {})

@@ -66,7 +66,7 @@ class FlashOptions:
     boot_timeout_s: float = 60.0
     reconnect_timeout_s: float = 15.0
     max_resumes: int = 5
-    window: int = DEFAULT_WINDOW
+    window: int | None = None  # chunks in flight (None: the transport's default, 2 on a UART, 1 over BLE)
     image: int | None = None
     board: str | None = None
     wedge_group_id: int = WEDGE_GROUP_ID
@@ -170,7 +170,8 @@ class _Flash:
         self.observer.phase("upload", f"{image.size_bytes:,} bytes to {identity.board} image {number}")
         upload = await upload_image(
             session, image, image_number=number, upgrade_only=options.upgrade_only, progress=self.observer.progress,
-            window=options.window, max_resumes=options.max_resumes, reconnect_timeout_s=options.reconnect_timeout_s,
+            window=options.window or getattr(session.transport, "default_window", DEFAULT_WINDOW),
+            max_resumes=options.max_resumes, reconnect_timeout_s=options.reconnect_timeout_s,
         )
         states = await self.retrying(session.image_states)
         uploaded = _slot(states, number, 1)

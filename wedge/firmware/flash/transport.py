@@ -59,6 +59,9 @@ class _Bridge(Protocol):
 class SerialPortTransport:
     """smpclient's SMPTransport protocol over a pyserial port."""
 
+    # Two chunks in flight keep the line busy while a reply travels back (Zephyr's UART has two RX buffers).
+    default_window: int = 2
+
     def __init__(self, *, baud: int = 115_200, write_timeout_s: float = 5.0) -> None:
         self._baud = baud
         self._write_timeout_s = write_timeout_s
