@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from wedge.firmware.image.keys import generate_keys
 from wedge.hil.board_map import REFERENCE_COMMAND_BYTES, load_board_map
 from wedge.hil.errors import BoardMapError
 
 
 def test_a_map_lists_virtual_and_real_boards_with_their_options(tmp_path: Path) -> None:
     path = tmp_path / "bench.toml"
+    generate_keys(tmp_path / "keys")
     path.write_text('[boards.ring]\nprofile = "ring-nrf52840"\nport = "virtual"\n\n'
                     '[boards.desk]\nprofile = "ring-nrf5340"\nport = "/dev/ttyACM0"\nble = "wedge-ring"\n'
                     'power = "uhubctl -a cycle -p 2"\nkey = "keys/wedge.pem"\ndut_port = "/dev/ttyACM1"\n')
@@ -32,6 +34,9 @@ def test_a_map_lists_virtual_and_real_boards_with_their_options(tmp_path: Path) 
     ("[boards.a]\nprofile = \"toaster\"\nport = \"virtual\"\n", r"\[boards.a\].*toaster"),
     ("[boards.a\n", "not valid TOML"),
     ("[boards.a]\nprofile = \"ring-nrf52840\"\nport = \"virtual\"\ndut_port = 3\n", "dut_port must be a string"),
+    ("[boards.'../../etc']\nprofile = \"ring-nrf52840\"\nport = \"virtual\"\n", "board name '../../etc'"),
+    ("[boards.a]\nprofile = \"ring-nrf52840\"\nport = \"/dev/ttyACM0\"\nkey = \"/nonexistent/wedge.pem\"\n",
+     "key /nonexistent/wedge.pem does not exist"),
 ])
 def test_a_bad_map_says_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bench.toml"
@@ -45,3 +50,10 @@ def test_asking_for_a_board_not_in_the_map_names_the_ones_it_has(tmp_path: Path)
     path.write_text('[boards.ring]\nprofile = "ring-nrf52840"\nport = "virtual"\n')
     with pytest.raises(BoardMapError, match="'glasses' is not in bench.toml.*ring"):
         load_board_map(path).get("glasses")
+
+
+def test_a_map_that_is_not_utf8_is_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "bench.toml"
+    path.write_bytes(b'[boards.r\xff]\nprofile = "ring-nrf52840"\nport = "virtual"\n')
+    with pytest.raises(BoardMapError, match="not UTF-8 text.*byte 0xff at offset 9"):
+        load_board_map(path)

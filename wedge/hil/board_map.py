@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from wedge.hil.errors import BoardMapError
 VIRTUAL: Final[str] = "virtual"
 # A virtual board holds any command length; a bigger `db` line means fewer round trips per sample.
 VIRTUAL_COMMAND_BYTES: Final[int] = 4096
+_NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 _KEYS: Final[frozenset[str]] = frozenset({"profile", "port", "dut_port", "ble", "power", "key", "baud",
                                           "dut_command_bytes"})
 
@@ -67,6 +69,10 @@ class BoardMap:
 
 def _entry(name: str, raw: Any, base: Path) -> BenchBoard:
     where = f"[boards.{name}]"
+    if not _NAME_PATTERN.fullmatch(name):
+        # The name becomes a folder of the report and a pytest option: no path separators, no dot-dot.
+        raise BoardMapError(f"board name {name!r}: a board name is letters, digits, '.', '_' and '-' (not starting with '.'), "
+                            f"at most 64 characters")
     if not isinstance(raw, dict):
         raise BoardMapError(f"{where} must be a table")
     unknown = sorted(set(raw) - _KEYS)
@@ -87,6 +93,8 @@ def _entry(name: str, raw: Any, base: Path) -> BenchBoard:
             raise BoardMapError(f"{where}: {key} must be a positive integer")
     virtual = raw["port"] == VIRTUAL
     key_path = None if "key" not in raw else (base / raw["key"]).resolve()
+    if key_path is not None and not key_path.is_file():
+        raise BoardMapError(f"{where}: key {raw['key']} does not exist ({key_path})")
     return BenchBoard(
         name=name, profile=profile, port=raw["port"], ble=raw.get("ble"), power_command=raw.get("power"),
         key_path=key_path, baud=raw.get("baud", 115_200),
@@ -104,8 +112,11 @@ def load_board_map(path: str | Path) -> BoardMap:
         raise BoardMapError(f"board map not found: {path}") from None
     except OSError as exc:
         raise BoardMapError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BoardMapError(f"{path.name} is not UTF-8 text (TOML files are UTF-8): byte "
+                            f"0x{exc.object[exc.start]:02x} at offset {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise BoardMapError(f"{path.name} is not valid TOML: {exc}") from None
+        raise BoardMapError(f"{path.name} is not valid TOML: {' '.join(str(exc).split())}") from None
     boards = data.get("boards")
     if not isinstance(boards, dict) or not boards:
         raise BoardMapError(f"{path.name} lists no boards: add a [boards.NAME] table with profile and port")

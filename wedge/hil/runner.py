@@ -83,6 +83,8 @@ def run_bench(model: Path, board_map_path: Path, report_dir: Path, *, eval_path:
     workers = []
     for board in chosen:
         folder = (report_dir / board.name).resolve()
+        if not folder.is_relative_to(report_dir.resolve()):
+            raise HilError(f"board {board.name!r} would write its reports outside {report_dir}")
         folder.mkdir(parents=True, exist_ok=True)
         for stale in ("results.json", "junit.xml"):
             (folder / stale).unlink(missing_ok=True)

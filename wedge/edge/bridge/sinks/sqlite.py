@@ -1,7 +1,8 @@
 """The SQLite sink (the default): WAL journal, one row per (device, seq), so a restart never duplicates a record.
 
-Writes run on one worker thread; `resume_after` tells the daemon where each device resumes; `stored_records`
-reads a device's rows back (the HIL and the benchmarks check what arrived through it).
+Writes run on one worker thread; `resume_after` tells the daemon where each device resumes; `query_records`
+reads rows back by device, time range or newest N (the MCP server's stream_query), `stored_records` all of them
+(the HIL and the benchmarks check what arrived through it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Final
 
@@ -110,12 +112,28 @@ class SqliteSink:
 
 def stored_records(path: Path, device: str | None = None) -> list[StreamRecord]:
     """The rows of `path` (of one device, or all), in (device, seq) order; SinkError if it cannot be read."""
+    return query_records(path, device=device)
+
+
+def query_records(path: Path, *, device: str | None = None, since_us: int | None = None,
+                  until_us: int | None = None, last: int | None = None) -> list[StreamRecord]:
+    """The rows of `path` received in [since_us, until_us) (host clock, microseconds since the epoch), of one
+    device or all; `last` keeps only the newest N by receive time. In (device, seq) order; the database is opened
+    read-only, so a running bridge keeps writing. SinkError if it cannot be read."""
+    where: list[str] = []
+    arguments: list[str | int] = []
+    for clause, value in (("device = ?", device), ("received_us >= ?", since_us), ("received_us < ?", until_us)):
+        if value is not None:
+            where.append(clause)
+            arguments.append(value)
     query = "SELECT device, seq, t_device_us, received_us, kind, model_id, vals, detail FROM records"
-    arguments: tuple[str, ...] = ()
-    if device is not None:
-        query, arguments = query + " WHERE device = ?", (device,)
+    if where:
+        query += " WHERE " + " AND ".join(where)
+    if last is not None:
+        query = f"SELECT * FROM ({query} ORDER BY received_us DESC, seq DESC LIMIT ?)"
+        arguments.append(last)
     try:
-        with sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True) as db:
+        with closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
             rows = db.execute(query + " ORDER BY device, seq", arguments).fetchall()
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read records from {path}: {exc}") from exc
