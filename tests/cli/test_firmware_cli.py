@@ -107,3 +107,15 @@ def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path:
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"digits.int8.tflite", "digits.img"}
     status = board.status()
     assert (status["state"], status["model"]) == ("running", "digits")
+
+
+def test_a_board_refuses_an_application_image_signed_with_another_key(tmp_path: Path, keys, other_keys) -> None:
+    firmware = tmp_path / "fw.img"
+    assert run_cli("pack", "--firmware", "--board", RING, "--key", str(other_keys.private_path), "--version", "1.0.0",
+                   "-o", str(firmware)).returncode == 0
+    result = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"), "--key", str(keys.public_path),
+                     "--firmware", str(firmware))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "not signed by the trusted key" in result.stderr
+    fresh = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state2"), "--key", str(keys.public_path))
+    assert fresh.returncode == 1 and "--firmware FW.img" in fresh.stderr

@@ -53,6 +53,16 @@ def _slot_table(slots: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _bootloader(data: dict[str, Any]) -> str:
+    if not data["bootloader"]:
+        return "- (no bootloader info)"
+    from smp.os_management import MCUbootMode
+
+    mode = data["bootloader_mode"]
+    known = {m.value: m.name.lower().replace("_", " ") for m in MCUbootMode}
+    return data["bootloader"] + ("" if mode is None else f" ({known.get(mode, f'mode {mode}')})")
+
+
 @click.group()
 def device() -> None:
     """Talk to a board over SMP (serial)."""
@@ -85,7 +95,7 @@ def info(port: str | None, ble_name: str | None, ble_transport: str | None, boar
     table.add_row("SMP buffer", f"{data['buf_size']} bytes x {data['buf_count']}")
     table.add_row("trusted key", (data["key_hash"] or "-")[:16])
     table.add_row("zephyr board", escape(data["zephyr_board"] or "- (no OS info)"))
-    table.add_row("bootloader", escape(data["bootloader"] or "- (no bootloader info)"))
+    table.add_row("bootloader", escape(_bootloader(data)))
     if not data["wedge_group"]:
         table.add_row("wedge group", "absent: no model report, no self-test to wait for")
     model = data["model"]
