@@ -110,7 +110,7 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
         return image, f"{image.size_bytes:,}-byte signed image, arena {image.manifest.arena_bytes:,} bytes"
 
     image = steps.run("pack", pack)
-    ring = EmulatorProcess(workdir / "ring", keys.public_path, board.name, error=DemoError)
+    ring = EmulatorProcess(workdir / "ring", keys.private_path, board.name, error=DemoError)
     try:
         steps.run("start virtual ring", lambda: (ring.start(), f"{board.name} on {ring.port}"))
 

@@ -62,7 +62,8 @@ def test_show_prints_one_profile_in_full() -> None:
     assert "Health ring, Nordic nRF52840" in out
     assert "ppg" in out and "200 x 1" in out  # the PPG window the ring sample model consumes
     assert "accelerometer" in out and "temperature" in out
-    assert "smp-serial" in out and "2 x 472.0 KiB" in out
+    assert "smp-serial" in out and "image 1 (model)" in out and "2 x 264.0 KiB at 0x74000 / 0xb6000" in out
+    assert "nrf52840dk/nrf52840" in out
     assert "heart_rate" in out and "247" in out
 
 

@@ -73,9 +73,11 @@ def test_device_commands_report_and_reset_a_board(tmp_path: Path, keys, board: E
     info = _run("device", "info", "--port", board.port, "--json")
     assert info.exit_code == 0, info.output
     data = json.loads(info.output)
-    assert data["board"] == RING and data["buf_size"] == 384 and data["model"]["state"] == "no model"
+    assert data["board"] == RING and data["buf_size"] == 2475 and data["model"]["state"] == "no model"
     assert data["key_hash"] == keys.key_hash.hex()
-    assert json.loads(_run("device", "images", "--port", board.port, "--json").output) == []
+    slots = json.loads(_run("device", "images", "--port", board.port, "--json").output)
+    # A fresh board runs its application (image 0) and has no model (image 1): as Zephyr lists it.
+    assert [(s["image"], s["slot"], s["active"], s["confirmed"]) for s in slots] == [(0, 0, True, True)]
     reset = _run("device", "reset", "--port", board.port, "--json")
     assert reset.exit_code == 0, reset.output
     assert json.loads(reset.output)["model"]["boot_count"] == data["model"]["boot_count"] + 1
@@ -84,7 +86,7 @@ def test_device_commands_report_and_reset_a_board(tmp_path: Path, keys, board: E
 def test_a_new_virtual_board_needs_a_key_and_keeps_the_one_it_was_given(tmp_path: Path, keys, other_keys) -> None:
     keyless = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"))
     assert keyless.returncode == 1 and "needs the public key" in keyless.stderr
-    board = EmulatorProcess(tmp_path, keys.public_path)
+    board = EmulatorProcess(tmp_path, keys.private_path)
     board.start()
     board.stop()
     other = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"), "--key", str(other_keys.public_path))
@@ -105,3 +107,15 @@ def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path:
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"digits.int8.tflite", "digits.img"}
     status = board.status()
     assert (status["state"], status["model"]) == ("running", "digits")
+
+
+def test_a_board_refuses_an_application_image_signed_with_another_key(tmp_path: Path, keys, other_keys) -> None:
+    firmware = tmp_path / "fw.img"
+    assert run_cli("pack", "--firmware", "--board", RING, "--key", str(other_keys.private_path), "--version", "1.0.0",
+                   "-o", str(firmware)).returncode == 0
+    result = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state"), "--key", str(keys.public_path),
+                     "--firmware", str(firmware))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "not signed by the trusted key" in result.stderr
+    fresh = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state2"), "--key", str(keys.public_path))
+    assert fresh.returncode == 1 and "--firmware FW.img" in fresh.stderr

@@ -33,9 +33,9 @@ def make_keys(folder: Path) -> KeyPair:
 
 
 def pack(model: Path, keys: KeyPair, version: str, board: str = RING, *, arena_bytes: int = 4096,
-         check_fit: bool = True, name: str | None = None) -> ModelImage:
+         check_fit: bool = True, name: str | None = None, min_firmware: str | None = None) -> ModelImage:
     return build_image(model, load_board(board), keys.private_path, version, arena_bytes=arena_bytes,
-                       check_fit=check_fit, model_name=name).image
+                       check_fit=check_fit, model_name=name, min_firmware=min_firmware).image
 
 
 def write_image(folder: Path, name: str, image: ModelImage) -> Path:

@@ -46,7 +46,7 @@ def tiny_model(tmp_path: Path) -> Path:
 @pytest.fixture
 def board(tmp_path: Path, keys: KeyPair) -> Iterator[EmulatorProcess]:
     """A fresh virtual ring (no model yet), unpaced, trusting `keys`."""
-    process = EmulatorProcess(tmp_path / "board", keys.public_path)
+    process = EmulatorProcess(tmp_path / "board", keys.private_path)
     process.folder.mkdir()
     process.start()
     yield process

@@ -16,7 +16,7 @@ def test_a_map_lists_virtual_and_real_boards_with_their_options(tmp_path: Path) 
     generate_keys(tmp_path / "keys")
     path.write_text('[boards.ring]\nprofile = "ring-nrf52840"\nport = "virtual"\n\n'
                     '[boards.desk]\nprofile = "ring-nrf5340"\nport = "/dev/ttyACM0"\nble = "wedge-ring"\n'
-                    'power = "uhubctl -a cycle -p 2"\nkey = "keys/wedge.pem"\n')
+                    'power = "uhubctl -a cycle -p 2"\nkey = "keys/wedge.pem"\ndut_port = "/dev/ttyACM1"\n')
     board_map = load_board_map(path)
     ring, desk = board_map.boards
     assert ring.virtual and not desk.virtual
@@ -24,6 +24,7 @@ def test_a_map_lists_virtual_and_real_boards_with_their_options(tmp_path: Path) 
     assert desk.key_path == (tmp_path / "keys" / "wedge.pem").resolve()
     assert desk.dut_command_bytes == REFERENCE_COMMAND_BYTES  # real firmware's 80-byte command buffer
     assert board_map.get("desk") is desk
+    assert desk.dut_port == "/dev/ttyACM1" and ring.dut_port is None  # None: DUT and SMP share the port
 
 
 @pytest.mark.parametrize("text, message", [
@@ -32,6 +33,7 @@ def test_a_map_lists_virtual_and_real_boards_with_their_options(tmp_path: Path) 
     ("[boards.a]\nprofile = \"ring-nrf52840\"\nport = \"virtual\"\nspeed = 3\n", "unknown key 'speed'"),
     ("[boards.a]\nprofile = \"toaster\"\nport = \"virtual\"\n", r"\[boards.a\].*toaster"),
     ("[boards.a\n", "not valid TOML"),
+    ("[boards.a]\nprofile = \"ring-nrf52840\"\nport = \"virtual\"\ndut_port = 3\n", "dut_port must be a string"),
     ("[boards.'../../etc']\nprofile = \"ring-nrf52840\"\nport = \"virtual\"\n", "board name '../../etc'"),
     ("[boards.a]\nprofile = \"ring-nrf52840\"\nport = \"/dev/ttyACM0\"\nkey = \"/nonexistent/wedge.pem\"\n",
      "key /nonexistent/wedge.pem does not exist"),

@@ -28,7 +28,7 @@ def test_the_suites_run_per_board_and_an_absent_board_fails_alone(tmp_path: Path
     metrics = ring["metrics"]
     assert metrics["accuracy"]["top1_agreement"] == 1.0 and metrics["bit_exact_vs_host_tflm"]["exact_samples"] == 8
     assert metrics["rollback"]["rolled_back"] and metrics["latency"]["repeats"] >= 5
-    assert "cycle model" in metrics["latency"]["source"]
+    assert "cycles/MAC" in metrics["latency"]["source"]
     assert gone["summary"]["error"] == 6
     assert all("/dev/ttyNOPE is absent" in test["message"] for test in gone["tests"])
     suites = ET.parse(report / "junit.xml").getroot().findall("testsuite")
@@ -75,3 +75,15 @@ def test_a_model_the_board_cannot_hold_fails_with_the_budget_it_exceeds(tmp_path
     assert result.exit_code == 1
     tests = json.loads((report / "report.json").read_text())["boards"][0]["tests"]
     assert tests and all(t["outcome"] == "error" and "bytes of TFLM arena" in t["message"] for t in tests)
+
+
+def test_a_virtual_board_with_a_dut_port_is_benched_over_its_second_uart(tmp_path: Path, fc_model: Path,
+                                                                        fc_eval: Path) -> None:
+    board_map = tmp_path / "bench.toml"
+    board_map.write_text('[boards.ring]\nprofile = "ring-nrf52840"\nport = "virtual"\ndut_port = "virtual"\n')
+    report = tmp_path / "report"
+    result = CliRunner().invoke(main, ["hil", "run", str(fc_model), "--board-map", str(board_map), "--eval",
+                                       str(fc_eval), "--report", str(report), "--suite", "flash", "--samples", "4"])
+    assert result.exit_code == 0, result.output
+    ring = json.loads((report / "report.json").read_text())["boards"][0]
+    assert ring["summary"]["failed"] == ring["summary"]["error"] == 0 and ring["summary"]["passed"] >= 3

@@ -26,7 +26,8 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ring(tmp_path: Path, workspace: Path) -> Iterator[EmulatorProcess]:
-    board = EmulatorProcess(tmp_path / "board", workspace / "keys" / "wedge.pub")
+    # The private key: a fresh virtual board signs its own application (image 0) with it.
+    board = EmulatorProcess(tmp_path / "board", workspace / "keys" / "wedge.pem")
     board.start()
     yield board
     board.stop()
@@ -65,7 +66,7 @@ def test_flash_is_refused_without_allow_flash_and_with_the_wrong_hash_then_done(
                 progress_callback=on_progress))
             assert done["flash"]["outcome"] == "confirmed" and done["flash"]["image_hash"] == sha256
             slots = structured(await client.call_tool("device_images", {"port": ring.port}))["slots"]
-        active = next(slot for slot in slots if slot["active"])
+        active = next(slot for slot in slots if slot["active"] and slot["image"] == 1)  # image 1: the model
         assert active["hash"] == sha256 and active["confirmed"]
         phases = [message.split(":")[0] for message in progress]
         assert phases[0] == "connect" and "upload" in phases and phases[-1] == "done"

@@ -75,15 +75,47 @@ class Budgets:
     arena_bytes: int
 
 
+# What each MCUboot image holds on a wedge board (CONFIG_UPDATEABLE_IMAGE_NUMBER=2): the application, the model.
+IMAGE_ROLES: Final[tuple[str, ...]] = ("application", "model")
+
+
+@dataclass(frozen=True)
+class ImageSlots:
+    """One MCUboot image's slot pair: where its primary and secondary slots start in flash, and their size."""
+
+    number: int
+    role: str
+    primary_offset: int
+    secondary_offset: int
+    slot_size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "role": self.role, "primary_offset": self.primary_offset,
+                "secondary_offset": self.secondary_offset, "slot_size_bytes": self.slot_size_bytes}
+
+
 @dataclass(frozen=True)
 class Flashing:
-    """How an image reaches the board; mcumgr_buf_size is 0 on boards that do not speak SMP."""
+    """How an image reaches the board; mcumgr_buf_size is 0 on boards that do not speak SMP.
+
+    `images` are the MCUboot images (image 0 the application, image 1 the model) of an SMP board; `slot_size_bytes`
+    is then the model's slot.
+    """
 
     protocol: str
     slot_count: int
     slot_size_bytes: int
     mcumgr_buf_size: int
     baud: int
+    images: tuple[ImageSlots, ...] = ()
+
+    def image(self, number: int) -> ImageSlots | None:
+        return next((slots for slots in self.images if slots.number == number), None)
+
+    @property
+    def model_image(self) -> int:
+        """The MCUboot image number models are uploaded to."""
+        return next((slots.number for slots in self.images if slots.role == "model"), 1)
 
 
 @dataclass(frozen=True)
@@ -111,6 +143,7 @@ class Board:
     flashing: Flashing
     ble: Ble | None
     source: str
+    zephyr_boards: tuple[str, ...] = ()
 
     def estimate_latency_s(self, macs: int) -> float:
         """A first-order inference time: MACs x cycles per MAC / clock (the profile's figure carries the overheads)."""
@@ -160,6 +193,7 @@ class Board:
                 "slot_size_bytes": self.flashing.slot_size_bytes,
                 "mcumgr_buf_size": self.flashing.mcumgr_buf_size,
                 "baud": self.flashing.baud,
+                "images": [slots.to_dict() for slots in self.flashing.images],
             },
             "ble": None if self.ble is None else {
                 "name_prefix": self.ble.name_prefix,
@@ -167,5 +201,6 @@ class Board:
                 "att_mtu": self.ble.att_mtu,
                 "conn_interval_ms": self.ble.conn_interval_ms,
             },
+            "zephyr_boards": list(self.zephyr_boards),
             "source": self.source,
         }

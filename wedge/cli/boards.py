@@ -155,7 +155,15 @@ def _flashing_table(board: Board) -> Table:
     flashing = board.flashing
     table = _key_value_table()
     table.add_row("protocol", flashing.protocol)
-    table.add_row("slots", f"{flashing.slot_count} x {human_bytes(flashing.slot_size_bytes)}")
+    if flashing.images:
+        for slots in flashing.images:
+            table.add_row(f"image {slots.number} ({slots.role})",
+                          f"{flashing.slot_count} x {human_bytes(slots.slot_size_bytes)} at "
+                          f"{slots.primary_offset:#x} / {slots.secondary_offset:#x}")
+    else:
+        table.add_row("slots", f"{flashing.slot_count} x {human_bytes(flashing.slot_size_bytes)}")
+    if board.zephyr_boards:
+        table.add_row("zephyr boards", ", ".join(board.zephyr_boards))
     table.add_row("mcumgr buffer", f"{flashing.mcumgr_buf_size} B" if flashing.mcumgr_buf_size else "no SMP")
     table.add_row("link rate", f"{flashing.baud:,} baud")
     return table

@@ -33,13 +33,15 @@ from wedge.cli.pack import read_labels
               help="Text file of output labels, one per line, for the image manifest.")
 @click.option("--upgrade-only", is_flag=True, help="Refuse to flash an image that is not newer than the running one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantize, image and flash records as JSON.")
-def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, key_path: Path, port: str, baud: int,
+def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, key_path: Path, port: str | None,
+           ble_name: str | None, ble_transport: str | None, baud: int,
            timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, upgrade_only: bool,
            as_json: bool) -> None:
     """Quantize an ONNX model, pack it for a board and flash it (test boot, then confirm)."""
     from wedge.cli.flash_render import RichFlashObserver, print_flash_report
     from wedge.cli.image_render import image_record
-    from wedge.firmware.flash.flasher import FlashOptions, flash_image
+    from wedge.cli.flash import with_device
+    from wedge.firmware.flash.flasher import FlashOptions, flash_image_async
     from wedge.firmware.image.build import build_image, write_image
     from wedge.firmware.image.model_image import check_image
     from wedge.quantize.pipeline import QuantizeOptions, run_quantize
@@ -61,9 +63,13 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
                     labels=labels),
         out_dir / f"{model.stem}.img",
     )
-    options = FlashOptions(upgrade_only=upgrade_only, baud=baud, timeout_s=timeout_s)
+    options = FlashOptions(upgrade_only=upgrade_only, baud=baud, timeout_s=timeout_s, board=board.name)
+    if (port is None) == (ble_name is None):
+        raise click.UsageError("give the board as --port PORT or --ble NAME (one of them)")
     try:
-        flashed = flash_image(port, packed.image, packed.path.name if packed.path else model.stem, options, observer)
+        name = packed.path.name if packed.path else model.stem
+        flashed = with_device(port, ble_name, ble_transport, lambda address, transport: flash_image_async(
+            address, packed.image, name, options, observer, transport))
     finally:
         if observer is not None:
             observer.close()

@@ -45,11 +45,26 @@ def _default_state(board: str) -> Path:
                    "Bumble transport: tcp-client:127.0.0.1:PORT for the virtual air (`wedge air`), usb:0 for a dongle.")
 @click.option("--ble-name", help="Advertised BLE name (default: the board's name prefix).")
 @click.option("--ble-rate-hz", type=click.FloatRange(min=0.01), help="Records per second (default: one per window).")
+@click.option("--ble-interval-ms", type=click.FloatRange(7.5, 4000), help="Connection interval of the link model "
+              "(default: the profile's).")
+@click.option("--ble-packets-per-event", type=click.IntRange(min=1),
+              help="Link-layer packets one connection event carries (default: the link model's).")
+@click.option("--firmware", "firmware_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Application image (`wedge pack --firmware`) a new board is provisioned with in image 0. "
+                   "Default: wedge's own, signed with --key (which must then be the private key).")
+@click.option("--zephyr-stock", is_flag=True,
+              help="Answer SMP as Zephyr's smp_svr sample ships: no wedge group, no MCUmgr params, no OS info, "
+                   "no bootloader info, no confirming image 1 from the host.")
+@click.option("--wedge-group-id", type=click.IntRange(64, 65535), default=96, show_default=True,
+              help="SMP group id of wedge's own group (a user group, 64 and up).")
+@click.option("--dut-link", type=click.Path(dir_okay=False, path_type=Path),
+              help="Serve the MLPerf Tiny DUT protocol on its own pty, symlinked here (a second UART, as on dev kits).")
 @click.option("--json", "as_json", is_flag=True, help="Announce the port as one JSON object per line.")
 def emulate(board_name: str, state_dir: Path | None, key_path: Path | None, link: Path | None, baud: int | None,
             corrupt_rate: float, drop_rate: float, cut_after_bytes: int | None, cut_down_s: float,
             hang_after_bytes: int | None, power_cut_after_bytes: int | None, slow_flash_ms: float,
             fault_seed: int | None, ble_transport: str | None, ble_name: str | None, ble_rate_hz: float | None,
+            ble_interval_ms: float | None, ble_packets_per_event: int | None, firmware_path: Path | None, zephyr_stock: bool, wedge_group_id: int, dut_link: Path | None,
             as_json: bool) -> None:
     """Run a virtual board (SMP over a pty serial port, MCUboot, TFLite-Micro) until Ctrl-C."""
     from wedge.firmware.virtual.board import BoardOptions
@@ -65,11 +80,14 @@ def emulate(board_name: str, state_dir: Path | None, key_path: Path | None, link
     if ble_transport is not None:
         from wedge.firmware.virtual.ble_supervisor import BleSettings
 
-        ble = BleSettings(transport_spec=ble_transport, name=ble_name, rate_hz=ble_rate_hz)
-    elif ble_name or ble_rate_hz:
-        raise click.UsageError("--ble-name and --ble-rate-hz go with --ble SPEC")
+        ble = BleSettings(transport_spec=ble_transport, name=ble_name, rate_hz=ble_rate_hz,
+                          conn_interval_ms=ble_interval_ms, packets_per_event=ble_packets_per_event)
+    elif ble_name or ble_rate_hz or ble_interval_ms or ble_packets_per_event:
+        raise click.UsageError("--ble-name, --ble-rate-hz, --ble-interval-ms and --ble-packets-per-event go with "
+                               "--ble SPEC")
     options = BoardOptions(state_dir=state_dir or _default_state(board.name), key_path=key_path, link=link,
-                           baud=baud, faults=faults, ble=ble)
+                           baud=baud, faults=faults, ble=ble, stock=zephyr_stock, wedge_group_id=wedge_group_id,
+                           dut_link=dut_link, firmware_path=firmware_path)
 
     def announce(port: PortAnnouncement) -> None:
         if as_json:

@@ -65,7 +65,8 @@ class RichFlashObserver:
 def print_flash_report(report: Any) -> None:
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
     upload = report.upload
-    line = f"{escape(report.model)} {escape(report.version)} {report.outcome} on {escape(report.board)} ({escape(report.port)})"
+    line = (f"{escape(report.model)} {escape(report.version)} {report.outcome} on {escape(report.board)} image "
+            f"{report.image} ({escape(report.port)})")
     out.print(f"[green]{line}[/green]")
     if report.previous:
         out.print(f"previous model: {escape(report.previous)}")
@@ -73,4 +74,6 @@ def print_flash_report(report: Any) -> None:
         rate = upload.image_bytes / upload.duration_s if upload.duration_s else 0.0
         out.print(f"uploaded {upload.image_bytes:,} bytes in {upload.duration_s:.1f} s ({rate / 1024:.1f} KiB/s, "
                   f"{upload.resumes} resumes, {upload.resent_bytes:,} bytes re-sent)")
+    for note in report.notes:
+        out.print(f"note: {escape(note)}")
     out.print(f"total {report.total_s:.1f} s")

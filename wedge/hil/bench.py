@@ -36,6 +36,7 @@ class BoardHandle:
         self.place: PlaceBoard | None = None
         self.signing_key: Path | None = entry.key_path
         self.port: str = entry.port or ""
+        self.dut_port: str = entry.dut_port or self.port
 
     @property
     def name(self) -> str:
@@ -58,18 +59,25 @@ class BoardHandle:
         if self.entry.virtual:
             keys = generate_keys(self.work / "keys")
             self.signing_key = keys.private_path
-            self.process = EmulatorProcess(self.work / "board", keys.public_path, self.entry.profile.name, error=HilError)
+            # A virtual board gets its DUT protocol on a second UART when the map asks for one (any dut_port).
+            extra = ("--dut-link", str(self.work / "board" / "dut")) if self.entry.dut_port else ()
+            self.process = EmulatorProcess(self.work / "board", keys.private_path, self.entry.profile.name,
+                                           extra=extra, error=HilError)
             self.process.start()
             self.port = self.process.port
+            self.dut_port = str(self.work / "board" / "dut") if self.entry.dut_port else self.port
             return self
         if self.entry.place is not None:
             from wedge.hil.labgrid import coordinator_address, open_place
 
             self.place = open_place(coordinator_address(self.coordinator), self.entry.place)
+            # A place exports one serial port: SMP and the DUT protocol share it unless the map names a dut_port.
             self.port = self.place.port
+            self.dut_port = self.entry.dut_port or self.port
             return self
-        if "://" not in self.port and not Path(self.port).exists():
-            raise HilError(f"board {self.name}: its port {self.entry.port} is absent (unplugged, or another name?)")
+        for port in {self.port, self.dut_port}:
+            if "://" not in port and not Path(port).exists():
+                raise HilError(f"board {self.name}: its port {port} is absent (unplugged, or another name?)")
         return self
 
     def stop(self) -> None:

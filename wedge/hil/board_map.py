@@ -4,6 +4,7 @@
     profile = "ring-nrf52840"      # a board profile (wedge boards)
     port = "virtual"               # a serial path, a pyserial URL, or "virtual" (the bench starts one)
     # place = "labgrid:ring-1"     # instead of port: a labgrid place (its serial port, baud rate and power switch)
+    dut_port = "/dev/ttyACM1"      # optional: the MLPerf Tiny DUT protocol on its own UART (default: `port`)
     ble = "wedge-ring-1"           # optional BLE name or address
     power = "uhubctl -a cycle -p 2"  # optional command that power-cycles the board
     key = "keys/wedge.pem"         # private key the board's bootloader trusts (virtual boards get a throwaway one)
@@ -29,8 +30,8 @@ VIRTUAL: Final[str] = "virtual"
 # A virtual board holds any command length; a bigger `db` line means fewer round trips per sample.
 VIRTUAL_COMMAND_BYTES: Final[int] = 4096
 _NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
-_KEYS: Final[frozenset[str]] = frozenset({"profile", "port", "ble", "power", "key", "baud", "dut_command_bytes",
-                                          "place"})
+_KEYS: Final[frozenset[str]] = frozenset({"profile", "port", "dut_port", "ble", "power", "key", "baud",
+                                          "dut_command_bytes", "place"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class BenchBoard:
     baud: int
     dut_command_bytes: int
     place: str | None = None  # a labgrid place: port, baud and power come from its resources
+    dut_port: str | None = None  # None: the DUT protocol shares `port` with SMP (firmware that implements it)
 
     @property
     def virtual(self) -> bool:
@@ -59,7 +61,8 @@ class BenchBoard:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "profile": self.profile.name, "port": self.address, "ble": self.ble,
                 "power_command": self.power_command, "key": None if self.key_path is None else str(self.key_path),
-                "baud": self.baud, "dut_command_bytes": self.dut_command_bytes, "place": self.place}
+                "baud": self.baud, "dut_command_bytes": self.dut_command_bytes, "place": self.place,
+                "dut_port": self.dut_port}
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def _entry(name: str, raw: Any, base: Path) -> BenchBoard:
         profile = load_profile(raw["profile"])
     except BoardError as exc:
         raise BoardMapError(f"{where}: {exc}") from None
-    for key in ("ble", "power", "key"):
+    for key in ("ble", "power", "key", "dut_port"):
         if key in raw and not isinstance(raw[key], str):
             raise BoardMapError(f"{where}: {key} must be a string")
     for key in ("baud", "dut_command_bytes"):
@@ -111,6 +114,7 @@ def _entry(name: str, raw: Any, base: Path) -> BenchBoard:
         key_path=key_path, baud=raw.get("baud", 115_200),
         dut_command_bytes=raw.get("dut_command_bytes", VIRTUAL_COMMAND_BYTES if virtual else REFERENCE_COMMAND_BYTES),
         place=place,
+        dut_port=raw.get("dut_port"),
     )
 
 

@@ -98,7 +98,7 @@ def dut(board: Any) -> Iterator[Any]:
     """A DutClient on the board's port, open for this test."""
     from wedge.hil.dut_client import DutClient
 
-    with DutClient(board.port, baud=board.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
+    with DutClient(board.dut_port, baud=board.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
         yield client
 
 

@@ -43,7 +43,7 @@ def test_flash_boots_for_test_then_confirms_and_survives_a_restart(tmp_path: Pat
     second = _flash(board, second_image)
     assert second.outcome == "confirmed" and second.previous == "fc 1.0.0"
     images = json.loads(run_cli("device", "images", "--port", board.port, "--json").stdout)
-    active = [slot for slot in images if slot["active"]]
+    active = [slot for slot in images if slot["active"] and slot["image"] == 1]
     assert active[0]["hash"] == second_image.image_hash.hex() and active[0]["confirmed"]
     board.stop()
     board.start()

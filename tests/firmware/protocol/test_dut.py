@@ -32,7 +32,7 @@ def test_command_text_matches_the_reference_runner() -> None:
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("", "empty"), ("db", "requires a subcommand"), ("db load", "requires the # of bytes"),
+    ("db", "requires a subcommand"), ("db load", "requires the # of bytes"),
     ("db load 0", "must be >0"), ("db abc", "Insufficent number of hex digits"), ("db zz", "Invalid hex"),
     ("infer 0", "must be >0"), ("infer 1 -1", "must be >=0"), ("infer x", "integer"), ("launch", "Unknown command"),
 ])
@@ -99,3 +99,7 @@ def test_lines_split_the_same_however_the_bytes_arrive(lines: list[str], step: i
     for start in range(0, len(wire), step):
         seen += splitter.feed(wire[start : start + step])
     assert seen == lines
+
+
+def test_an_empty_command_is_a_command_of_its_own() -> None:
+    assert dut.parse_command("") == dut.Empty() and dut.encode_command(dut.Empty()) == b"%"

@@ -33,7 +33,7 @@ def test_flashed_virtual_ring_streams_its_model_over_ble_to_the_bridge(tmp_path:
     image = pack(model, keys, "1.0.0", arena_bytes=16_384, name="ppg_quality")
 
     air = AirProcess(tmp_path)
-    board = EmulatorProcess(tmp_path / "board", keys.public_path,
+    board = EmulatorProcess(tmp_path / "board", keys.private_path,
                                 extra=("--ble", air.spec, "--ble-name", "wedge-ring-e2e", "--ble-rate-hz", "10"))
     board.folder.mkdir()
     try:

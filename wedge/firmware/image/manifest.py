@@ -14,7 +14,11 @@ import cbor2
 from wedge.firmware.errors import ImageError
 from wedge.runtime.types import TensorSpec
 
-MANIFEST_FORMAT: Final[int] = 1
+MANIFEST_FORMAT: Final[int] = 2
+# Format 1 had no `ops` and no `image`: such a model is image 1 and its ops are unknown.
+READABLE_FORMATS: Final[frozenset[int]] = frozenset({1, 2})
+# The MCUboot image a model goes to unless packed for another (image 0 is the application).
+MODEL_IMAGE: Final[int] = 1
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,15 @@ class Manifest:
     model_bytes: int
     model_sha256: bytes
     signer_key: bytes
+    ops: tuple[str, ...] | None = None      # the operators the model needs (None: a format-1 manifest)
+    image: int = MODEL_IMAGE                # the MCUboot image it is packed for
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (bytes as hex)."""
         return {
             "format": MANIFEST_FORMAT,
+            "image": self.image,
+            "ops": None if self.ops is None else list(self.ops),
             "model_name": self.model_name,
             "model_version": self.model_version,
             "board": self.board,
@@ -86,7 +94,7 @@ class Manifest:
         }
 
     def to_cbor(self) -> bytes:
-        data = self.to_dict()
+        data = {key: value for key, value in self.to_dict().items() if value is not None}
         data["model_sha256"] = self.model_sha256
         data["signer_key"] = self.signer_key
         return cbor2.dumps(data, canonical=True)
@@ -100,8 +108,13 @@ class Manifest:
             raise ImageError(f"the image manifest is not valid CBOR: {exc}") from exc
         if not isinstance(raw, dict):
             raise ImageError("the image manifest is not a CBOR map")
-        if raw.get("format") != MANIFEST_FORMAT:
-            raise ImageError(f"unknown image manifest format {raw.get('format')!r} (this wedge reads {MANIFEST_FORMAT})")
+        version = raw.get("format")
+        if version not in READABLE_FORMATS or isinstance(version, bool):
+            raise ImageError(f"unknown image manifest format {version!r} (this wedge reads "
+                             f"{', '.join(map(str, sorted(READABLE_FORMATS)))})")
+        image = _field(raw, "image", int) if version >= 2 else MODEL_IMAGE
+        if not 0 <= image <= 15:
+            raise ImageError(f"the image manifest names MCUboot image {image}, not 0..15")
         return Manifest(
             model_name=_field(raw, "model_name", str),
             model_version=_field(raw, "model_version", str),
@@ -114,22 +127,29 @@ class Manifest:
             model_bytes=_field(raw, "model_bytes", int),
             model_sha256=_field(raw, "model_sha256", bytes),
             signer_key=_field(raw, "signer_key", bytes),
+            ops=tuple(_strings(raw, "ops")) if version >= 2 else None,
+            image=image,
         )
 
 
-def _field(raw: Mapping[str, Any], key: str, kind: type) -> Any:
+def checked_field(raw: Mapping[str, Any], key: str, kind: type, what: str = "image manifest") -> Any:
+    """raw[key] if it is a `kind`; ImageError naming the field otherwise."""
     value = raw.get(key)
     # bool is an int in Python; a manifest never means a flag where it says a count.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ImageError(f"the image manifest has no valid {key!r}")
+        raise ImageError(f"the {what} has no valid {key!r}")
     return value
 
 
-def _strings(raw: Mapping[str, Any], key: str) -> list[str]:
-    values = _field(raw, key, list)
+def checked_strings(raw: Mapping[str, Any], key: str, what: str = "image manifest") -> list[str]:
+    values = checked_field(raw, key, list, what)
     if not all(isinstance(v, str) for v in values):
-        raise ImageError(f"the image manifest's {key!r} must be strings")
+        raise ImageError(f"the {what}'s {key!r} must be strings")
     return values
+
+
+_field = checked_field
+_strings = checked_strings
 
 
 def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
@@ -140,7 +160,7 @@ def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
         shape = _field(item, "shape", list)
         scales = _field(item, "scales", list)
         zero_points = _field(item, "zero_points", list)
-        if not all(isinstance(d, int) for d in shape + zero_points) or not all(
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in shape + zero_points) or not all(
             isinstance(s, (int, float)) for s in scales
         ):
             raise ImageError(f"the image manifest's {key!r} has a malformed tensor")

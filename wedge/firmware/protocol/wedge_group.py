@@ -1,7 +1,8 @@
 """wedge's own SMP group: what board this is, which signing key its bootloader trusts, and how its model runs.
 
-A user-defined mcumgr group (ids from 64 up are for users); a device without it answers ENOTSUP, and the host
-then falls back to the standard image-state read.
+A user-defined mcumgr group (ids from 64 up are for users, MGMT_GROUP_ID_PERUSER); its id is the firmware's
+choice (a product may use 96 for its own group), so every request class here is made for a given id. A device
+without it answers ENOTSUP, and the host then falls back to the standard groups.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, ClassVar, Final
 
 from smp import error, message
 
-WEDGE_GROUP_ID: Final[int] = 96
+WEDGE_GROUP_ID: Final[int] = 96  # the default id; `wedge_requests(group_id)` makes the classes for another
+PERUSER_GROUP_ID: Final[int] = 64
 
 
 @unique
@@ -57,6 +59,7 @@ class BoardInfoReadResponse(message.ReadResponse):
     arena_bytes: int
     key_hash: bytes
     firmware: str
+    descriptor: dict[str, Any] | None = None  # the application's firmware descriptor (wedge.firmware.image)
 
 
 class ModelStatusReadRequest(message.ReadRequest):
@@ -157,3 +160,52 @@ class ModelStatusRead(ModelStatusReadRequest):
     _Response = ModelStatusReadResponse
     _ErrorV1 = WedgeErrorV1
     _ErrorV2 = WedgeErrorV2
+
+
+@dataclass(frozen=True)
+class WedgeRequests:
+    """The wedge group's request classes (paired with their replies) for one group id."""
+
+    group_id: int
+    board_info: type[BoardInfoRead]
+    model_status: type[ModelStatusRead]
+
+
+_MADE: dict[int, WedgeRequests] = {WEDGE_GROUP_ID: WedgeRequests(WEDGE_GROUP_ID, BoardInfoRead, ModelStatusRead)}
+
+
+def wedge_requests(group_id: int = WEDGE_GROUP_ID) -> WedgeRequests:
+    """The request classes for the wedge group at `group_id` (64..65535, the user range)."""
+    if not PERUSER_GROUP_ID <= group_id <= 0xFFFF:
+        raise ValueError(f"a user SMP group id is {PERUSER_GROUP_ID}..65535, got {group_id}")
+    if group_id not in _MADE:
+        _MADE[group_id] = _make(group_id)
+    return _MADE[group_id]
+
+
+def _make(group_id: int) -> WedgeRequests:
+    class ErrorV1(WedgeErrorV1):
+        _GROUP_ID: ClassVar[int] = group_id
+
+    class ErrorV2(WedgeErrorV2):
+        _GROUP_ID: ClassVar[int] = group_id
+
+    class InfoResponse(BoardInfoReadResponse):
+        _GROUP_ID: ClassVar[int] = group_id
+
+    class StatusResponse(ModelStatusReadResponse):
+        _GROUP_ID: ClassVar[int] = group_id
+
+    class Info(BoardInfoRead):
+        _GROUP_ID: ClassVar[int] = group_id
+        _Response = InfoResponse
+        _ErrorV1 = ErrorV1
+        _ErrorV2 = ErrorV2
+
+    class Status(ModelStatusRead):
+        _GROUP_ID: ClassVar[int] = group_id
+        _Response = StatusResponse
+        _ErrorV1 = ErrorV1
+        _ErrorV2 = ErrorV2
+
+    return WedgeRequests(group_id, Info, Status)

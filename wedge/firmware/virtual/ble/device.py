@@ -72,6 +72,7 @@ class BleDeviceOptions:
     ring_records: int = DEFAULT_RING_RECORDS
     state_dir: Path | None = None           # keeps the record buffer and sequence numbers across restarts
     seed: int = 0
+    smp_handler: Callable[[bytes], bytes | None] | None = None  # the board's SMP server, for the SMP service
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class BleDevice:
         self._battery = _Battery()
         self._heart_rate_char: Any = None
         self._battery_char: Any = None
+        self._smp: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -139,6 +141,12 @@ class BleDevice:
         database = build_database(self.board.ble.services, info, read_battery=self._read_battery,
                                   read_status=self._read_status, write_control=self._write_control)
         device.add_services(list(database.services))
+        if "smp" in self.board.ble.services and self.options.smp_handler is not None:
+            from wedge.firmware.virtual.ble.smp_service import SmpGattService
+
+            self._smp = SmpGattService(self.options.smp_handler, self.link)
+            device.add_service(self._smp.service)
+            self._smp.attach(device)
         self._heart_rate_char = database.heart_rate
         self._battery_char = database.battery
         self._streamer = RecordStreamer(device, database.records, self.ring, self.link, self.faults)
@@ -174,6 +182,8 @@ class BleDevice:
         self._tasks.clear()
         if self._streamer is not None:
             self._streamer.close()
+        if self._smp is not None:
+            self._smp.close()
         self.ring.save()
         if self._transport is not None:
             with contextlib.suppress(Exception):
