@@ -38,8 +38,8 @@ from wedge.firmware.image.keys import KeyPair, generate_keys
 from wedge.firmware.image.model_image import ModelImage
 from wedge.firmware.protocol.smp_messages import max_message_bytes
 from wedge.firmware.protocol.smp_serial import frame_wire_bytes
-from wedge.firmware.virtual.faults import FaultSettings
 from wedge.firmware.virtual.ble.link_model import LinkModel
+from wedge.firmware.virtual.faults import FaultSettings
 from wedge.firmware.virtual.processes import AirProcess, EmulatorProcess
 from wedge.hil.soak import flash_supervised, random_fault
 from wedge.samples.tiny_tflite import int8_fc_model

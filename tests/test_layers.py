@@ -34,3 +34,10 @@ def test_an_import_from_the_board_layer_up_to_the_cli_is_refused(tmp_path: Path)
     assert result.returncode != 0
     assert "wedge.boards.shortcut -> wedge.cli" in result.stdout
     assert "wedge.firmware.protocol.shortcut -> wedge.boards" in result.stdout
+
+
+def test_no_unused_or_undefined_names_and_sorted_imports() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,I", "--output-format", "concise",
+                             "wedge", "tests", "bench"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]

@@ -38,9 +38,9 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
            timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, upgrade_only: bool,
            as_json: bool) -> None:
     """Quantize an ONNX model, pack it for a board and flash it (test boot, then confirm)."""
+    from wedge.cli.flash import with_device
     from wedge.cli.flash_render import RichFlashObserver, print_flash_report
     from wedge.cli.image_render import image_record
-    from wedge.cli.flash import with_device
     from wedge.firmware.flash.flasher import FlashOptions, flash_image_async
     from wedge.firmware.image.build import build_image, write_image
     from wedge.firmware.image.model_image import check_image

@@ -18,11 +18,11 @@ from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead, OS
 from smpclient.transport.serial import SMPSerialTransport
 
 from tests.firmware.firmware_models import RING, pack, run_cli, write_image, write_model
-from wedge.firmware.flash.flasher import FlashOptions, flash_image
-from wedge.firmware.protocol.smp_messages import encode_request
-from wedge.firmware.image.firmware_image import build_firmware_image
-from wedge.firmware.virtual.processes import EmulatorProcess
 from wedge.boards import load as load_board
+from wedge.firmware.flash.flasher import FlashOptions, flash_image
+from wedge.firmware.image.firmware_image import build_firmware_image
+from wedge.firmware.protocol.smp_messages import encode_request
+from wedge.firmware.virtual.processes import EmulatorProcess
 from wedge.samples.tiny_tflite import int8_fc_model
 
 FAST = FlashOptions(timeout_s=1.0, reconnect_timeout_s=20.0, board=RING)

@@ -12,11 +12,10 @@ from typing import NoReturn
 
 import pytest
 
-from tests.firmware.firmware_models import RING, pack, write_model
+from tests.firmware.firmware_models import RING, make_keys, pack, write_model
 from wedge.boards import load as load_board
-from wedge.firmware.image.keys import load_public_key
-from tests.firmware.firmware_models import make_keys
 from wedge.firmware.image.firmware_image import build_firmware_image
+from wedge.firmware.image.keys import load_public_key
 from wedge.firmware.image.model_image import ModelImage, SignedImage
 from wedge.firmware.virtual.bootloader import Trust, boot
 from wedge.firmware.virtual.flash import Flash, FlashFault, FlashFaults, FlashLayout

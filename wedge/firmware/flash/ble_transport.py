@@ -21,8 +21,8 @@ from smpclient.transport import SMPTransportDisconnected
 
 from wedge.errors import first_line
 from wedge.firmware.errors import DeviceError
-from wedge.firmware.protocol.smp_ble import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID, SmpReassembler
 from wedge.firmware.flash.replies import ReplyQueue
+from wedge.firmware.protocol.smp_ble import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID, SmpReassembler
 
 _ADDRESS: Final[re.Pattern[str]] = re.compile(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", re.IGNORECASE)
 # The ATT minimum (23) less its 3-byte header, until the link says more.

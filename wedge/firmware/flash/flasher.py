@@ -19,14 +19,7 @@ from smpclient.requests.image_management import ImageStatesWrite
 
 from wedge.firmware.errors import FlashError, RollbackError
 from wedge.firmware.flash.preflight import check_integrity, check_upgrade, preflight
-from wedge.firmware.flash.session import (
-    DeviceIdentity,
-    DeviceSession,
-    Identify,
-    LinkLost,
-    SessionTransport,
-    SlotState,
-)
+from wedge.firmware.flash.session import DeviceIdentity, DeviceSession, Identify, LinkLost, SessionTransport, SlotState
 from wedge.firmware.flash.upload import DEFAULT_WINDOW, UploadStats, upload_image
 from wedge.firmware.image.firmware_image import FirmwareImage
 from wedge.firmware.image.model_image import ModelImage, SignedImage

@@ -11,8 +11,7 @@ Zephyr's error codes).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -30,7 +29,7 @@ from smpclient.requests.os_management import (
     OSApplicationInfoRead,
     ResetWrite,
 )
-from smpclient.transport import SMPTransport, SMPTransportDisconnected
+from smpclient.transport import SMPTransportDisconnected
 
 from wedge.boards import Board, BoardError, list_boards
 from wedge.boards import load as load_board

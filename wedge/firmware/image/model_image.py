@@ -30,7 +30,6 @@ from wedge.firmware.image.format import (
 from wedge.firmware.image.keys import public_key_from_raw, public_key_hash
 from wedge.firmware.image.manifest import Manifest
 
-
 # imgtool's DEPENDENCY TLV payload (image.py, Image.create): image id, 3 pad bytes, then major, minor, revision,
 # build as MCUboot's struct image_version (bootutil/image.h, struct image_dependency).
 _DEPENDENCY: Final = struct.Struct("<B3xBBHI")

@@ -27,9 +27,9 @@ from smp.image_management import (
 from smp.os_management import (
     BootloaderInformationReadRequest,
     EchoWriteRequest,
-    OSManagementErrorV2,
     MCUMgrParametersReadRequest,
     OSApplicationInfoReadRequest,
+    OSManagementErrorV2,
     ResetWriteRequest,
 )
 

@@ -19,11 +19,11 @@ from wedge.firmware.errors import ImageError
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES, header_version
 from wedge.firmware.protocol.smp_messages import (
     IMG_MGMT_ERR,
-    RawHeader,
     ImageEraseRequest,
     ImageStatesReadRequest,
     ImageStatesWriteRequest,
     ImageUploadWriteRequest,
+    RawHeader,
     encode_response,
     error_response,
 )

@@ -20,9 +20,9 @@ from wedge.boards import Board
 from wedge.firmware.protocol.smp_messages import (
     MGMT_ERR,
     EchoWriteRequest,
-    RawHeader,
     MCUMgrParametersReadRequest,
     OSApplicationInfoReadRequest,
+    RawHeader,
     ResetWriteRequest,
     encode_response,
     error_response,

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from wedge.firmware.protocol.smp_messages import (
     MGMT_ERR,
     OP,
-    RawHeader,
     MalformedMessage,
+    RawHeader,
     error_response,
     parse_body,
     parse_header,
