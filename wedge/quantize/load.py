@@ -306,8 +306,10 @@ def prepare_model(
     notes += shorten_names(model)
     prepared_path = workdir / f"{source.stem}.prepared.onnx"
     notes += preprocess(model, prepared_path)
+    prepared = onnx.load(str(prepared_path))
+    if name_nodes(prepared):
+        onnx.save(prepared, str(prepared_path))
     check_runs(prepared_path, source.name)
-    prepared = onnx.load(str(prepared_path), load_external_data=False)
     return PreparedModel(
         source=source,
         path=prepared_path,
@@ -317,6 +319,27 @@ def prepare_model(
         opset=default_opset(prepared),
         notes=tuple(notes),
     )
+
+
+def load_prepared(prepared: PreparedModel) -> onnx.ModelProto:
+    """The prepared model's graph (weights left on disk when external)."""
+    return onnx.load(str(prepared.path), load_external_data=False)
+
+
+def name_nodes(model: onnx.ModelProto) -> int:
+    """Give every unnamed node a unique name (`conv_12`), so reports and --keep-float can address it."""
+    taken = {n.name for n in model.graph.node if n.name}
+    named = 0
+    for index, node in enumerate(model.graph.node):
+        if node.name:
+            continue
+        candidate = f"{node.op_type.lower()}_{index}"
+        while candidate in taken:
+            candidate += "_"
+        node.name = candidate
+        taken.add(candidate)
+        named += 1
+    return named
 
 
 @contextlib.contextmanager

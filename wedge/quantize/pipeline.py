@@ -26,12 +26,14 @@ from wedge.quantize.errors import OutputError
 from wedge.quantize.evaluate import compare_models
 from wedge.quantize.fit import activation_peak_bytes, assess_fit
 from wedge.quantize.layers import LAYER_SAMPLES, per_layer_errors
-from wedge.quantize.load import prepare_model
+from wedge.quantize.load import load_prepared, prepare_model
+from wedge.quantize.plan import plan_for
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
 from wedge.quantize.search import search_calibration
 from wedge.quantize.tflite import ExportResult, export_tflite
 from wedge.quantize.tflite.convert import IO_KINDS, IoKind
+from wedge.quantize.tflite.dry_run import dry_run_export
 
 REPORT_NAME: Final = "report.json"
 OutputFormat = Literal["onnx", "tflite"]
@@ -57,6 +59,7 @@ class QuantizeOptions:
     layer_samples: int = LAYER_SAMPLES
     format: OutputFormat = "onnx"  # "tflite" also writes <stem>.int8.tflite for TFLite-Micro boards
     io: IoKind = "int8"  # the .tflite's input/output type: "int8", or "float" with (DE)QUANTIZE at the edges
+    keep_float: tuple[str, ...] = ()  # node names or op types left in float (--keep-float)
 
 
 def output_path(model: Path, out_dir: Path) -> Path:
@@ -113,6 +116,12 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     advance = progress.stage("preparing model", 1)
     prepared = prepare_model(model, workdir, options.input_shapes)
     advance(1)
+    plan = plan_for(load_prepared(prepared), tflite=options.format == "tflite", keep_float=options.keep_float)
+    if options.format == "tflite":
+        # Fail in seconds, not after calibration, when the export cannot lower an op.
+        advance = progress.stage("checking TFLite export", 1)
+        dry_run_export(prepared.path, plan, options.io)
+        advance(1)
     calib = load_samples(calib_path, prepared.inputs, role="calibration",
                          max_samples=options.calib_samples, preprocess=options.preprocess)
     notes = list(prepared.notes)
@@ -125,8 +134,12 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     batch_size = feed_batch_size(prepared.inputs, options.batch_size)
 
     with open_engine(prepared.path, "onnxruntime") as fp32:
-        best, candidates = search_calibration(prepared, fp32, calib, eval_set, options.methods, workdir,
-                                              batch_size=batch_size, task=options.task, progress=progress)
+        best, candidates, skipped = search_calibration(prepared, fp32, calib, eval_set, options.methods, workdir,
+                                                       batch_size=batch_size, task=options.task, progress=progress,
+                                                       plan=plan)
+        notes += [f"calibration method {s.method.value} skipped: {s.reason}" for s in skipped]
+        if plan.float_nodes:
+            notes.append(f"kept float (--keep-float): {', '.join(plan.float_nodes)}")
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
             host_kernels = compare_models(fp32, kernels, eval_set, batch_size=batch_size,

@@ -15,17 +15,19 @@ from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
 
 from wedge.errors import first_line
-from wedge.quantize.calibrate import OP_TYPES_TO_QUANTIZE
 from wedge.quantize.errors import QuantizeError
 from wedge.quantize.load import quiet_ort_logging
+from wedge.quantize.plan import QuantPlan
 
 # Weights symmetric (zero point 0) per output channel, activations asymmetric: what TFLite-Micro's
 # int8 kernels and CMSIS-NN expect, so the same ranges carry over to the .tflite export.
 _EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
 
 
-def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) -> None:
-    """Quantize `prepared_path` with precomputed `ranges` into `out_path` (int8 QDQ ONNX)."""
+def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path, plan: QuantPlan | None = None) -> None:
+    """Quantize `prepared_path` with precomputed `ranges` into `out_path` (int8 QDQ ONNX), the op types and
+    float nodes as `plan` says (default: onnxruntime's op set, nothing kept float)."""
+    plan = plan or QuantPlan()
     with tempfile.TemporaryDirectory(prefix="wedge-ranges-") as tmp, quiet_ort_logging():
         # ORT's calibration cache is its public way to quantize with ranges computed elsewhere.
         cache = Path(tmp) / "ranges.json"
@@ -36,7 +38,8 @@ def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) ->
                 str(out_path),
                 None,
                 quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=OP_TYPES_TO_QUANTIZE,
+                op_types_to_quantize=list(plan.op_types),
+                nodes_to_exclude=list(plan.float_nodes),
                 per_channel=True,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,

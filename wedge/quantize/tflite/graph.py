@@ -41,6 +41,13 @@ class Tensor:
     def constant(self) -> bool:
         return self.data is not None
 
+    def real(self) -> np.ndarray:
+        """A constant's real values: dequantized when it has int8 parameters, else as stored (float64)."""
+        assert self.data is not None, f"{self.name} is not a constant"
+        if self.quant is None:
+            return np.asarray(self.data, np.float64)
+        return np.asarray(self.quant.dequantize(self.data), np.float64)
+
 
 @dataclass(frozen=True)
 class Node:
@@ -74,6 +81,7 @@ class QdqGraph:
     nodes: tuple[Node, ...]
     inputs: tuple[GraphIO, ...]
     outputs: tuple[GraphIO, ...]
+    opset: int = 13  # of the default ONNX domain: ops re-run by onnxruntime (tables) need it
 
     def consumers(self, tensor: str) -> list[Node]:
         return [n for n in self.nodes if tensor in n.inputs]
@@ -178,6 +186,7 @@ class _Reader:
     def __init__(self, model: onnx.ModelProto, label: str) -> None:
         self.label = label
         self.graph = model.graph
+        self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.constants: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.shapes = _shapes(model)
         self.nodes = _fold_constants(model, self.constants, self.shapes)
@@ -267,7 +276,8 @@ class _Reader:
                 compute.append(Node(node.name or f"requantize_{node.output[0]}", "QuantizeLinear", (source,),
                                     (node.output[0],)))
         outputs = self._outputs()
-        return QdqGraph(self.graph.name or self.label, dict(self.tensors), tuple(compute), inputs, outputs)
+        return QdqGraph(self.graph.name or self.label, dict(self.tensors), tuple(compute), inputs, outputs,
+                        self.opset)
 
     def _constant_dq(self, node: onnx.NodeProto) -> None:
         params, dtype = self.qparams(node)
