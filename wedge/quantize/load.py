@@ -256,27 +256,40 @@ def _needs_symbolic_shapes(model: onnx.ModelProto) -> bool:
 
 
 def preprocess(model: onnx.ModelProto, out_path: Path) -> list[str]:
-    """Run ORT's `quant_pre_process` (shape inference, constant folding); fall back without optimization."""
+    """Run ORT's `quant_pre_process` (shape inference, constant folding); on failure retry without graph
+    optimization, then without symbolic shape inference (which asserts on some graphs, e.g. weights inside `If`
+    branches), as onnxruntime's own tool allows."""
     from onnxruntime.quantization import quant_pre_process
 
     # quant_pre_process rewrites a ModelProto it is given; hand it a file so a retry starts clean.
     source = out_path.with_suffix(".source.onnx")
     onnx.save(model, str(source))
-    skip_symbolic = not _needs_symbolic_shapes(model)
-    notes: list[str] = []
+    symbolic = _needs_symbolic_shapes(model)
+    attempts = [(True, symbolic), (False, symbolic)]
+    if symbolic:
+        attempts += [(True, False), (False, False)]
+    failures: list[str] = []
     try:
-        with quiet_ort_logging():
-            quant_pre_process(str(source), str(out_path), skip_symbolic_shape=skip_symbolic)
-    except Exception as exc:
-        notes.append(f"graph optimization skipped ({first_line(exc)})")
-        try:
-            with quiet_ort_logging():
-                quant_pre_process(str(source), str(out_path), skip_optimization=True,
-                                  skip_symbolic_shape=skip_symbolic)
-        except Exception as exc2:
-            raise ModelLoadError(f"shape inference failed: {first_line(exc2)}") from None
+        for optimize, with_symbolic in attempts:
+            try:
+                with quiet_ort_logging():
+                    quant_pre_process(str(source), str(out_path), skip_optimization=not optimize,
+                                      skip_symbolic_shape=not with_symbolic)
+            except Exception as exc:  # ORT's tools raise whatever their passes raise (AssertionError, too)
+                failures.append(first_line(exc) or type(exc).__name__)
+                continue
+            return _preprocess_notes(optimize, with_symbolic, symbolic, failures)
     finally:
         source.unlink(missing_ok=True)
+    raise ModelLoadError(f"shape inference failed: {failures[-1]}")
+
+
+def _preprocess_notes(optimized: bool, symbolic: bool, wanted_symbolic: bool, failures: list[str]) -> list[str]:
+    notes: list[str] = []
+    if not optimized:
+        notes.append(f"graph optimization skipped ({failures[0]})")
+    if wanted_symbolic and not symbolic:
+        notes.append(f"symbolic shape inference skipped ({failures[0]}); shapes from ONNX's own inference")
     return notes
 
 

@@ -165,7 +165,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         advance = progress.stage("exporting TFLite", 1)
         validation_inputs = eval_set.batch(0, min(len(eval_set), EXPORT_VALIDATION_SAMPLES))
         exported = export_tflite(final_model, workdir / "model.int8.tflite", io=options.io,
-                                 eval_samples=validation_inputs)
+                                 eval_samples=validation_inputs, float_nodes=plan.float_nodes)
         advance(1)
     fit = None
     if board is not None:

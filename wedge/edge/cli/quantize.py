@@ -87,12 +87,15 @@ def progress_bars(enabled: bool) -> Iterator[_RichProgress | None]:
                    "TFLite-Micro, with its arena measured.")
 @click.option("--io", "io", type=click.Choice(IO_KINDS), default="int8", show_default=True,
               help="Input/output type of the .tflite: int8, or float (QUANTIZE/DEQUANTIZE at the edges).")
+@click.option("--keep-float", "keep_float", multiple=True,
+              help="Leave a node (by name) or every node of an op type (Conv, Softmax) in float, in the ONNX and "
+                   "as a float island in the .tflite (repeat).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
 @lm_options
 def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
              sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
-             batch_size: int, task: str, output_format: str, io: str, as_json: bool,
+             batch_size: int, task: str, output_format: str, io: str, keep_float: tuple[str, ...], as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
              speed: bool) -> None:
@@ -136,6 +139,7 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         task=task,
         format="tflite" if output_format == "tflite" else "onnx",
         io="float" if io == "float" else "int8",
+        keep_float=keep_float,
     )
     with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
         report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,

@@ -20,6 +20,7 @@ from onnxruntime.quantization.calibrate import TensorData, TensorsData
 from wedge.edge.artifacts.tflm_ops import tflm_unsupported
 from wedge.quantize.plan import QuantPlan
 from wedge.quantize.static import write_qdq_model
+from wedge.quantize.tflite.arena import check_tflm_loads
 from wedge.quantize.tflite.convert import IoKind, lower_graph
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import read_qdq
@@ -78,12 +79,17 @@ def dry_run_export(prepared_path: Path, plan: QuantPlan, io: IoKind = "int8") ->
         qdq = Path(tmp) / "placeholder.int8.onnx"
         write_qdq_model(prepared_path, placeholder_ranges(prepared_path), qdq, plan)
         try:
-            lowered = lower_graph(read_qdq(qdq), io, description="wedge export check")
+            lowered = lower_graph(read_qdq(qdq, plan.float_nodes), io, description="wedge export check")
         except ExportError as exc:
             raise ExportError(f"TFLite export check (before calibration): {exc}") from None
     lacking = tflm_unsupported(lowered.op_histogram)
     if lacking:
         raise ExportError(f"TFLite export check (before calibration): the lowering needs {', '.join(lacking)}, "
-                          "which TFLite-Micro does not register; keep the ops that need it float in a model for "
-                          "LiteRT, or deploy the int8 ONNX with onnxruntime (--format onnx)")
+                          "which TFLite-Micro does not register; deploy the int8 ONNX with onnxruntime "
+                          "(--format onnx)")
+    try:
+        check_tflm_loads(lowered.data, "the export")
+    except ExportError as exc:
+        raise ExportError(f"TFLite export check (before calibration): {exc}; keep the op float "
+                          "(--keep-float) or deploy the int8 ONNX with onnxruntime (--format onnx)") from None
     return DryRun(op_coverage(prepared_path, plan), lowered.op_histogram)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -44,6 +44,7 @@ class ExportResult:
     outputs: tuple[IoBinding, ...]
     requantize_ops: int
     transpose_ops: int
+    float_nodes: tuple[str, ...]
     validation: Validation
     arena: ArenaMeasurement
     timings_s: dict[str, float]
@@ -58,6 +59,8 @@ class ExportResult:
         notes.append(f"TFLite-Micro arena {self.arena.arena_bytes:,} bytes (recorded allocation "
                      f"{self.arena.recorded_bytes:,}), measured on the 64-bit host build")
         laid_out = [b for b in self.inputs if b.layout.perm != tuple(range(b.layout.rank))]
+        if self.float_nodes:
+            notes.append(f"float32 islands (DEQUANTIZE/QUANTIZE around them): {', '.join(self.float_nodes)}")
         for binding in laid_out:
             notes.append(f"input {binding.onnx_name!r} is fed channel-last: TFLite shape "
                          f"{list(binding.tflite_shape)} for ONNX shape {list(binding.onnx_shape)}")
@@ -75,6 +78,7 @@ class ExportResult:
             "outputs": [b.to_dict() for b in self.outputs],
             "requantize_ops": self.requantize_ops,
             "transpose_ops": self.transpose_ops,
+            "float_nodes": list(self.float_nodes),
             "validation": self.validation.to_dict(),
             "arena": self.arena.to_dict(),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
@@ -83,12 +87,14 @@ class ExportResult:
 
 
 def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
-                  eval_samples: Mapping[str, np.ndarray] | None = None) -> ExportResult:
+                  eval_samples: Mapping[str, np.ndarray] | None = None,
+                  float_nodes: Sequence[str] = ()) -> ExportResult:
     """Lower the int8 QDQ ONNX at `qdq_path` to `out_path` (.tflite), validate it against onnxruntime on
     `eval_samples` (inputs by ONNX name; synthetic inputs over the int8 range when None) and measure its
-    TFLite-Micro arena. Raises ExportError, leaving no file, when any step fails or results drift."""
+    TFLite-Micro arena. `float_nodes` were kept float by the quantizer: they become float32 islands.
+    Raises ExportError, leaving no file, when any step fails or results drift."""
     started = time.perf_counter()
-    graph = read_qdq(qdq_path)
+    graph = read_qdq(qdq_path, float_nodes)
     lowered = lower_graph(graph, io, description=f"wedge int8 export of {qdq_path.name}")
     lowered_at = time.perf_counter()
     samples, source = _samples(lowered, eval_samples)
@@ -120,6 +126,7 @@ def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
         outputs=lowered.outputs,
         requantize_ops=lowered.requantize_ops,
         transpose_ops=lowered.transpose_ops,
+        float_nodes=tuple(float_nodes),
         validation=validation,
         arena=arena,
         timings_s={"lower": lowered_at - started, "arena": measured_at - lowered_at,

@@ -29,6 +29,7 @@ from wedge.quantize.tflite.layout import (
 )
 from wedge.quantize.tflite.lowering import Lowering, where
 from wedge.quantize.tflite.spec import (
+    FIXED_OUTPUT_PARAMS,
     INT8_MAX,
     INT8_MIN,
     bias_params,
@@ -38,6 +39,7 @@ from wedge.quantize.tflite.spec import (
     real_to_code,
     same_params,
 )
+from wedge.quantize.tflite.table import lower_table
 
 Act = schema.ActivationFunctionType
 Lower = Callable[[Lowering, Node], None]
@@ -47,6 +49,8 @@ CHANNEL_LAST_OPS: Final = frozenset({"Conv", "ConvTranspose", "MaxPool", "Averag
                                      "GlobalMaxPool", "Resize", "BatchNormalization"})
 _FC_OPS: Final = frozenset({"Gemm", "MatMul"})
 _RELU6: Final = (0.0, 6.0)
+# An ONNX output grid this much finer than a kernel's fixed one is kept with a table instead.
+FINE_GRID_RATIO: Final = 0.5
 # Above this many filter bytes (H x W x C), global average pooling uses MEAN instead of a ones-filter.
 GAP_FILTER_MAX_BYTES: Final = 16 * 1024
 
@@ -276,8 +280,8 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
     weights_name = node.inputs[1]
     weights = ctx.tensor(weights_name)
     if not weights.constant:
-        raise ExportError(f"{where(node)} multiplies two activations; TFLite export supports a constant "
-                          "right-hand side (weights) only")
+        _batch_matmul(ctx, node)
+        return
     check_weights(weights.quant if weights.dtype == np.int8 else None, where(node))
     assert weights.data is not None and weights.quant is not None
     if node.op_type == "Gemm":
@@ -321,6 +325,20 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
     ctx.emit_to("FULLY_CONNECTED", [source, w_index, b_index], out, identity(rank), options)
 
 
+def _batch_matmul(ctx: Lowering, node: Node) -> None:
+    """MatMul of two activations (attention's Q K^T and A V): BATCH_MATMUL on ONNX-layout tensors."""
+    if node.op_type != "MatMul":
+        raise ExportError(f"{where(node)} multiplies two activations; TFLite export supports that for MatMul only")
+    a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    ranks = [len(ctx.tensor(n).shape) for n in (a, b)]
+    if min(ranks) < 2 or max(ranks) > 5:
+        raise ExportError(f"{where(node)} multiplies rank-{ranks[0]} by rank-{ranks[1]} tensors; TFLite's "
+                          "BATCH_MATMUL takes ranks 2 to 5")
+    inputs = [ctx.activation(name, identity(rank)) for name, rank in zip((a, b), ranks, strict=True)]
+    ctx.emit_to("BATCH_MATMUL", inputs, out, identity(len(ctx.tensor(out).shape)),
+                schema.BatchMatMulOptionsT(adjX=False, adjY=False))
+
+
 # --- elementwise ----------------------------------------------------------------------------------
 
 
@@ -354,8 +372,23 @@ def _unary(op: str, options: Callable[[Node], object] | None = None) -> Lower:
     return lower
 
 
-lower_sigmoid = _unary("LOGISTIC")
-lower_tanh = _unary("TANH")
+def _fixed_grid(op: str) -> Lower:
+    """LOGISTIC and TANH write a fixed output grid (1/256, 1/128). Where onnxruntime calibrated a much finer
+    one (a detector's probability map that stays near 0), requantizing from the coarse grid would lose every
+    value below one coarse step: an exact table keeps ONNX's grid."""
+    builtin = _unary(op)
+
+    def lower(ctx: Lowering, node: Node) -> None:
+        if ctx.params(node.outputs[0]).scales[0] < FINE_GRID_RATIO * FIXED_OUTPUT_PARAMS[op].scales[0]:
+            lower_table(ctx, node)
+            return
+        builtin(ctx, node)
+
+    return lower
+
+
+lower_sigmoid = _fixed_grid("LOGISTIC")
+lower_tanh = _fixed_grid("TANH")
 lower_relu = _unary("RELU")
 lower_leaky_relu = _unary("LEAKY_RELU", lambda n: schema.LeakyReluOptionsT(alpha=float(n.attr("alpha", 0.01))))
 lower_hard_swish = _unary("HARD_SWISH")

@@ -14,16 +14,16 @@ from wedge.quantize.tflite.table import lower_pair_table, lower_table, table_inp
 
 
 def lower_div(ctx: Lowering, node: Node) -> None:
-    """A scalar constant on either side: an exact table. A constant divisor of several values: MUL by its
-    reciprocal (one rounding, as ONNX's float division has). Two activations: a table of code pairs (TFLite's
-    int8 DIV saturates for numerators near zero)."""
-    if table_input(ctx, node) is not None:
+    """A constant divisor: MUL by its reciprocal (one rounding, as ONNX's float division has; no int32 index in
+    the arena as a table would need). A scalar constant over an activation: an exact table. Two activations: a
+    table of code pairs (TFLite's int8 DIV saturates for numerators near zero)."""
+    divisor = ctx.tensor(node.inputs[1])
+    if not divisor.constant and table_input(ctx, node) is not None:
         lower_table(ctx, node)
         return
     layout = main_layout(ctx, node)
     if layout.order is not None:
         layout = identity(layout.rank)
-    divisor = ctx.tensor(node.inputs[1])
     if not divisor.constant:
         if ctx.tensor(node.inputs[0]).constant:
             lower_div_builtin(ctx, node)  # a constant numerator several values long: never near zero per element

@@ -31,14 +31,14 @@ from wedge.quantize.tflite.ops import (
     lower_requantize,
     lower_reshape,
     lower_sigmoid,
-    lower_softmax,
     lower_sub,
     lower_tanh,
     lower_transpose,
 )
-from wedge.quantize.tflite.ops_gather import lower_gather
+from wedge.quantize.tflite.float_ops import lower_float_node, lower_softmax
+from wedge.quantize.tflite.ops_gather import lower_gather, lower_slice
 from wedge.quantize.tflite.ops_math import lower_div
-from wedge.quantize.tflite.ops_norm import lower_batch_norm
+from wedge.quantize.tflite.ops_norm import lower_batch_norm, lower_hard_sigmoid
 from wedge.quantize.tflite.ops_resample import lower_conv_transpose, lower_resize
 from wedge.quantize.tflite.table import TABLE_OPS, lower_table
 
@@ -58,6 +58,7 @@ LOWERINGS: Final[dict[str, Lower]] = {
     "Sigmoid": lower_sigmoid,
     "Tanh": lower_tanh,
     "HardSwish": lower_hard_swish,
+    "HardSigmoid": lower_hard_sigmoid,
     "Softmax": lower_softmax,
     "BatchNormalization": lower_batch_norm,
     "MaxPool": lower_max_pool,
@@ -76,6 +77,7 @@ LOWERINGS: Final[dict[str, Lower]] = {
     "Concat": lower_concat,
     "Pad": lower_pad,
     "Gather": lower_gather,
+    "Slice": lower_slice,
     "Resize": lower_resize,
 }
 
@@ -93,7 +95,10 @@ def unsupported_message(node: Node) -> str:
 
 
 def lower_node(ctx: Lowering, node: Node) -> None:
-    """Lower one node, or say clearly that wedge cannot."""
+    """Lower one node (as a float island when it was kept float), or say clearly that wedge cannot."""
+    if node.keep_float:
+        lower_float_node(ctx, node)
+        return
     lower = LOWERINGS.get(node.op_type)
     if lower is None:
         raise ExportError(unsupported_message(node))
