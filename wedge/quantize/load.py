@@ -19,11 +19,14 @@ from onnx import version_converter
 
 from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
+from wedge.quantize.fold import fold_batch_norms
 
 # onnxruntime writes per-channel QDQ with an `axis` attribute that DequantizeLinear only has from
 # opset 13 on; on opset 11 the quantizer silently produces a model that fails to load.
 MIN_OPSET: Final = 13
 MAX_NAME_CHARS: Final = 64
+# Bytes 4-8 of a TFLite flatbuffer (its file identifier).
+TFLITE_IDENTIFIER: Final = b"TFL3"
 
 _DEFAULT_DOMAINS: Final = ("", "ai.onnx")
 # Domains whose ops onnxruntime's CPU provider implements (contrib ops); anything else is custom.
@@ -82,6 +85,12 @@ def load_onnx(path: Path) -> onnx.ModelProto:
         raise ModelLoadError(f"model path is not a file: {path}")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"model file is empty: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head[4:8] == TFLITE_IDENTIFIER:
+        raise ModelLoadError(f"{path.name} is a TFLite model; wedge quantize takes float ONNX: convert it first "
+                             f"without TensorFlow (pip install tflite2onnx; tflite2onnx {path.name} "
+                             f"{path.stem}.onnx)")
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf raises DecodeError, but truncated files raise others too
@@ -317,6 +326,9 @@ def prepare_model(
     model, upgrade_notes = upgrade_opset(model, source.name)
     notes += upgrade_notes
     notes += shorten_names(model)
+    folded = fold_batch_norms(model)
+    if folded:
+        notes.append(f"folded {folded} BatchNormalization into the convolution before each")
     prepared_path = workdir / f"{source.stem}.prepared.onnx"
     notes += preprocess(model, prepared_path)
     prepared = onnx.load(str(prepared_path))

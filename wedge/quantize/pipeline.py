@@ -25,8 +25,10 @@ from wedge.quantize.calibration import ImagePreprocess, feed_batch_size, load_sa
 from wedge.quantize.errors import OutputError
 from wedge.quantize.evaluate import compare_models
 from wedge.quantize.fit import activation_peak_bytes, assess_fit
+from wedge.quantize.float_ops import float_ops
 from wedge.quantize.layers import LAYER_SAMPLES, per_layer_errors
 from wedge.quantize.load import load_prepared, prepare_model
+from wedge.quantize.metrics import DEFAULT_THRESHOLD
 from wedge.quantize.plan import plan_for
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
@@ -51,6 +53,7 @@ class QuantizeOptions:
     methods: tuple[Method, ...] = DEFAULT_METHODS
     calib_samples: int | None = None
     eval_samples: int | None = None
+    threshold: float = DEFAULT_THRESHOLD  # decides 1-value outputs and detection scores
     input_shapes: Mapping[str | None, tuple[int, ...]] = field(default_factory=dict)
     preprocess: ImagePreprocess = field(default_factory=ImagePreprocess)
     max_drop_pp: float | None = None
@@ -136,14 +139,12 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     with open_engine(prepared.path, "onnxruntime") as fp32:
         best, candidates, skipped = search_calibration(prepared, fp32, calib, eval_set, options.methods, workdir,
                                                        batch_size=batch_size, task=options.task, progress=progress,
-                                                       plan=plan)
+                                                       plan=plan, threshold=options.threshold)
         notes += [f"calibration method {s.method.value} skipped: {s.reason}" for s in skipped]
-        if plan.float_nodes:
-            notes.append(f"kept float (--keep-float): {', '.join(plan.float_nodes)}")
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
             host_kernels = compare_models(fp32, kernels, eval_set, batch_size=batch_size,
-                                          task=best.evaluation.task, on_batch=advance)
+                                          task=best.evaluation.task, on_batch=advance, threshold=options.threshold)
     lost_db = best.evaluation.primary.sqnr_db - host_kernels.primary.sqnr_db
     if lost_db > HOST_KERNEL_WARN_DB:
         notes.append(f"onnxruntime's own int8 kernels on this CPU lose {lost_db:.1f} dB SQNR against exact int8 "
@@ -156,10 +157,13 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
 
     final_model = workdir / "model.int8.onnx"
     shutil.copyfile(best.path, final_model)
+    left_float = float_ops(final_model, plan.float_nodes)
+    notes += [f.describe() for f in left_float]
     fp32_info = inspect_model(model)
     int8_info = inspect_model(final_model)
+    # MACs from the shape-fixed graph: a model with dynamic spatial dims counts them as 1 otherwise.
     size = SizeInfo(fp32_bytes=fp32_info.size_bytes, int8_bytes=int8_info.size_bytes,
-                    params=fp32_info.param_count, macs=fp32_info.macs)
+                    params=fp32_info.param_count, macs=inspect_model(prepared.path).macs)
     exported: ExportResult | None = None
     if options.format == "tflite":
         advance = progress.stage("exporting TFLite", 1)
@@ -195,6 +199,9 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         wall_s=time.perf_counter() - started,
         versions=_versions(),
         tflite=exported,
+        skipped_methods=skipped,
+        float_nodes=plan.float_nodes,
+        float_ops=left_float,
     )
     report.write(workdir / REPORT_NAME)
     return report

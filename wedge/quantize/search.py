@@ -18,6 +18,7 @@ from wedge.quantize.calibration import SampleSet
 from wedge.quantize.errors import QuantizeError
 from wedge.quantize.evaluate import Evaluation, compare_models
 from wedge.quantize.load import PreparedModel
+from wedge.quantize.metrics import DEFAULT_THRESHOLD
 from wedge.quantize.plan import QuantPlan
 from wedge.quantize.progress import Progress
 from wedge.quantize.static import write_qdq_model
@@ -55,6 +56,8 @@ class Candidate:
             "calibration_s": round(self.calibration_s, 3),
             "int8_accuracy_pct": self.evaluation.int8_accuracy_pct,
             "top1_agreement_pct": self.evaluation.primary.top1_agreement_pct,
+            "metric": self.evaluation.primary.metric,
+            "metric_pct": self.evaluation.primary.metric_pct,
             "sqnr_db": self.evaluation.primary.sqnr_db,
             "cosine": self.evaluation.primary.cosine,
         }
@@ -72,6 +75,7 @@ def search_calibration(
     task: str,
     progress: Progress,
     plan: QuantPlan | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> tuple[Candidate, list[Candidate], list[SkippedMethod]]:
     """Quantize with each method into `workdir` as `plan` says; returns the best candidate, all of them in the
     order tried, and the methods that failed (with their reason). Raises only when every method fails."""
@@ -93,7 +97,7 @@ def search_calibration(
             continue
         advance = progress.stage(f"evaluating ({method.value})", len(evaluation_set))
         with OnnxRuntimeEngine(path, simulate_int8=True) as int8:
-            result = compare_models(fp32, int8, evaluation_set, batch_size=batch_size, task=task,
+            result = compare_models(fp32, int8, evaluation_set, batch_size=batch_size, task=task, threshold=threshold,
                                     on_batch=advance)
         candidates.append(Candidate(method, path, result, calibration_s))
     if not candidates:

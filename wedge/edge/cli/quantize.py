@@ -80,8 +80,10 @@ def progress_bars(enabled: bool) -> Iterator[_RichProgress | None]:
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples per model run (models with a fixed batch of 1 run one at a time).")
 @click.option("--task", type=click.Choice(TASKS), default="auto", show_default=True,
-              help="What the first output is; auto: labels or a class axis -> classification, "
-                   "output shaped like the input -> reconstruction (autoencoder), else regression.")
+              help="What the first output is, which sets its metric; auto: labels or an [N, classes] output -> "
+                   "classification, output shaped like the input -> reconstruction, else regression (printed).")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="Decision threshold for 1-value outputs (decision agreement) and detection scores (F1).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="onnx", show_default=True,
               help="tflite also writes <stem>.int8.tflite for TFLite-Micro boards, validated in LiteRT and "
                    "TFLite-Micro, with its arena measured.")
@@ -95,7 +97,8 @@ def progress_bars(enabled: bool) -> Iterator[_RichProgress | None]:
 def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
              sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
-             batch_size: int, task: str, output_format: str, io: str, keep_float: tuple[str, ...], as_json: bool,
+             batch_size: int, task: str, threshold: float, output_format: str, io: str, keep_float: tuple[str, ...],
+             as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
              speed: bool) -> None:
@@ -140,6 +143,7 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         format="tflite" if output_format == "tflite" else "onnx",
         io="float" if io == "float" else "int8",
         keep_float=keep_float,
+        threshold=threshold,
     )
     with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
         report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
@@ -150,7 +154,7 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         render_quantize_report(report, Console())
     if report.budget.exceeded:
         budget = report.budget
-        reason = ("no accuracy metric (needs labels or a class output)" if budget.drop_pp is None
+        reason = ("no task metric for the first output (give labels, or --task)" if budget.drop_pp is None
                   else f"{budget.metric} dropped {budget.drop_pp:.2f} pp")
         click.echo(f"error: accuracy budget exceeded: {reason} > --max-drop {budget.max_drop_pp:g} pp", err=True)
         sys.exit(EXIT_BUDGET_EXCEEDED)
