@@ -556,8 +556,63 @@ def lower_reduce_mean(ctx: Lowering, node: Node) -> None:
         renumber = {a: i for i, a in enumerate(sorted(a for a in remaining if a is not None))}
         inserted = tuple(i for i, a in enumerate(remaining) if a is None)
         out_layout = Layout(tuple(renumber[a] for a in remaining if a is not None), inserted)
-    ctx.emit_to("MEAN", [ctx.activation(x, layout), ctx.int32_vector("axes", tflite_axes)], out, out_layout,
+    source = ctx.activation(x, layout)
+    in_shape = ctx.writer.tensor(source).shape
+    if tflite_axes == [len(in_shape) - 1] and in_shape[-1] > 1:
+        _mean_of_last_axis(ctx, source, out, out_layout, keep)
+        return
+    if len(tflite_axes) == 1 and in_shape[tflite_axes[0]] > 1 and not _is_spatial_mean(layout, tflite_axes):
+        _mean_of_inner_axis(ctx, source, tflite_axes[0], out, out_layout)
+        return
+    ctx.emit_to("MEAN", [source, ctx.int32_vector("axes", tflite_axes)], out, out_layout,
                 schema.ReducerOptionsT(keepDims=keep))
+
+
+def _is_spatial_mean(layout: Layout, tflite_axes: list[int]) -> bool:
+    return layout.perm == (0, 2, 3, 1) and set(tflite_axes) <= {1, 2}
+
+
+def _mean_of_inner_axis(ctx: Lowering, source: int, axis: int, out: str, out_layout: Layout) -> None:
+    """The mean over one inner axis as BATCH_MATMUL of 127s at 1/(127 n) by the tensor seen as [before, n, after]:
+    an exact int32 sum rescaled once (TFLM's MEAN rounds twice)."""
+    record = ctx.writer.tensor(source)
+    assert record.quant is not None
+    before, count = int(np.prod(record.shape[:axis])), record.shape[axis]
+    after = int(np.prod(record.shape[axis + 1:]))
+    viewed = ctx.writer.add_tensor(f"{out}/as_matrix", (before, count, after), np.int8, record.quant)
+    ctx.reshape(source, viewed, (before, count, after))
+    scale = 1.0 / (INT8_MAX * count)
+    ones = ctx.constant(f"{out}/mean_weights", np.full((1, 1, count), INT8_MAX, np.int8), np.int8,
+                        QuantParams((scale,), (0,)))
+    summed = ctx.writer.add_tensor(f"{out}/summed", (before, 1, after), np.int8, ctx.params(out))
+    ctx.emit("BATCH_MATMUL", [ones, viewed], [summed], schema.BatchMatMulOptionsT(adjX=False, adjY=False))
+    shape = out_layout.tflite_shape(ctx.tensor(out).shape)
+    result = ctx.writer.add_tensor(out, shape, np.int8, ctx.params(out))
+    ctx.reshape(summed, result, shape)
+    ctx.alias(out, result, out_layout)
+
+
+def _mean_of_last_axis(ctx: Lowering, source: int, out: str, out_layout: Layout, keep: bool) -> None:
+    """The mean over the last axis (LayerNorm's) as FULLY_CONNECTED by 127s at 1/(127 C): its int32 sum is exact
+    and rescaled once, where TFLM's MEAN rounds twice and is often a quantum off, which the division by the
+    deviation that follows in a LayerNorm amplifies."""
+    record = ctx.writer.tensor(source)
+    channels = record.shape[-1]
+    scale = 1.0 / (INT8_MAX * channels)
+    weights = ctx.constant(f"{out}/mean_weights", np.full((1, channels), INT8_MAX, np.int8), np.int8,
+                           QuantParams((scale,), (0,), 0))
+    assert record.quant is not None
+    wanted_bias = bias_params(record.quant.scales[0], np.array([scale]))
+    bias = ctx.constant(f"{out}/mean_bias", np.zeros(1, np.int32), np.int32, wanted_bias)
+    options = schema.FullyConnectedOptionsT(keepNumDims=True)
+    if keep:
+        ctx.emit_to("FULLY_CONNECTED", [source, weights, bias], out, out_layout, options)
+        return
+    summed = ctx.writer.add_tensor(f"{out}/kept", (*record.shape[:-1], 1), np.int8, ctx.params(out))
+    ctx.emit("FULLY_CONNECTED", [source, weights, bias], [summed], options)
+    result = ctx.writer.add_tensor(out, out_layout.tflite_shape(ctx.tensor(out).shape), np.int8, ctx.params(out))
+    ctx.reshape(summed, result, out_layout.tflite_shape(ctx.tensor(out).shape))
+    ctx.alias(out, result, out_layout)
 
 
 # --- moving values --------------------------------------------------------------------------------
