@@ -14,6 +14,7 @@ import numpy as np
 
 from wedge.edge.engines import Engine
 from wedge.quantize.calibration import SampleSet
+from wedge.quantize.stream import StatePairs, fed_back
 from wedge.quantize.metrics import DEFAULT_THRESHOLD, TaskMetric, TopOne, is_class_scores, metric_for
 
 # Identical outputs have infinite SQNR; a finite cap keeps reports valid JSON and sortable.
@@ -95,6 +96,7 @@ class Evaluation:
     outputs: tuple[OutputAgreement, ...]
     reconstruction: ReconstructionScores | None = None
     task_reason: str = ""
+    streamed: bool = False  # states fed back step by step (--stream-state), not taken from the data
 
     @property
     def primary(self) -> OutputAgreement:
@@ -171,9 +173,11 @@ def compare_models(
     task: str = "auto",
     on_batch: Callable[[int], None] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    stream: StatePairs = (),
 ) -> Evaluation:
     """Run both engines on every sample; accuracy when `samples.labels`, agreement on every output (its task
-    metric, SQNR, cosine, errors); `threshold` decides 1-value outputs and detection scores."""
+    metric, SQNR, cosine, errors); `threshold` decides 1-value outputs and detection scores. With `stream`
+    (input, output) state pairs, samples run one at a time in order and each engine gets its own states back."""
     names = [o.name for o in fp32.outputs]
     labels = samples.labels
     first = True
@@ -183,9 +187,13 @@ def compare_models(
     scores_int8: list[np.ndarray] = []
     correct_fp32 = correct_int8 = 0
     seen = 0
-    for batch in samples.batches(batch_size):
-        ref = fp32.run(batch)
-        got = int8.run(batch)
+    states_fp32: dict[str, np.ndarray] | None = None
+    states_int8: dict[str, np.ndarray] | None = None
+    for batch in samples.batches(1 if stream else batch_size):
+        ref = fp32.run(fed_back(states_fp32, batch, stream))
+        got = int8.run(fed_back(states_int8, batch, stream))
+        if stream:
+            states_fp32, states_int8 = ref, got
         if first:
             task, reason = explain_task(task, [v.shape for v in batch.values()], ref[names[0]].shape,
                                         labels is not None)
@@ -215,6 +223,7 @@ def compare_models(
         outputs=tuple(s.result() for s in stats),
         reconstruction=_reconstruction(scores_fp32, scores_int8) if scores_fp32 else None,
         task_reason=reason,
+        streamed=bool(stream),
     )
 
 

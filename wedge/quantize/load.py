@@ -20,6 +20,7 @@ from onnx import version_converter
 from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
 from wedge.quantize.fold import fold_batch_norms
+from wedge.quantize.interface import batch_first, pin_inputs
 
 # onnxruntime writes per-channel QDQ with an `axis` attribute that DequantizeLinear only has from
 # opset 13 on; on opset 11 the quantizer silently produces a model that fails to load.
@@ -318,11 +319,18 @@ def prepare_model(
     source: Path,
     workdir: Path,
     input_shapes: Mapping[str | None, tuple[int, ...]] | None = None,
+    *,
+    pinned_inputs: Mapping[str, float] | None = None,
+    batch_axes: Mapping[str, int] | None = None,
 ) -> PreparedModel:
-    """Load, check and preprocess `source` into `workdir`; returns where the prepared model is."""
+    """Load, check and preprocess `source` into `workdir`; returns where the prepared model is. `pinned_inputs`
+    become constants; inputs and outputs in `batch_axes` are fed batch first (--input-shape too)."""
     model = load_onnx(source)
     opset_in = default_opset(model)
-    inputs, notes = fix_input_shapes(model, input_shapes or {})
+    notes = pin_inputs(model, pinned_inputs or {})
+    notes += batch_first(model, batch_axes or {})
+    inputs, shape_notes = fix_input_shapes(model, input_shapes or {})
+    notes += shape_notes
     model, upgrade_notes = upgrade_opset(model, source.name)
     notes += upgrade_notes
     notes += shorten_names(model)
@@ -332,7 +340,7 @@ def prepare_model(
     prepared_path = workdir / f"{source.stem}.prepared.onnx"
     notes += preprocess(model, prepared_path)
     prepared = onnx.load(str(prepared_path))
-    if name_nodes(prepared):
+    if split_activation_bias(prepared) + name_nodes(prepared):
         onnx.save(prepared, str(prepared_path))
     check_runs(prepared_path, source.name)
     return PreparedModel(
@@ -344,6 +352,33 @@ def prepare_model(
         opset=default_opset(prepared),
         notes=tuple(notes),
     )
+
+
+def split_activation_bias(model: onnx.ModelProto) -> int:
+    """Split each Gemm whose C is an activation (onnxruntime's MatMul+Add fusion writes them) back into MatMul
+    and Add, in place: the quantizer then gives the product its own int8 grid, as an int8 kernel needs."""
+    initializers = {i.name for i in model.graph.initializer}
+    split = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Gemm" or len(node.input) < 3 or not node.input[2] or node.input[2] in initializers:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            continue
+        product = f"{node.output[0]}_product"
+        weights = node.input[1]
+        nodes = []
+        if attrs.get("transB", 0):
+            weights = f"{node.input[1]}_transposed"
+            nodes.append(onnx.helper.make_node("Transpose", [node.input[1]], [weights], name=f"{node.name}_wt"))
+        nodes += [onnx.helper.make_node("MatMul", [node.input[0], weights], [product], name=f"{node.name}_matmul"),
+                  onnx.helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_add")]
+        position = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        for offset, new in enumerate(nodes):
+            model.graph.node.insert(position + offset, new)
+        split += 1
+    return split
 
 
 def load_prepared(prepared: PreparedModel) -> onnx.ModelProto:

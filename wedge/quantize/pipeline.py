@@ -33,6 +33,7 @@ from wedge.quantize.plan import plan_for
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
 from wedge.quantize.search import search_calibration
+from wedge.quantize.stream import check_pairs, streamed_samples
 from wedge.quantize.tflite import ExportResult, export_tflite
 from wedge.quantize.tflite.convert import IO_KINDS, IoKind
 from wedge.quantize.tflite.dry_run import dry_run_export
@@ -63,6 +64,9 @@ class QuantizeOptions:
     format: OutputFormat = "onnx"  # "tflite" also writes <stem>.int8.tflite for TFLite-Micro boards
     io: IoKind = "int8"  # the .tflite's input/output type: "int8", or "float" with (DE)QUANTIZE at the edges
     keep_float: tuple[str, ...] = ()  # node names or op types left in float (--keep-float)
+    pinned_inputs: Mapping[str, float] = field(default_factory=dict)  # --input name=const:VALUE
+    batch_axes: Mapping[str, int] = field(default_factory=dict)  # --batch-axis name=AXIS
+    stream_states: tuple[tuple[str, str], ...] = ()  # --stream-state IN=OUT
 
 
 def output_path(model: Path, out_dir: Path) -> Path:
@@ -117,7 +121,10 @@ def run_quantize(
 def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path: Path | None,
          board: Board | None, options: QuantizeOptions, progress: Progress, started: float) -> QuantizeReport:
     advance = progress.stage("preparing model", 1)
-    prepared = prepare_model(model, workdir, options.input_shapes)
+    prepared = prepare_model(model, workdir, options.input_shapes, pinned_inputs=options.pinned_inputs,
+                             batch_axes=options.batch_axes)
+    stream = options.stream_states
+    check_pairs(stream, [s.name for s in prepared.inputs], prepared.output_names)
     advance(1)
     plan = plan_for(load_prepared(prepared), tflite=options.format == "tflite", keep_float=options.keep_float)
     if options.format == "tflite":
@@ -137,14 +144,20 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     batch_size = feed_batch_size(prepared.inputs, options.batch_size)
 
     with open_engine(prepared.path, "onnxruntime") as fp32:
+        if stream:
+            # Calibrate on the states the model feeds itself, not on whatever states the data holds.
+            calib = streamed_samples(fp32, calib, stream)
+            notes.append("streaming evaluation: each step's output state is fed back as the next step's input, "
+                         "for fp32 and int8 separately (what the device sees)")
         best, candidates, skipped = search_calibration(prepared, fp32, calib, eval_set, options.methods, workdir,
                                                        batch_size=batch_size, task=options.task, progress=progress,
-                                                       plan=plan, threshold=options.threshold)
+                                                       plan=plan, threshold=options.threshold, stream=stream)
         notes += [f"calibration method {s.method.value} skipped: {s.reason}" for s in skipped]
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
             host_kernels = compare_models(fp32, kernels, eval_set, batch_size=batch_size,
-                                          task=best.evaluation.task, on_batch=advance, threshold=options.threshold)
+                                          task=best.evaluation.task, on_batch=advance, threshold=options.threshold,
+                                          stream=stream)
     lost_db = best.evaluation.primary.sqnr_db - host_kernels.primary.sqnr_db
     if lost_db > HOST_KERNEL_WARN_DB:
         notes.append(f"onnxruntime's own int8 kernels on this CPU lose {lost_db:.1f} dB SQNR against exact int8 "

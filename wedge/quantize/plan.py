@@ -32,17 +32,20 @@ class QuantPlan:
 
     op_types: tuple[str, ...] = ONNX_OP_TYPES
     float_nodes: tuple[str, ...] = ()
+    # Value-moving ops (Transpose, Gather, Reshape) read int8 even where nothing before them is quantized (a
+    # model input): the TFLite export needs every tensor int8, the ONNX output need not.
+    force_quantize_inputs: bool = False
 
     def keeping_float(self, nodes: Iterable[str]) -> QuantPlan:
         """This plan with `nodes` also kept float."""
         merged = tuple(dict.fromkeys([*self.float_nodes, *nodes]))
-        return QuantPlan(self.op_types, merged)
+        return QuantPlan(self.op_types, merged, self.force_quantize_inputs)
 
 
 def plan_for(model: onnx.ModelProto, *, tflite: bool, keep_float: Sequence[str] = ()) -> QuantPlan:
     """The plan for `model`: `keep_float` names nodes or op types (`Conv`, `conv_3`) to leave in float."""
     op_types = TFLITE_OP_TYPES if tflite else ONNX_OP_TYPES
-    return QuantPlan(op_types, resolve_float_nodes(model, keep_float))
+    return QuantPlan(op_types, resolve_float_nodes(model, keep_float), force_quantize_inputs=tflite)
 
 
 def resolve_float_nodes(model: onnx.ModelProto, keep_float: Sequence[str]) -> tuple[str, ...]:

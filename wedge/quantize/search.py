@@ -22,6 +22,7 @@ from wedge.quantize.metrics import DEFAULT_THRESHOLD
 from wedge.quantize.plan import QuantPlan
 from wedge.quantize.progress import Progress
 from wedge.quantize.static import write_qdq_model
+from wedge.quantize.stream import StatePairs
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def search_calibration(
     progress: Progress,
     plan: QuantPlan | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    stream: StatePairs = (),
 ) -> tuple[Candidate, list[Candidate], list[SkippedMethod]]:
     """Quantize with each method into `workdir` as `plan` says; returns the best candidate, all of them in the
     order tried, and the methods that failed (with their reason). Raises only when every method fails."""
@@ -98,6 +100,7 @@ def search_calibration(
         advance = progress.stage(f"evaluating ({method.value})", len(evaluation_set))
         with OnnxRuntimeEngine(path, simulate_int8=True) as int8:
             result = compare_models(fp32, int8, evaluation_set, batch_size=batch_size, task=task, threshold=threshold,
+                                    stream=stream,
                                     on_batch=advance)
         candidates.append(Candidate(method, path, result, calibration_s))
     if not candidates:

@@ -44,7 +44,7 @@ def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path, pl
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=ranges.calibration_method,
-                extra_options=dict(_EXTRA_OPTIONS),
+                extra_options={**_EXTRA_OPTIONS, "ForceQuantizeNoInputCheck": plan.force_quantize_inputs},
                 calibration_cache_path=cache,
             )
         except Exception as exc:

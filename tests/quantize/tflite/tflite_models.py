@@ -72,7 +72,7 @@ def quantize(model: onnx.ModelProto, folder: Path, *, count: int = 48) -> tuple[
     ranges = calibrate(prepared.path, ArraySampleSet(calib, None, "calib"), Method.MINMAX,
                        batch_size=feed_batch_size(prepared.inputs, 16), op_types=TFLITE_OP_TYPES)
     qdq = folder / "case.int8.onnx"
-    write_qdq_model(prepared.path, ranges, qdq, QuantPlan(TFLITE_OP_TYPES))
+    write_qdq_model(prepared.path, ranges, qdq, QuantPlan(TFLITE_OP_TYPES, force_quantize_inputs=True))
     evaluation = {s.name: rng.normal(0, 1, (count, *s.sample_shape)).astype(np.float32) for s in prepared.inputs}
     return qdq, evaluation
 
@@ -89,7 +89,7 @@ def quantize_file(source: Path, calib: np.ndarray, folder: Path) -> Path:
     ranges = calibrate(prepared.path, samples, Method.MINMAX, batch_size=feed_batch_size(prepared.inputs, 16),
                        op_types=TFLITE_OP_TYPES)
     qdq = folder / f"{source.stem}.int8.onnx"
-    write_qdq_model(prepared.path, ranges, qdq, QuantPlan(TFLITE_OP_TYPES))
+    write_qdq_model(prepared.path, ranges, qdq, QuantPlan(TFLITE_OP_TYPES, force_quantize_inputs=True))
     return qdq
 
 

@@ -329,7 +329,8 @@ class _Reader:
             other = next((u for u in users if u.op_type != "QuantizeLinear"), None)
             if other is not None:
                 raise ExportError(f"input {value.name!r} feeds {_where(other)} in float, without a QuantizeLinear; "
-                                  "export the int8 model wedge quantize wrote")
+                                  "quantize the float model with wedge quantize --format tflite, which quantizes "
+                                  "every op's inputs, or keep that node float (--keep-float)")
             result.append(GraphIO(value.name, self.alias[value.name], dtype))
         if not result:
             raise ExportError(f"{self.label} has no quantized input: is it an int8 QDQ model from wedge quantize?")

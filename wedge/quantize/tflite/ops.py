@@ -310,6 +310,9 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
     wanted_bias = bias_params(in_params.scales[0], scales)
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias_tensor = ctx.tensor(bias_name) if bias_name else None
+    if bias_tensor is not None and not bias_tensor.constant:
+        raise ExportError(f"{where(node)} adds an activation as its bias; wedge quantize splits such a Gemm into "
+                          "MatMul and Add: quantize the float model with it")
     bias_data = None if bias_tensor is None else np.broadcast_to(bias_tensor.data, (units,))
     bias_quant = None if bias_tensor is None else bias_tensor.quant
     if beta != 1.0 and bias_data is not None:
