@@ -20,9 +20,10 @@ from wedge.edge.artifacts import inspect_model
 from wedge.edge.engines import open_engine
 from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.errors import first_line
+from wedge.quantize.auto_float import AUTO, AutoFloatStep, keep_worst_float
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
 from wedge.quantize.calibration import ImagePreprocess, feed_batch_size, load_samples
-from wedge.quantize.errors import OutputError
+from wedge.quantize.errors import OutputError, QuantizeError
 from wedge.quantize.evaluate import compare_models
 from wedge.quantize.fit import activation_peak_bytes, assess_fit
 from wedge.quantize.float_ops import float_ops
@@ -37,6 +38,7 @@ from wedge.quantize.stream import check_pairs, streamed_samples
 from wedge.quantize.tflite import ExportResult, export_tflite
 from wedge.quantize.tflite.convert import IO_KINDS, IoKind
 from wedge.quantize.tflite.dry_run import dry_run_export
+from wedge.quantize.tflite.float_ops import FLOAT_LOWERINGS
 
 REPORT_NAME: Final = "report.json"
 OutputFormat = Literal["onnx", "tflite"]
@@ -126,7 +128,11 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     stream = options.stream_states
     check_pairs(stream, [s.name for s in prepared.inputs], prepared.output_names)
     advance(1)
-    plan = plan_for(load_prepared(prepared), tflite=options.format == "tflite", keep_float=options.keep_float)
+    auto_float = AUTO in options.keep_float
+    if auto_float and options.max_drop_pp is None:
+        raise QuantizeError("--keep-float auto keeps layers float until --max-drop holds: give --max-drop")
+    plan = plan_for(load_prepared(prepared), tflite=options.format == "tflite",
+                    keep_float=[k for k in options.keep_float if k != AUTO])
     if options.format == "tflite":
         # Fail in seconds, not after calibration, when the export cannot lower an op.
         advance = progress.stage("checking TFLite export", 1)
@@ -153,6 +159,14 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
                                                        batch_size=batch_size, task=options.task, progress=progress,
                                                        plan=plan, threshold=options.threshold, stream=stream)
         notes += [f"calibration method {s.method.value} skipped: {s.reason}" for s in skipped]
+        auto_steps: list[AutoFloatStep] = []
+        if auto_float and options.max_drop_pp is not None:
+            floatable = set(FLOAT_LOWERINGS) if options.format == "tflite" else None
+            best, plan, auto_steps = keep_worst_float(
+                prepared, fp32, calib, eval_set, best, plan, workdir, max_drop_pp=options.max_drop_pp,
+                batch_size=batch_size, task=options.task, threshold=options.threshold, stream=stream,
+                layer_samples=options.layer_samples, floatable=floatable, progress=progress)
+            notes += [step.describe() for step in auto_steps]
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
             host_kernels = compare_models(fp32, kernels, eval_set, batch_size=batch_size,
@@ -215,6 +229,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         skipped_methods=skipped,
         float_nodes=plan.float_nodes,
         float_ops=left_float,
+        auto_float=auto_steps,
     )
     report.write(workdir / REPORT_NAME)
     return report

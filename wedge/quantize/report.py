@@ -79,6 +79,7 @@ class QuantizeReport:
     skipped_methods: list[SkippedMethod] = field(default_factory=list)
     float_nodes: tuple[str, ...] = ()
     float_ops: list[FloatOps] = field(default_factory=list)
+    auto_float: list[Any] = field(default_factory=list)  # AutoFloatStep (auto_float imports this module)
 
     @property
     def worst_layers(self) -> list[LayerError]:
@@ -96,6 +97,7 @@ class QuantizeReport:
             "candidates": [c.to_dict() for c in self.candidates] + [s.to_dict() for s in self.skipped_methods],
             "kept_float": list(self.float_nodes),
             "float_ops_left": [f.to_dict() for f in self.float_ops],
+            "auto_float": [step.to_dict() for step in self.auto_float],
             "evaluation": self.evaluation.to_dict(),
             "onnxruntime_int8_kernels": self.host_kernels.to_dict(),
             "size": {**asdict(self.size), "ratio": self.size.ratio},

@@ -92,7 +92,7 @@ def progress_bars(enabled: bool) -> Iterator[_RichProgress | None]:
               help="Input/output type of the .tflite: int8, or float (QUANTIZE/DEQUANTIZE at the edges).")
 @click.option("--keep-float", "keep_float", multiple=True,
               help="Leave a node (by name) or every node of an op type (Conv, Softmax) in float, in the ONNX and "
-                   "as a float island in the .tflite (repeat).")
+                   "as a float island in the .tflite (repeat); auto: the noisiest layers, until --max-drop holds.")
 @click.option("--input", "pinned", multiple=True,
               help="Pin an input to a constant: name=const:VALUE (a sample rate, a flag); repeat per input.")
 @click.option("--batch-axis", "batch_axes", multiple=True,
