@@ -22,7 +22,7 @@ from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.errors import first_line
 from wedge.quantize.auto_float import AUTO, AutoFloatStep, keep_worst_float
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
-from wedge.quantize.calibration import ImagePreprocess, feed_batch_size, load_samples
+from wedge.quantize.calibration import ImagePreprocess, SampleSet, feed_batch_size, load_samples
 from wedge.quantize.errors import OutputError, QuantizeError
 from wedge.quantize.evaluate import compare_models
 from wedge.quantize.fit import activation_peak_bytes, assess_fit
@@ -30,12 +30,13 @@ from wedge.quantize.float_ops import float_ops
 from wedge.quantize.layers import LAYER_SAMPLES, per_layer_errors
 from wedge.quantize.load import load_prepared, prepare_model
 from wedge.quantize.metrics import DEFAULT_THRESHOLD
-from wedge.quantize.plan import plan_for
+from wedge.quantize.plan import QuantPlan, plan_for
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
-from wedge.quantize.search import search_calibration
+from wedge.quantize.search import Candidate, search_calibration
 from wedge.quantize.stream import check_pairs, streamed_samples
 from wedge.quantize.tflite import ExportResult, export_tflite
+from wedge.quantize.tflite.errors import ExportDriftError
 from wedge.quantize.tflite.convert import IO_KINDS, IoKind
 from wedge.quantize.tflite.dry_run import dry_run_export
 from wedge.quantize.tflite.float_ops import FLOAT_LOWERINGS
@@ -167,6 +168,11 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
                 batch_size=batch_size, task=options.task, threshold=options.threshold, stream=stream,
                 layer_samples=options.layer_samples, floatable=floatable, progress=progress)
             notes += [step.describe() for step in auto_steps]
+        exported: ExportResult | None = None
+        if options.format == "tflite":
+            ranked = [best] if auto_steps else sorted(candidates, key=lambda c: c.score, reverse=True)
+            best, exported, export_notes = _export_first_passing(ranked, workdir, options, eval_set, plan, progress)
+            notes += export_notes
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
             host_kernels = compare_models(fp32, kernels, eval_set, batch_size=batch_size,
@@ -191,13 +197,6 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     # MACs from the shape-fixed graph: a model with dynamic spatial dims counts them as 1 otherwise.
     size = SizeInfo(fp32_bytes=fp32_info.size_bytes, int8_bytes=int8_info.size_bytes,
                     params=fp32_info.param_count, macs=inspect_model(prepared.path).macs)
-    exported: ExportResult | None = None
-    if options.format == "tflite":
-        advance = progress.stage("exporting TFLite", 1)
-        validation_inputs = eval_set.batch(0, min(len(eval_set), EXPORT_VALIDATION_SAMPLES))
-        exported = export_tflite(final_model, workdir / "model.int8.tflite", io=options.io,
-                                 eval_samples=validation_inputs, float_nodes=plan.float_nodes)
-        advance(1)
     fit = None
     if board is not None:
         # The board gets the .tflite when there is one: its bytes fill the slot, its measured arena the RAM.
@@ -233,6 +232,33 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     )
     report.write(workdir / REPORT_NAME)
     return report
+
+
+def _export_first_passing(ranked: list[Candidate], workdir: Path, options: QuantizeOptions, eval_set: SampleSet,
+                          plan: QuantPlan, progress: Progress) -> tuple[Candidate, ExportResult, list[str]]:
+    """Export the best candidate whose .tflite stays within the validation bounds in LiteRT and TFLite-Micro.
+
+    Methods differ in how close TFLM's fixed-point rounding stays to onnxruntime (a clipped range puts more
+    values near a rounding edge); a drifting export of the best method falls back to the next, and says so.
+    """
+    validation_inputs = eval_set.batch(0, min(len(eval_set), EXPORT_VALIDATION_SAMPLES))
+    drifted: list[str] = []
+    first_error: ExportDriftError | None = None
+    for candidate in ranked:
+        advance = progress.stage(f"exporting TFLite ({candidate.method.value})", 1)
+        try:
+            exported = export_tflite(candidate.path, workdir / "model.int8.tflite", io=options.io,
+                                     eval_samples=validation_inputs, float_nodes=plan.float_nodes)
+        except ExportDriftError as exc:
+            first_error = first_error or exc
+            drifted.append(f"{candidate.method.value} ({exc.problem})")
+            continue
+        advance(1)
+        notes = [f"the .tflite of {', '.join(drifted)} drifted from its int8 ONNX in validation; exported "
+                 f"{candidate.method.value} instead (its int8 ONNX is the one written)"] if drifted else []
+        return candidate, exported, notes
+    assert first_error is not None
+    raise first_error
 
 
 def _versions() -> dict[str, str]:

@@ -1,55 +1,16 @@
-"""Pretrained ONNX models that a PyPI package ships inside its wheel, and inputs for them made here.
-
-rapidocr-onnxruntime carries PaddleOCR's PP-OCR detector, recognizer and text-direction classifier; wedge reads
-only the files (installed with --no-deps in CI: its OpenCV dependency is never imported).
-"""
+"""The pretrained OCR models rapidocr-onnxruntime ships, for tests: skipped when the package is absent."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from typing import Final
 
-import numpy as np
 import pytest
 
-RAPIDOCR_PACKAGE: Final = "rapidocr_onnxruntime"
-OCR_MODELS: Final = {
-    "detector": "ch_PP-OCRv4_det_infer.onnx",
-    "recognizer": "ch_PP-OCRv4_rec_infer.onnx",
-    "direction": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
-}
-_WORDS: Final = ("wedge", "ring", "edge", "TFLite", "int8", "model", "board", "sensor", "BLE", "42", "OCR", "text")
+from wedge.samples.ocr_data import RAPIDOCR_PACKAGE, ocr_model_path
 
 
 def ocr_model(kind: str) -> Path:
-    """The path of one of rapidocr's bundled models; skips when the package is not installed."""
-    spec = importlib.util.find_spec(RAPIDOCR_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    path = ocr_model_path(kind)
+    if path is None:
         pytest.skip(f"{RAPIDOCR_PACKAGE} is not installed (pip install --no-deps rapidocr-onnxruntime)")
-    path = Path(spec.submodule_search_locations[0]) / "models" / OCR_MODELS[kind]
-    if not path.is_file():
-        pytest.skip(f"{path} is absent from the installed {RAPIDOCR_PACKAGE}")
     return path
-
-
-def text_images(count: int, height: int, width: int, seed: int = 0, *, rotated_share: float = 0.0) -> np.ndarray:
-    """Dark words on light backgrounds as PaddleOCR feeds them: NCHW, (pixel / 255 - 0.5) / 0.5; a share of
-    them upside down (what the direction classifier detects)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    rng = np.random.default_rng(seed)
-    images = []
-    for index in range(count):
-        image = Image.new("RGB", (width, height), tuple(int(v) for v in rng.integers(180, 256, 3)))
-        draw = ImageDraw.Draw(image)
-        for _ in range(int(rng.integers(1, 3))):
-            font = ImageFont.load_default(size=int(rng.integers(height // 3, max(height // 3 + 1, height // 2))))
-            position = (int(rng.integers(0, max(1, width // 3))), int(rng.integers(0, max(1, height // 3))))
-            draw.text(position, " ".join(rng.choice(_WORDS, 2)), font=font,
-                      fill=tuple(int(v) for v in rng.integers(0, 80, 3)))
-        if index < rotated_share * count:
-            image = image.rotate(180)
-        pixels = np.asarray(image, np.float32) / 255.0
-        images.append(((pixels - 0.5) / 0.5).transpose(2, 0, 1))
-    return np.stack(images).astype(np.float32)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.quantize.tflite.pretrained_models import ocr_model, text_images
+from tests.quantize.tflite.pretrained_models import ocr_model
+from wedge.samples.ocr_data import text_images
 from wedge.quantize.calibrate import Method
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 

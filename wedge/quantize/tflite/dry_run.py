@@ -23,7 +23,7 @@ from wedge.quantize.static import write_qdq_model
 from wedge.quantize.tflite.arena import check_tflm_loads
 from wedge.quantize.tflite.convert import IoKind, lower_graph
 from wedge.quantize.tflite.errors import ExportError
-from wedge.quantize.tflite.graph import read_qdq
+from wedge.quantize.tflite.graph import FOLDABLE_OPS, read_qdq
 from wedge.quantize.tflite.registry import LOWERINGS
 
 PLACEHOLDER_RANGE: Final = (-1.0, 1.0)
@@ -39,11 +39,20 @@ class OpCoverage:
 
     @property
     def missing(self) -> list[str]:
-        return sorted(op for op in self.counts if op not in LOWERINGS and op != "Constant")
+        return sorted(op for op in self.counts if status(op) == "not lowered")
 
     def to_dict(self) -> dict[str, Any]:
-        return {op: {"nodes": count, "lowered": op in LOWERINGS or op == "Constant"}
-                for op, count in sorted(self.counts.items())}
+        return {op: {"nodes": count, "status": status(op)} for op, count in sorted(self.counts.items())}
+
+
+def status(op_type: str) -> str:
+    """How the export treats an ONNX op: lowered to TFLite ops, folded away when its inputs are constant (shape
+    arithmetic), or not lowered (the dry run names the node)."""
+    if op_type in LOWERINGS:
+        return "lowered"
+    if op_type in FOLDABLE_OPS:
+        return "folded if constant"
+    return "not lowered"
 
 
 @dataclass(frozen=True)

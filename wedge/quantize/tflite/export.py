@@ -16,7 +16,7 @@ import numpy as np
 
 from wedge.quantize.tflite.arena import ArenaMeasurement, measure_arena
 from wedge.quantize.tflite.convert import IoBinding, IoKind, LoweredModel, lower_graph
-from wedge.quantize.tflite.errors import ExportError
+from wedge.quantize.tflite.errors import ExportDriftError, ExportError
 from wedge.quantize.tflite.graph import read_qdq
 from wedge.quantize.tflite.validate import (
     DEFAULT_SAMPLES,
@@ -110,8 +110,9 @@ def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
         validation = validate_tflite(qdq_path, lowered.data, lowered, samples,
                                      arena_bytes=arena.arena_bytes + VALIDATION_HEADROOM_BYTES, source=source)
         if not validation.passed:
-            raise ExportError(f"the .tflite drifts from onnxruntime on the int8 model: {validation.problems[0]} "
-                              "— not written; please report the model (the lowering of some op disagrees)")
+            raise ExportDriftError(f"the .tflite drifts from onnxruntime on the int8 model: {validation.problems[0]} "
+                                   "— not written; please report the model (the lowering of some op disagrees)",
+                                   validation.problems[0])
         os.replace(partial, out_path)
     finally:
         partial.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from wedge.quantize.tflite.spec import float_path_params
 
 _QDQ_OPS: Final = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # Shape arithmetic a dynamic-batch export leaves behind; folded to constants once the batch is 1.
-_FOLDABLE_OPS: Final = frozenset({
+FOLDABLE_OPS: Final = frozenset({
     "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Mul", "Add", "Sub",
     "Div", "Identity", "ConstantOfShape", "Range", "ReduceProd", "Expand", "Constant",
 })  # fmt: skip
@@ -144,7 +144,7 @@ def _fold_constants(model: onnx.ModelProto, constants: dict[str, np.ndarray],
             end = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "end"), None)
             constants[node.output[0]] = shape[start:end]
             continue
-        if node.op_type in _FOLDABLE_OPS and inputs and all(i in constants for i in inputs) \
+        if node.op_type in FOLDABLE_OPS and inputs and all(i in constants for i in inputs) \
                 and all(constants[i].dtype != np.float32 or constants[i].size <= 64 for i in inputs):
             graph = onnx.helper.make_graph(
                 [node], "fold",
