@@ -23,7 +23,7 @@ from wedge.quantize.tflite.layout import (
     spatial,
 )
 from wedge.quantize.tflite.lowering import Lowering, where
-from wedge.quantize.tflite.ops import attr_ints, conv_padding, main_layout
+from wedge.quantize.tflite.ops import attr_ints, conv_padding, dense_input, main_layout
 from wedge.quantize.tflite.ops import lower_softmax as lower_int8_softmax
 
 FloatLower = Callable[[Lowering, Node], None]
@@ -158,13 +158,7 @@ def _fully_connected(ctx: Lowering, node: Node) -> None:
                                    or float(node.attr("beta", 1.0)) != 1.0):
         raise ExportError(f"{where(node)} kept float uses transA/alpha/beta, which FULLY_CONNECTED lacks")
     real = weights.real().astype(np.float32)
-    matrix = real if trans_b else real.T
-    layout = ctx.layout(a)
-    if layout.order is not None:
-        matrix = matrix[:, layout.order]
-        source = ctx.float_activation(a)
-    else:
-        source = ctx.float_activation(a, identity(len(ctx.tensor(a).shape)))
+    matrix, source = dense_input(ctx, a, real if trans_b else real.T, as_float=True)
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     units = matrix.shape[0]
     bias = (np.broadcast_to(ctx.tensor(bias_name).real().astype(np.float32), (units,)) if bias_name

@@ -274,6 +274,16 @@ def _grouped_conv(ctx: Lowering, node: Node, source: int, out: str, layout: Layo
     ctx.emit_to("CONCATENATION", results, out, layout, schema.ConcatenationOptionsT(axis=3))
 
 
+def dense_input(ctx: Lowering, a: str, matrix: np.ndarray, *, as_float: bool = False) -> tuple[np.ndarray, int]:
+    """A dense layer's input tensor, and its [units, K] weights with columns in that tensor's feature order (a
+    flattened channel-last tensor keeps its bytes; the columns move instead)."""
+    fetch = ctx.float_activation if as_float else ctx.activation
+    layout = ctx.layout(a)
+    if layout.order is not None:
+        return matrix[:, layout.order], fetch(a)
+    return matrix, fetch(a, identity(len(ctx.tensor(a).shape)))
+
+
 def lower_fully_connected(ctx: Lowering, node: Node) -> None:
     """Gemm, or MatMul by a constant, as FULLY_CONNECTED with [units, K] weights."""
     a, out = node.inputs[0], node.outputs[0]
@@ -300,12 +310,7 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
         raise ExportError(f"{where(node)}: weights are quantized along the input axis; TFLite needs "
                           "per-output-channel scales")
     scales = np.broadcast_to(np.asarray(weights.quant.scales, np.float64), (units,)) * alpha
-    a_layout = ctx.layout(a)
-    if a_layout.order is not None:
-        matrix = matrix[:, a_layout.order]
-        source = ctx.activation(a)
-    else:
-        source = ctx.activation(a, identity(len(ctx.tensor(a).shape)))
+    matrix, source = dense_input(ctx, a, matrix)
     in_params = ctx.params(a)
     wanted_bias = bias_params(in_params.scales[0], scales)
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
