@@ -25,6 +25,10 @@ def test_the_demo_quantizes_flashes_and_benches_a_virtual_ring(tmp_path: Path) -
     assert summary["stream"]["lost_records"] == 0 and summary["stream"]["reconnects"] >= 1
     assert (workdir / "ble" / "stream.db").exists()
     assert summary["wall_s"] > 0  # how long it takes is measured by bench/hil_bench.py, not asserted here
+    # The same workdir again (its ring, key and reports are there): it runs, and reuses the key its ring trusts.
+    again = run_cli("demo", "--workdir", str(workdir), "--json", timeout_s=180)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["passed"]
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(workdir) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []
 
@@ -32,3 +36,9 @@ def test_the_demo_quantizes_flashes_and_benches_a_virtual_ring(tmp_path: Path) -
 def test_an_unknown_sample_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_cli("demo", "--sample", "cats", "--workdir", str(tmp_path / "d"))
     assert result.returncode == 1 and "no sample 'cats'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failing_demo_with_json_still_answers_on_stdout(tmp_path: Path) -> None:
+    result = run_cli("demo", "--sample", "cats", "--workdir", str(tmp_path / "d"), "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {"passed": False, "error": "no sample 'cats': choose from digits, ppg_quality"}

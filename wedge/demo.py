@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol
 from wedge.boards import load as load_board
 from wedge.errors import WedgeError
 from wedge.firmware.flash.flasher import flash_image
-from wedge.firmware.image.keys import generate_keys
+from wedge.firmware.image.keys import existing_or_new_keys
 from wedge.firmware.virtual.processes import EmulatorProcess
 from wedge.hil.flashing import model_arena_bytes, pack_model
 from wedge.hil.runner import SMOKE_SUITES, run_bench
@@ -89,6 +89,7 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
         raise DemoError(f"no sample {sample!r}: choose from {', '.join(sorted(SAMPLES))}")
     chosen = SAMPLES[sample]
     board = load_board(board_name)
+    workdir = workdir.resolve()  # the bench map names files by absolute path
     workdir.mkdir(parents=True, exist_ok=True)
     steps = _Steps(observer)
 
@@ -101,7 +102,8 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
         return path, f"{path.name} ({path.stat().st_size:,} bytes, {report.chosen_method}{accuracy})"
 
     tflite = steps.run("quantize + export", quantize)
-    keys = steps.run("throwaway key", lambda: (generate_keys(workdir / "keys"), f"ed25519 in {workdir / 'keys'}"))
+    # A workdir run again keeps its key: the virtual ring in it trusts that key.
+    keys = steps.run("throwaway key", lambda: (existing_or_new_keys(workdir / "keys"), f"ed25519 in {workdir / 'keys'}"))
 
     def pack() -> tuple[Any, str]:
         image = pack_model(tflite, board, keys.private_path, DEMO_VERSION, arena_bytes=model_arena_bytes(tflite))

@@ -186,3 +186,10 @@ def test_unknown_board_without_a_close_match_still_lists_the_known_ones() -> Non
 def test_board_error_is_a_wedge_error_with_exit_code_1() -> None:
     assert issubclass(BoardError, WedgeError)
     assert BoardError("x").exit_code == 1
+
+
+def test_a_profile_that_is_not_utf8_is_one_error_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "test-ring.toml"
+    path.write_bytes(b'name = "test-ring\xff"\n')
+    with pytest.raises(boards.BoardError, match=r"test-ring.toml: not UTF-8 text .*byte 0xff at offset 17"):
+        boards.load_file(path)

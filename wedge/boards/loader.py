@@ -175,6 +175,9 @@ def load_file(path: Path) -> Board:
             data = tomllib.load(handle)
     except OSError as exc:
         raise BoardError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BoardError(f"{path}: not UTF-8 text (TOML files are UTF-8): byte 0x{exc.object[exc.start]:02x} "
+                         f"at offset {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
     return _build(data, path)

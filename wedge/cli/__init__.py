@@ -30,9 +30,24 @@ COMMANDS: Final[dict[str, str]] = {
     "hil": "hil",
     "inspect": "inspect",
     "keys": "keys",
+    "mcp": "mcp",
     "pack": "pack",
     "quantize": "quantize",
 }
+
+
+def _pass_undecodable_names() -> None:
+    """File names that are not UTF-8 reach Python as surrogates; print them back as their original bytes.
+
+    Python does so by itself only in the C locale; under en_US.UTF-8 printing such a name would raise.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):  # a stream that cannot change, e.g. already closed
+                pass
 
 
 class WedgeGroup(click.Group):
@@ -49,6 +64,7 @@ class WedgeGroup(click.Group):
         return command if isinstance(command, click.Command) else None
 
     def invoke(self, ctx: click.Context) -> Any:
+        _pass_undecodable_names()
         try:
             return super().invoke(ctx)
         except WedgeError as exc:

@@ -8,8 +8,21 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
+
+from wedge.errors import WedgeError
+
+
+def _run(workdir: Path | None, observer: Any, sample: str, board_name: str) -> Any:
+    from wedge.demo import run_demo
+
+    if workdir is not None:
+        return run_demo(workdir, observer, sample=sample, board_name=board_name)
+    # Short path: the virtual ring's control socket must fit a Unix socket path.
+    with tempfile.TemporaryDirectory(prefix="wedge-demo-") as folder:
+        return run_demo(Path(folder), observer, sample=sample, board_name=board_name)
 
 
 @click.command()
@@ -22,8 +35,6 @@ def demo(sample: str, board_name: str, workdir: Path | None, as_json: bool) -> N
     """Quantize a sample model, sign and flash it to a virtual ring, and run the HIL smoke suite on it."""
     from rich.console import Console
     from rich.table import Table
-
-    from wedge.demo import run_demo
 
     console = Console(stderr=True)
 
@@ -42,12 +53,11 @@ def demo(sample: str, board_name: str, workdir: Path | None, as_json: bool) -> N
 
     observer = Observer()
     try:
-        if workdir is None:
-            # Short path: the virtual ring's control socket must fit a Unix socket path.
-            with tempfile.TemporaryDirectory(prefix="wedge-demo-") as folder:
-                summary = run_demo(Path(folder), observer, sample=sample, board_name=board_name)
-        else:
-            summary = run_demo(workdir, observer, sample=sample, board_name=board_name)
+        summary = _run(workdir, observer, sample, board_name)
+    except WedgeError as exc:
+        if as_json:  # --json always answers on stdout, a failure included
+            click.echo(json.dumps({"passed": False, "error": str(exc)}, indent=2))
+        raise
     finally:
         if observer.status is not None:
             observer.status.stop()

@@ -1,12 +1,16 @@
 """`wedge hil run MODEL.tflite --board-map bench.toml`: the built-in HIL suites on every board, with reports.
 
 A thin click layer over `wedge.hil.runner.run_bench`; prints one line per board and where the reports are.
+Boards are the map's, or labgrid places (`--labgrid HOST:PORT --place NAME`).
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -18,8 +22,16 @@ def hil() -> None:
 
 @hil.command("run")
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--board-map", "board_map", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--board-map", "board_map", type=click.Path(dir_okay=False, path_type=Path),
               help="bench.toml listing the boards (port = \"virtual\" starts a virtual board).")
+@click.option("--labgrid", "coordinator", metavar="HOST:PORT",
+              help="labgrid coordinator of the places (default: the map's coordinator, then LG_COORDINATOR).")
+@click.option("--place", "places", multiple=True, metavar="NAME",
+              help="A labgrid place as a board, instead of a map (repeatable; run in parallel).")
+@click.option("--profile", metavar="PROFILE",
+              help="Board profile of the --place boards whose place has no 'profile' tag.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Private key the --place boards' bootloaders trust (images are signed with it).")
 @click.option("--eval", "eval_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Eval set (.npz with the model input and optional labels) for the accuracy suite.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hil-report"),
@@ -30,17 +42,24 @@ def hil() -> None:
 @click.option("--samples", type=click.IntRange(min=1), default=32, show_default=True,
               help="Eval samples to run on each device.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
-def run(model: Path, board_map: Path, eval_path: Path | None, report_dir: Path, boards: tuple[str, ...],
+def run(model: Path, board_map: Path | None, coordinator: str | None, places: tuple[str, ...], profile: str | None,
+        key_path: Path | None, eval_path: Path | None, report_dir: Path, boards: tuple[str, ...],
         suites: tuple[str, ...], samples: int, as_json: bool) -> None:
-    """Run the HIL suites for MODEL on the boards of a map, one worker per board in parallel."""
-    from wedge.hil.runner import SUITES, run_bench
+    """Run the HIL suites for MODEL on the boards of a map (or labgrid places), one worker per board in parallel."""
+    from wedge.hil.runner import SUITES, LabOptions, run_bench
 
     def started(name: str) -> None:
         if not as_json:
             click.echo(f"{name}: running", err=True)
 
+    def lab_said(message: str) -> None:
+        click.echo(message, err=True)
+
+    # SIGTERM ends the run as Ctrl-C does: workers stopped, places released.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    lab = LabOptions(coordinator=coordinator, places=places, profile=profile, key=key_path)
     result = run_bench(model, board_map, report_dir, eval_path=eval_path, boards=boards,
-                       suites=suites or SUITES, samples=samples, on_start=started)
+                       suites=suites or SUITES, samples=samples, on_start=started, lab=lab, on_lab=lab_said)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -55,3 +74,7 @@ def run(model: Path, board_map: Path, eval_path: Path | None, report_dir: Path, 
         click.echo(f"reports: {result.files['html']} · {result.files['junit']} · {result.files['json']}")
     if not result.passed:
         raise SystemExit(1)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    sys.exit(128 + signum)

@@ -11,6 +11,7 @@ from typing import Final
 
 import serial
 
+_RFC2217: Final[str] = "rfc2217://"
 _BUSY_ERRNOS: Final[frozenset[int]] = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
 
 
@@ -36,6 +37,9 @@ def open_failure(address: str, exc: BaseException) -> str:
 def open_serial(address: str, baud: int, *, timeout_s: float | None, write_timeout_s: float | None = None
                 ) -> serial.SerialBase:
     """Open `address` exclusively; OSError-family errors propagate for `open_failure` to describe."""
+    if address.startswith(_RFC2217):
+        # pyserial's RFC 2217 client raises NotImplementedError for a write timeout; its writes go to a TCP socket.
+        write_timeout_s = None
     port = serial.serial_for_url(address, baudrate=baud, timeout=timeout_s, write_timeout=write_timeout_s,
                                  exclusive=True, do_not_open=True)
     port.open()

@@ -1,4 +1,4 @@
-"""wedge's pytest plugin (`pytest11` entry point): options --board-map/--board/--model/--eval and fixtures
+"""wedge's pytest plugin (`pytest11` entry point): options --board-map/--board/--model/--eval/--labgrid and fixtures
 `board`, `dut`, `ble`, `flashed`, `hil_model`, `hil_eval`, `hil_record`; with --hil-json, a JSON record of every test.
 
 Fixtures skip with a reason when no board map is given, so the plugin is harmless in unrelated test runs.
@@ -32,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-samples", type=int, default=DEFAULT_SAMPLES, help="eval samples to run on the device")
     group.addoption("--hil-json", metavar="PATH", help="write every test's outcome and recorded metrics here")
     group.addoption("--hil-work", metavar="DIR", help="folder for keys, images and virtual boards (default: a temp dir)")
+    group.addoption("--labgrid", dest="hil_labgrid", metavar="HOST:PORT",
+                    help="labgrid coordinator of the map's places (default: the map's, then LG_COORDINATOR)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +51,7 @@ class HilOptions:
     eval_path: Path | None
     samples: int
     work: Path
+    coordinator: str | None = None
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +67,7 @@ def hil_options(request: pytest.FixtureRequest) -> Iterator[HilOptions]:
     yield HilOptions(
         board_map=Path(board_map), board=config.getoption("hil_board"),
         model=Path(model) if model else None, eval_path=Path(eval_path) if eval_path else None,
-        samples=config.getoption("hil_samples"), work=work,
+        samples=config.getoption("hil_samples"), work=work, coordinator=config.getoption("hil_labgrid"),
     )
     if not given:
         shutil.rmtree(work, ignore_errors=True)
@@ -79,7 +82,8 @@ def board(hil_options: HilOptions) -> Iterator[Any]:
     entry = board_map.get(hil_options.board) if hil_options.board else board_map.boards[0]
     from wedge.hil.bench import BoardHandle  # after the map checks: it pulls in the flashing stack
 
-    handle = BoardHandle(entry, hil_options.work / entry.name)
+    handle = BoardHandle(entry, hil_options.work / entry.name,
+                         coordinator=hil_options.coordinator or board_map.coordinator)
     try:
         handle.start()
     except Exception:
@@ -94,7 +98,7 @@ def dut(board: Any) -> Iterator[Any]:
     """A DutClient on the board's port, open for this test."""
     from wedge.hil.dut_client import DutClient
 
-    with DutClient(board.port, baud=board.entry.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
+    with DutClient(board.port, baud=board.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
         yield client
 
 

@@ -302,7 +302,8 @@ def prepare_model(
     model, upgrade_notes = upgrade_opset(model, source.name)
     notes += upgrade_notes
     notes += shorten_names(model)
-    prepared_path = workdir / f"{source.stem}.prepared.onnx"
+    # A fixed name inside the private work folder: the source's own name may not be UTF-8, which onnxruntime needs.
+    prepared_path = workdir / "model.prepared.onnx"
     notes += preprocess(model, prepared_path)
     check_runs(prepared_path, source.name)
     prepared = onnx.load(str(prepared_path), load_external_data=False)

@@ -66,7 +66,7 @@ def search_calibration(
         advance = progress.stage(f"calibrating ({method.value})", len(calib))
         ranges = calibrate(prepared.path, calib, method, batch_size=batch_size, on_batch=advance)
         calibration_s = time.perf_counter() - started
-        path = workdir / f"{prepared.source.stem}.{method.value}.int8.onnx"
+        path = workdir / f"model.{method.value}.int8.onnx"  # fixed: the source name may not be UTF-8
         write_qdq_model(prepared.path, ranges, path)
         advance = progress.stage(f"evaluating ({method.value})", len(evaluation_set))
         with OnnxRuntimeEngine(path, simulate_int8=True) as int8:

@@ -75,3 +75,18 @@ def test_an_operator_pointing_past_the_op_code_table(tmp_path: Path) -> None:
     assert _inspect_error(path) == (
         f"dangling.tflite is not a valid TFLite model (subgraph 0: an operator uses op code 99 of {opcodes})"
     )
+
+
+def test_an_initializer_declaring_more_than_the_file_holds_is_refused(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**20, 2**20], raw_data=bytes(16))
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "huge",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2**20])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2**20])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "huge.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ArtifactError, match=r"'w' declares 1,099,511,627,776 elements .* holds 16 bytes"):
+        inspect_model(path)

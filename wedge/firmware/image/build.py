@@ -132,7 +132,8 @@ def build_image(
     ops = list(info.op_histogram)
     model_data = model_path.read_bytes()
     manifest = Manifest(
-        model_name=model_name or model_path.stem,
+        # A file name that is not UTF-8 still names the model, with its undecodable bytes shown as U+FFFD.
+        model_name=model_name or os.fsencode(model_path.stem).decode("utf-8", "replace"),
         model_version=version,
         board=board.name,
         runtime=board.compute.runtime,

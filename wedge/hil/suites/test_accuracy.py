@@ -38,7 +38,7 @@ def device_run(board: Any, flashed: Any, hil_model: Any, hil_eval: Any, hil_opti
     finally:
         reference.close()
     rows = []
-    with DutClient(board.port, baud=board.entry.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
+    with DutClient(board.port, baud=board.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
         for index in range(len(eval_set)):
             client.load(eval_set.input_bytes(index, reference.inputs))
             rows.append(client.infer(1, 0).results)

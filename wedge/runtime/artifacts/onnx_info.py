@@ -164,6 +164,36 @@ def _tensor_bytes(tensor: onnx.TensorProto) -> int:
     return count * _numpy_dtype(tensor.data_type).itemsize
 
 
+_TYPED_FIELDS: Final = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
+
+
+def _check_sizes(constants: dict[str, onnx.TensorProto], file_bytes: int) -> None:
+    """Refuse a constant whose declared shape does not match the data the file holds for it.
+
+    A file of a few bytes can declare a 2^40-element tensor; believing the shape would report terabytes of
+    weights (and allocate them further on).
+    """
+    for name, tensor in constants.items():
+        if any(d < 0 for d in tensor.dims):
+            raise ArtifactError(f"initializer {name!r} has a negative dimension {list(tensor.dims)}")
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            continue
+        declared = prod(tensor.dims)
+        if tensor.HasField("raw_data"):
+            expected = _tensor_bytes(tensor)
+            held = len(tensor.raw_data)
+            if held != expected:
+                raise ArtifactError(f"initializer {name!r} declares {declared:,} elements ({expected:,} bytes) but the "
+                                    f"file holds {held:,} bytes for it (corrupt or truncated model)")
+            continue
+        held = max(len(getattr(tensor, field)) for field in _TYPED_FIELDS)
+        if held and held not in (declared, 2 * declared) and not (tensor.data_type in _NIBBLE_TYPES
+                                                                 and held == (declared + 1) // 2):
+            raise ArtifactError(f"initializer {name!r} declares {declared:,} elements but the file holds {held:,}")
+        if not held and declared and declared > file_bytes:
+            raise ArtifactError(f"initializer {name!r} declares {declared:,} elements but holds no data")
+
+
 def _op_names(graph: onnx.GraphProto) -> list[str]:
     """Op names of a graph and of the subgraphs its control-flow nodes carry."""
     names: list[str] = []
@@ -210,6 +240,7 @@ def onnx_info(path: Path, data: bytes) -> ModelInfo:
     model = _infer_shapes(_load(data, path.name), notes)
     graph = model.graph
     lookup = _Graph(graph)
+    _check_sizes(lookup.constants, len(data))
     params = [(name, t) for name, t in lookup.constants.items() if _is_param(lookup, name, t)]
     if any(t.data_location == onnx.TensorProto.EXTERNAL for _, t in params):
         notes.append("weights are stored in external data files beside the model")

@@ -6,6 +6,7 @@ ORT's own log is raised to errors-only so a user sees wedge's messages, not the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -46,6 +47,17 @@ def _spec(arg: Any, *, is_input: bool) -> TensorSpec:
     return TensorSpec(name=arg.name, shape=shape, dtype=dtype, quant=None)
 
 
+def _ort_source(path: Path) -> bytes | str:
+    """The path for onnxruntime, or the file's bytes when the path is not UTF-8 (onnxruntime takes UTF-8 paths
+    only; a model with external data then cannot find it, which onnxruntime says)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.read_bytes()
+    return text
+
+
 class OnnxRuntimeEngine(Engine):
     """An ONNX model in an onnxruntime InferenceSession on the CPU execution provider."""
 
@@ -68,7 +80,7 @@ class OnnxRuntimeEngine(Engine):
         if simulate_int8:
             # QDQ fusion into QLinear kernels happens at the extended level; basic folds constants only.
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        content: bytes | str = model if isinstance(model, bytes) else str(existing_path(model))
+        content: bytes | str = model if isinstance(model, bytes) else _ort_source(existing_path(model))
         try:
             self._session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own pybind exception types for every load failure

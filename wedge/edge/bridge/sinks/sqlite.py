@@ -5,7 +5,8 @@ Writes run on one worker thread. `coverage` tells the daemon exactly which numbe
 a restarted bridge asks the device only for the others; `lost` rows record what a device no longer had, so a
 gap check (`gap_check`) tells a record never fetched from one that is gone. A database of the epoch-less layout
 (schema 1) is migrated in place, in one transaction, when the sink opens it: its rows keep their device and seq,
-with epoch 0. `stored_records` reads rows back (the HIL and the benchmarks check what arrived through it).
+with epoch 0. `query_records` reads rows back by device, time range or newest N (the MCP server's stream_query),
+`stored_records` all of them (the HIL and the benchmarks check what arrived through it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -216,28 +218,47 @@ class SqliteSink:
         self._worker.shutdown(wait=True)
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    version = _schema_version(db)
+def _read_only(path: Path, what: str) -> sqlite3.Connection:
+    """The database opened read-only (a running bridge keeps writing); SinkError unless it has this layout."""
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        version = _schema_version(db)
+    except sqlite3.Error as exc:
+        raise SinkError(f"{what} {path}: {exc}") from exc
     if version != SCHEMA_VERSION:
         db.close()
-        raise SinkError(f"{path} has schema {version}; open it once with the bridge (`wedge bridge --sink "
-                        f"sqlite:{path}`) to migrate it to schema {SCHEMA_VERSION}")
+        if version == 0:
+            raise SinkError(f"{what} {path}: no such table: records (not a bridge's database)")
+        raise SinkError(f"{what} {path}: it has schema {version}; open it once with the bridge (`wedge bridge "
+                        f"--sink sqlite:{path}`) to migrate it to schema {SCHEMA_VERSION}")
     return db
 
 
 def stored_records(path: Path, device: str | None = None) -> list[StreamRecord]:
     """The rows of `path` (of one device, or all), in (device, epoch, seq) order; SinkError if it cannot be read."""
+    return query_records(path, device=device)
+
+
+def query_records(path: Path, *, device: str | None = None, since_us: int | None = None,
+                  until_us: int | None = None, last: int | None = None) -> list[StreamRecord]:
+    """The rows of `path` received in [since_us, until_us) (host clock, microseconds since the epoch), of one
+    device or all; `last` keeps only the newest N by receive time. In (device, epoch, seq) order; the database is
+    opened read-only, so a running bridge keeps writing. SinkError if it cannot be read."""
+    where: list[str] = []
+    arguments: list[str | int] = []
+    for clause, value in (("device = ?", device), ("received_us >= ?", since_us), ("received_us < ?", until_us)):
+        if value is not None:
+            where.append(clause)
+            arguments.append(value)
     query = f"SELECT {_COLUMNS} FROM records"
-    arguments: tuple[str, ...] = ()
-    if device is not None:
-        query, arguments = query + " WHERE device = ?", (device,)
+    if where:
+        query += " WHERE " + " AND ".join(where)
+    if last is not None:
+        query = f"SELECT * FROM ({query} ORDER BY received_us DESC, epoch DESC, seq DESC LIMIT ?)"
+        arguments.append(last)
     try:
-        db = _read_only(path)
-        try:
+        with closing(_read_only(path, "cannot read records from")) as db:
             rows = db.execute(query + " ORDER BY device, epoch, seq", arguments).fetchall()
-        finally:
-            db.close()
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read records from {path}: {exc}") from exc
     return [StreamRecord(d, epoch, seq, t, received, kind, model_id, tuple(json.loads(vals)), json.loads(detail))
@@ -280,8 +301,7 @@ def gap_check(path: Path, device: str | None = None) -> list[EpochGaps]:
     """
     where, arguments = ("WHERE device = ?", (device,)) if device is not None else ("", ())
     try:
-        db = _read_only(path)
-        try:
+        with closing(_read_only(path, "cannot check")) as db:
             groups = db.execute(f"SELECT device, epoch, COUNT(*), MIN(seq), MAX(seq) + 1 FROM records {where} "
                                 "GROUP BY device, epoch ORDER BY device, epoch", arguments).fetchall()
             lost_rows = db.execute(f"SELECT device, epoch, first_seq, end_seq FROM lost {where} "
@@ -300,8 +320,6 @@ def gap_check(path: Path, device: str | None = None) -> list[EpochGaps]:
             for (d, e), recorded in sorted(lost.items()):
                 ranges = merge(recorded)
                 report.append(EpochGaps(d, e, 0, ranges[0][0], ranges[-1][1], tuple(ranges), ()))
-        finally:
-            db.close()
     except sqlite3.Error as exc:
         raise SinkError(f"cannot check {path}: {exc}") from exc
     return sorted(report, key=lambda g: (g.device, g.epoch))
