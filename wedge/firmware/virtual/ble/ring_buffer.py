@@ -4,6 +4,11 @@ Each boot starts a new epoch (the stored one + 1; a random one when none is stor
 at 0, so numbers never need reserving and a crash skips none. Records are written through to an append-only log
 before they are sent, as a flash ring buffer holds them: a kill -9 or power cut loses none, and after the next
 boot the host fetches the old epoch's tail by naming it. The stable device id is kept beside them.
+
+On a ring's firmware (portable C, no malloc) the same thing is a flash circular buffer of records (Zephyr's FCB:
+append-only sectors, the oldest erased when full), the epoch in a settings entry written once per boot, and the
+table of buffered epochs (at most 1 + MAX_PAST_EPOCHS entries of epoch, first and end: 108 bytes of RAM) rebuilt
+at boot from the record headers and kept up to date on append and on erase.
 """
 
 from __future__ import annotations
