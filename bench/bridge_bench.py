@@ -81,7 +81,7 @@ def total_records(status: dict[str, Any]) -> int:
 
 
 def streaming(status: dict[str, Any], names: list[str]) -> bool:
-    states = {d["key"]: d["state"] for d in status["devices"]}
+    states = {d["selector"]: d["state"] for d in status["devices"]}
     return all(states.get(n) == "streaming" for n in names)
 
 
@@ -145,7 +145,8 @@ def measure_disconnects(air: AirProcess, work: Path, count: int) -> dict[str, An
         assert bridge.stop() == 0
         board.terminate()
     rows = [r.seq for r in stored_records(db)]
-    delivered = [json.loads(line)["seq"] for line in jsonl.read_text().splitlines()]
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    delivered = [(r["device"], r["epoch"], r["seq"]) for r in lines if "seq" in r]
     missing = (rows[-1] - rows[0] + 1 - len(rows)) if rows else 0
     result = {
         "forced_disconnects": count, "silent_disconnects": len(detect_s),

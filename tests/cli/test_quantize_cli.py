@@ -100,11 +100,18 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "empty calibration": ([str(good), "--calib", str(empty), "-o", out], "empty"),
         "unknown board": ([str(good), "--calib", str(calib), "-o", out, "--board", "ring-nrf9999"], "ring-nrf9999"),
         "output not writable": ([str(good), "--calib", str(calib), "-o", str(blocker / "out")], "not writable"),
+        "pinned without const": ([str(good), "--calib", str(calib), "-o", out, "--input", "x=3"],
+                                 "expected name=const:VALUE"),
+        "unknown keep-float": ([str(good), "--calib", str(calib), "-o", out, "--keep-float", "Nope"],
+                               "neither a node name nor an op type"),
+        "auto float without budget": ([str(good), "--calib", str(calib), "-o", out, "--keep-float", "auto"],
+                                      "give --max-drop"),
     }
 
 
 BAD_CASES = ["missing file", "not onnx", "truncated", "custom op", "dynamic shape", "wrong shape", "wrong dtype",
-             "wrong name", "nan or inf", "empty calibration", "unknown board", "output not writable"]
+             "wrong name", "nan or inf", "empty calibration", "unknown board", "output not writable",
+             "pinned without const", "unknown keep-float", "auto float without budget"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)

@@ -193,7 +193,7 @@ class Lab:
         coordinator = self._service("coordinator", ["labgrid-coordinator", "--listen", "127.0.0.1:0"])
         self.coordinator = "127.0.0.1:" + coordinator.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1)
         for index, place in enumerate(places):
-            process = EmulatorProcess(self.folder / f"b{index}", self.keys.public_path, PROFILE)
+            process = EmulatorProcess(self.folder / f"b{index}", self.keys.private_path, PROFILE)
             process.start()
             self.boards.append(LabBoard(place, process, free_port()))
         self.switch = PowerSwitch([b.process for b in self.boards])

@@ -33,7 +33,7 @@ def _iso(us: int) -> str:
 
 
 def _records_of(status: dict) -> int:
-    return next((d.get("records", 0) for d in status.get("devices", []) if d.get("key") == RING), 0)
+    return next((d.get("records", 0) for d in status.get("devices", []) if d.get("name") == RING), 0)
 
 
 def test_an_agent_tails_a_running_bridge_and_queries_what_the_ring_stored(tmp_path: Path) -> None:
@@ -47,16 +47,17 @@ def test_an_agent_tails_a_running_bridge_and_queries_what_the_ring_stored(tmp_pa
         board = BleBoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name=RING,
                                 extra_args=["--rate-hz", "50", "--state-dir", str(tmp_path / "ble-state")])
         bridge = BridgeProcess([RING], [f"sqlite:{db}", ws], tmp_path / "bridge.log", transport=air.spec)
+        device = board.info["device_id"]  # records are stored under the ring's device id, not its name
         bridge.wait_status("100 records", lambda status: _records_of(status) >= 100)
 
         async def while_streaming() -> None:
             async with stdio_client(workspace, "--bridge", ws) as client:
-                tail = structured(await client.call_tool("stream_tail", {"device": RING, "duration_s": 1.0,
+                tail = structured(await client.call_tool("stream_tail", {"device": device, "duration_s": 1.0,
                                                                           "max_records": 5000, "labels": LABELS}))
                 newest = structured(await client.call_tool("stream_query", {"database": "stream.db", "last_n": 10}))
             seqs = [record["seq"] for record in tail["records"]]
             assert len(seqs) >= 100 and seqs == sorted(seqs)
-            assert {record["device"] for record in tail["records"]} == {RING}
+            assert {(record["device"], record["name"]) for record in tail["records"]} == {(device, RING)}
             (summary,) = tail["devices"]
             assert summary["records"] == len(seqs) and set(summary["label_counts"]) <= set(LABELS)
             assert newest["selected"] == 10 and len(newest["records"]) == 10
@@ -69,14 +70,14 @@ def test_an_agent_tails_a_running_bridge_and_queries_what_the_ring_stored(tmp_pa
             if process is not None:
                 process.terminate()
 
-    stored = stored_records(db, RING)
+    stored = stored_records(db, device)
     received = sorted({r.received_us for r in stored})
     cut = next((a + b) // 2 for a, b in itertools.pairwise(received) if b - a > 2)
 
     async def after() -> None:
         async with stdio_client(workspace, "--stream-db", str(db)) as client:
             whole = structured(await client.call_tool("stream_query", {
-                "database": "stream.db", "device": RING, "labels": LABELS, "max_records": 0}))
+                "database": "stream.db", "device": device, "labels": LABELS, "max_records": 0}))
             since = structured(await client.call_tool("stream_query", {
                 "database": str(db), "since": _iso(cut), "max_records": 3}))
             last = structured(await client.call_tool("stream_query", {"database": "stream.db", "last_n": 7}))
@@ -92,6 +93,6 @@ def test_an_agent_tails_a_running_bridge_and_queries_what_the_ring_stored(tmp_pa
         assert [r["seq"] for r in since["records"]] == [r.seq for r in by_arrival if r.received_us >= cut][-3:]
         newest_seven = by_arrival[-7:]
         assert sorted(r["seq"] for r in last["records"]) == sorted(r.seq for r in newest_seven)
-        assert resource["records"] == len(stored) and resource["devices"][0]["device"] == RING
+        assert resource["records"] == len(stored) and resource["devices"][0]["device"] == device
 
     anyio.run(after)

@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -17,10 +18,12 @@ from rich.live import Live
 
 from wedge.edge.bridge.daemon import PROFILES, Bridge, BridgeStatus
 from wedge.edge.bridge.discovery import BleStack, DeviceSelector
+from wedge.edge.bridge.errors import SinkError
 from wedge.edge.bridge.session import SessionOptions
 from wedge.edge.bridge.sinks import parse_sink
-from wedge.edge.bridge.sinks.websocket import WebSocketSink
-from wedge.edge.bridge.status import render_status
+from wedge.edge.bridge.sinks.sqlite import gap_check
+from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink
+from wedge.edge.bridge.status import device_label, render_status
 
 
 def _selectors(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str, ...]) -> list[DeviceSelector]:
@@ -47,10 +50,24 @@ async def _run(bridge: Bridge, duration_s: float | None, show_status: bool, stat
     return await bridge.run(stop)
 
 
+def _print_gaps(path: Path, as_json: bool) -> None:
+    if not path.is_file():
+        raise SinkError(f"{path}: no such database")
+    report = gap_check(path)
+    if as_json:
+        click.echo(json.dumps({"gaps": [g.to_dict() for g in report]}))
+        return
+    for g in report:
+        click.echo(f"{g.device} epoch {g.epoch}: {g.stored} stored of [{g.first_seq}, {g.end_seq}), "
+                   f"{g.lost_records} lost (device no longer had them), {g.open_records} missing and not lost")
+    if not report:
+        click.echo(f"{path}: no records")
+
+
 @click.command()
-@click.option("--device", "names", multiple=True, metavar="NAME", help="Follow the device advertising this name (repeat for several).")
+@click.option("--device", "names", multiple=True, metavar="NAME", help="Follow every device advertising this name (repeat for several names).")
 @click.option("--address", "addresses", multiple=True, metavar="ADDR", help="Follow the device with this Bluetooth address.")
-@click.option("--service-uuid", "uuids", multiple=True, metavar="UUID", help="Follow the first device advertising this service.")
+@click.option("--service-uuid", "uuids", multiple=True, metavar="UUID", help="Follow every device advertising this service.")
 @click.option("--sink", "sinks", multiple=True, metavar="SPEC",
               help="sqlite:PATH (default sqlite:stream.db), jsonl:- or jsonl:PATH, ws://HOST:PORT (live page at http://HOST:PORT/).")
 @click.option("--profile", type=click.Choice(PROFILES), default="wedge", show_default=True,
@@ -59,6 +76,10 @@ async def _run(bridge: Bridge, duration_s: float | None, show_status: bool, stat
               help="Drive a Bluetooth controller with Bumble: tcp-client:127.0.0.1:PORT (virtual air), usb:0, serial:PORT. "
                    "Default: the OS Bluetooth stack.")
 @click.option("--ws-token", metavar="TOKEN", help="Token the WebSocket sink requires (mandatory off the loopback).")
+@click.option("--ws-keepalive-s", type=click.FloatRange(min=0.1), default=DEFAULT_KEEPALIVE_S, show_default=True,
+              help="Close a WebSocket client that leaves a keepalive ping unanswered this long.")
+@click.option("--gaps", "gaps_db", type=click.Path(dir_okay=False, path_type=Path), metavar="DB",
+              help="Only print the gap check of an SQLite sink (per device and epoch: stored, lost, open holes).")
 @click.option("--duration-s", type=click.FloatRange(min=0), help="Stop after this many seconds (default: run until Ctrl-C).")
 @click.option("--scan-timeout-s", type=click.FloatRange(min=0.1), default=10.0, show_default=True)
 @click.option("--watchdog-s", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
@@ -68,14 +89,22 @@ async def _run(bridge: Bridge, duration_s: float | None, show_status: bool, stat
 @click.option("--json", "as_json", is_flag=True, help="Print the exit summary as JSON (on stderr; stdout may be a sink).")
 @click.option("-v", "--verbose", is_flag=True, help="Log reconnects, gaps and dropped notifications.")
 def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str, ...], sinks: tuple[str, ...],
-           profile: str, transport: str | None, ws_token: str | None, duration_s: float | None, scan_timeout_s: float,
-           watchdog_s: float, show_status: bool | None, status_json: bool, as_json: bool, verbose: bool) -> None:
-    """Stream BLE devices into sinks, reconnecting and backfilling so nothing is lost or duplicated."""
+           profile: str, transport: str | None, ws_token: str | None, ws_keepalive_s: float, gaps_db: Path | None,
+           duration_s: float | None, scan_timeout_s: float, watchdog_s: float, show_status: bool | None,
+           status_json: bool, as_json: bool, verbose: bool) -> None:
+    """Stream BLE devices into sinks, reconnecting and backfilling so nothing is lost or duplicated.
+
+    `--device NAME` follows every device advertising NAME, each under its own device id.
+    """
+    if gaps_db is not None:
+        _print_gaps(gaps_db, as_json)
+        return
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bumble").setLevel(logging.ERROR if not verbose else logging.WARNING)
     selectors = _selectors(names, addresses, uuids)
-    built_sinks = [parse_sink(spec, ws_token=ws_token) for spec in (sinks or ("sqlite:stream.db",))]
+    built_sinks = [parse_sink(spec, ws_token=ws_token, ws_keepalive_s=ws_keepalive_s)
+                   for spec in (sinks or ("sqlite:stream.db",))]
     stack = BleStack.bumble(transport) if transport else BleStack.platform()
     options = SessionOptions(scan_timeout_s=scan_timeout_s, watchdog_min_s=watchdog_s)
     daemon = Bridge(selectors, built_sinks, stack, profile=profile, options=options)
@@ -90,6 +119,6 @@ def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str,
         return
     click.echo(f"bridge: {summary.records} records in {summary.uptime_s:.1f} s", err=True)
     for device in summary.devices:
-        click.echo(f"  {device['key'] or device['selector']}: {device['records']} records, lost {device['lost']}, "
+        click.echo(f"  {device_label(device)}: {device['records']} records, lost {device['lost']}, "
                    f"duplicates dropped {device['duplicates']}, reconnects {max(device['connects'] - 1, 0)}, "
-                   f"malformed {device['malformed']}", err=True)
+                   f"epoch changes {device['epoch_changes']}, malformed {device['malformed']}", err=True)

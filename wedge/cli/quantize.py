@@ -18,6 +18,7 @@ from wedge.cli.quantize_render import render_quantize_report
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
 from wedge.quantize.calibration import ImagePreprocess
 from wedge.quantize.evaluate import TASKS
+from wedge.quantize.interface import parse_batch_axis, parse_pinned_input, parse_stream_state
 from wedge.quantize.load import parse_input_shape
 from wedge.quantize.pipeline import FORMATS, QuantizeOptions, run_quantize
 from wedge.quantize.tflite.convert import IO_KINDS
@@ -51,19 +52,32 @@ EXIT_BUDGET_EXCEEDED: Final = 3
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples per model run (models with a fixed batch of 1 run one at a time).")
 @click.option("--task", type=click.Choice(TASKS), default="auto", show_default=True,
-              help="What the first output is; auto: labels or a class axis -> classification, "
-                   "output shaped like the input -> reconstruction (autoencoder), else regression.")
+              help="What the first output is, which sets its metric; auto: labels or an [N, classes] output -> "
+                   "classification, output shaped like the input -> reconstruction, else regression (printed).")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="Decision threshold for 1-value outputs (decision agreement) and detection scores (F1).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="onnx", show_default=True,
               help="tflite also writes <stem>.int8.tflite for TFLite-Micro boards, validated in LiteRT and "
                    "TFLite-Micro, with its arena measured.")
 @click.option("--io", "io", type=click.Choice(IO_KINDS), default="int8", show_default=True,
               help="Input/output type of the .tflite: int8, or float (QUANTIZE/DEQUANTIZE at the edges).")
+@click.option("--keep-float", "keep_float", multiple=True,
+              help="Leave a node (by name) or every node of an op type (Conv, Softmax) in float, in the ONNX and "
+                   "as a float island in the .tflite (repeat); auto: the noisiest layers, until --max-drop holds.")
+@click.option("--input", "pinned", multiple=True,
+              help="Pin an input to a constant: name=const:VALUE (a sample rate, a flag); repeat per input.")
+@click.option("--batch-axis", "batch_axes", multiple=True,
+              help="An input or output whose batch axis is not 0: name=AXIS (a state [layers, batch, units]: "
+                   "state=1); its data is then batch first.")
+@click.option("--stream-state", "stream_states", multiple=True,
+              help="Stream the eval set: feed output OUT back as input IN each step, for fp32 and int8: IN=OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
 @lm_options
 def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
              sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
-             batch_size: int, task: str, output_format: str, io: str, as_json: bool,
+             batch_size: int, task: str, threshold: float, output_format: str, io: str, keep_float: tuple[str, ...],
+             pinned: tuple[str, ...], batch_axes: tuple[str, ...], stream_states: tuple[str, ...], as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
              speed: bool) -> None:
@@ -107,6 +121,11 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         task=task,
         format="tflite" if output_format == "tflite" else "onnx",
         io="float" if io == "float" else "int8",
+        keep_float=keep_float,
+        threshold=threshold,
+        pinned_inputs=dict(parse_pinned_input(text) for text in pinned),
+        batch_axes=dict(parse_batch_axis(text) for text in batch_axes),
+        stream_states=tuple(parse_stream_state(text) for text in stream_states),
     )
     with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
         report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
@@ -117,7 +136,7 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         render_quantize_report(report, Console())
     if report.budget.exceeded:
         budget = report.budget
-        reason = ("no accuracy metric (needs labels or a class output)" if budget.drop_pp is None
+        reason = ("no task metric for the first output (give labels, or --task)" if budget.drop_pp is None
                   else f"{budget.metric} dropped {budget.drop_pp:.2f} pp")
         click.echo(f"error: accuracy budget exceeded: {reason} > --max-drop {budget.max_drop_pp:g} pp", err=True)
         sys.exit(EXIT_BUDGET_EXCEEDED)

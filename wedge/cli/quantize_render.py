@@ -58,18 +58,24 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
                   f"eval: {report.evaluation.samples} samples)")
 
     methods = Table(title="Calibration methods (scored on the eval set)", title_justify="left")
-    for column in ("method", "int8 accuracy", "top-1 agreement", "SQNR", "cosine", "calibration time"):
+    metric = report.evaluation.primary.metric or "task metric"
+    for column in ("method", "int8 accuracy", metric, "SQNR", "cosine", "calibration time"):
         methods.add_column(column, justify="left" if column == "method" else "right")
     for cand in report.candidates:
         chosen = cand.method.value == report.chosen_method
         name = f"[bold cyan]{cand.method.value} ✓[/]" if chosen else cand.method.value
         ev = cand.evaluation
-        methods.add_row(name, _pct(ev.int8_accuracy_pct), _pct(ev.primary.top1_agreement_pct),
+        methods.add_row(name, _pct(ev.int8_accuracy_pct), _pct(ev.primary.metric_pct),
                         _db(ev.primary.sqnr_db), f"{ev.primary.cosine:.5f}", f"{cand.calibration_s:.2f} s")
+    for skipped in report.skipped_methods:
+        methods.add_row(f"[dim]{skipped.method.value}[/]", "[dim]skipped[/]", "", "", "", "")
     console.print(methods)
 
     ev = report.evaluation
     quality = Table(title=f"fp32 vs int8 ({ev.task})", title_justify="left")
+    if ev.task_reason:
+        quality.caption = f"task {ev.task}: {ev.task_reason}"
+        quality.caption_justify = "left"
     quality.add_column("metric")
     quality.add_column("value", justify="right")
     if ev.fp32_accuracy_pct is not None:
@@ -79,8 +85,11 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
         quality.add_row("accuracy drop", f"[{'red' if drop > 0.5 else 'green'}]{drop:+.2f} pp[/]")
     for out in ev.outputs:
         prefix = f"{out.name}: " if len(ev.outputs) > 1 else ""
-        if out.top1_agreement_pct is not None:
-            quality.add_row(f"{prefix}top-1 agreement", _pct(out.top1_agreement_pct))
+        if out.metric is not None:
+            quality.add_row(f"{prefix}{out.metric}", _pct(out.metric_pct))
+        for key, value in out.metric_extras.items():
+            shown = _pct(value) if key.endswith("_pct") else f"{value:g}"
+            quality.add_row(f"{prefix}  {key.removesuffix('_pct').replace('_', ' ')}", shown)
         quality.add_row(f"{prefix}SQNR", _db(out.sqnr_db))
         quality.add_row(f"{prefix}cosine similarity", f"{out.cosine:.5f}")
         quality.add_row(f"{prefix}max abs error", f"{out.max_abs_error:.4g}")

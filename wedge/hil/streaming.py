@@ -78,18 +78,24 @@ def stream_check(profile: str, model: Path, name: str, work: Path, *, seconds: f
             board.terminate()
         if air is not None:
             air.terminate()
-    rows = [(r.seq, r.received_us, r.t_device_us) for r in stored_records(db, name)]
+    key = _device(status).get("key")
+    rows = [(r.epoch, r.seq, r.received_us, r.t_device_us) for r in stored_records(db, key)] if key else []
     if not rows:
         raise HilError(f"no record of {name} reached SQLite")
-    seqs = [seq for seq, _, _ in rows]
-    first_us = rows[0][1]
-    arrival = [(received - first_us) / 1e6 for _, received, _ in rows]
+    seqs = [seq for _, seq, _, _ in rows]
+    # Each epoch (a board reboot starts one) is numbered on its own: a hole is one inside an epoch.
+    lost = 0
+    for epoch in {e for e, _, _, _ in rows}:
+        numbers = {seq for e, seq, _, _ in rows if e == epoch}
+        lost += max(numbers) - min(numbers) + 1 - len(numbers)
+    first_us = rows[0][2]
+    arrival = [(received - first_us) / 1e6 for _, _, received, _ in rows]
     # The rate the board produced at, from its own clock: arrivals bunch up while a backlog drains.
-    span_s = max((rows[-1][2] - rows[0][2]) / 1e6, 1e-9)
+    span_s = max((max(r[3] for r in rows) - min(r[3] for r in rows)) / 1e6, 1e-9)
     latency = status.get("latency_p50_s"), status.get("latency_p99_s")
     offset = (started * 1e6 - first_us) / 1e6
     return StreamCheck(
-        device=name, seconds=seconds, received_records=len(rows), lost_records=seqs[-1] - seqs[0] + 1 - len(set(seqs)),
+        device=name, seconds=seconds, received_records=len(rows), lost_records=lost,
         rate_hz=round((len(rows) - 1) / span_s, 2),
         latency_ms_median=None if latency[0] is None else round(latency[0] * 1000, 2),
         latency_ms_p99=None if latency[1] is None else round(latency[1] * 1000, 2),

@@ -56,10 +56,14 @@ def label_of(record: StreamRecord, labels: Sequence[str]) -> str | None:
 
 
 def device_summary(device: str, records: Sequence[StreamRecord], labels: Sequence[str]) -> dict[str, Any]:
-    """One device's records (in seq order) summed up."""
-    seqs = [r.seq for r in records]
-    first, last = min(seqs), max(seqs)
-    missing = (last - first + 1) - len(set(seqs))
+    """One device's records (in (epoch, seq) order) summed up; each boot epoch is numbered from 0 on its own, so
+    the missing numbers are counted per epoch and the seq range is the newest epoch's."""
+    by_epoch: dict[int, set[int]] = {}
+    for r in records:
+        by_epoch.setdefault(r.epoch, set()).add(r.seq)
+    missing = sum(max(seqs) - min(seqs) + 1 - len(seqs) for seqs in by_epoch.values())
+    newest = max(records, key=lambda r: r.t_device_us).epoch
+    first, last = min(by_epoch[newest]), max(by_epoch[newest])
     received = [r.received_us for r in records]
     span_s = (max(received) - min(received)) / 1e6
     counts = Counter(label for r in records if (label := label_of(r, labels)) is not None)
@@ -67,6 +71,8 @@ def device_summary(device: str, records: Sequence[StreamRecord], labels: Sequenc
         "device": device,
         "records": len(records),
         "kinds": sorted({r.kind for r in records}),
+        "epochs": len(by_epoch),
+        "epoch": newest,
         "first_seq": first,
         "last_seq": last,
         "missing_seqs": missing,

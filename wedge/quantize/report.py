@@ -12,8 +12,9 @@ from typing import Any
 
 from wedge.quantize.evaluate import Evaluation
 from wedge.quantize.fit import BoardFit
+from wedge.quantize.float_ops import FloatOps
 from wedge.quantize.layers import LayerError, worst_layers
-from wedge.quantize.search import Candidate
+from wedge.quantize.search import Candidate, SkippedMethod
 from wedge.quantize.tflite.export import ExportResult
 
 
@@ -37,7 +38,7 @@ class AccuracyBudget:
 
     max_drop_pp: float | None
     drop_pp: float | None
-    metric: str | None  # "accuracy" (with labels) or "top1_agreement" (fp32 top-1 as the reference)
+    metric: str | None  # "accuracy" (with labels), else the primary output's task metric against fp32
 
     @property
     def exceeded(self) -> bool:
@@ -47,9 +48,9 @@ class AccuracyBudget:
     def judge(cls, evaluation: Evaluation, max_drop_pp: float | None) -> AccuracyBudget:
         if evaluation.accuracy_drop_pp is not None:
             return cls(max_drop_pp, evaluation.accuracy_drop_pp, "accuracy")
-        agreement = evaluation.primary.top1_agreement_pct
-        if agreement is not None:
-            return cls(max_drop_pp, 100.0 - agreement, "top1_agreement")
+        primary = evaluation.primary
+        if primary.metric_pct is not None and primary.metric is not None:
+            return cls(max_drop_pp, 100.0 - primary.metric_pct, primary.metric.replace(" ", "_").replace("-", "").lower())
         return cls(max_drop_pp, None, None)
 
 
@@ -75,6 +76,10 @@ class QuantizeReport:
     wall_s: float
     versions: dict[str, str] = field(default_factory=dict)
     tflite: ExportResult | None = None
+    skipped_methods: list[SkippedMethod] = field(default_factory=list)
+    float_nodes: tuple[str, ...] = ()
+    float_ops: list[FloatOps] = field(default_factory=list)
+    auto_float: list[Any] = field(default_factory=list)  # AutoFloatStep (auto_float imports this module)
 
     @property
     def worst_layers(self) -> list[LayerError]:
@@ -89,7 +94,10 @@ class QuantizeReport:
             "calibration": {"source": self.calibration_source, "samples": self.calibration_samples},
             "evaluation_source": self.evaluation_source,
             "chosen_method": self.chosen_method,
-            "candidates": [c.to_dict() for c in self.candidates],
+            "candidates": [c.to_dict() for c in self.candidates] + [s.to_dict() for s in self.skipped_methods],
+            "kept_float": list(self.float_nodes),
+            "float_ops_left": [f.to_dict() for f in self.float_ops],
+            "auto_float": [step.to_dict() for step in self.auto_float],
             "evaluation": self.evaluation.to_dict(),
             "onnxruntime_int8_kernels": self.host_kernels.to_dict(),
             "size": {**asdict(self.size), "ratio": self.size.ratio},

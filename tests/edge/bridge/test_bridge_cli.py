@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,6 @@ def test_bad_options_and_a_missing_adapter_end_with_one_error_line(args: list[st
     result = CliRunner().invoke(main, ["bridge", "--no-status", *args])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
-
-
-@pytest.fixture(scope="module")
-def air(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirProcess]:
-    process = AirProcess(tmp_path_factory.mktemp("air"))
-    yield process
-    process.terminate()
 
 
 def bridge_process(air: AirProcess, db: Path, log: Path) -> ChildProcess:

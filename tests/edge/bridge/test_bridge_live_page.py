@@ -46,4 +46,4 @@ def test_the_live_page_shows_the_ring_s_stream_in_chromium(tmp_path: Path) -> No
     assert '<span id="state">live</span>' in html
     count = re.search(r'<span id="count">(\d+)</span>', html)
     assert count is not None and int(count.group(1)) >= 20
-    assert 'data-device="page-ring"' in html
+    assert f'data-device="{board.info["device_id"]}" data-name="page-ring"' in html

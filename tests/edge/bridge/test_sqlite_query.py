@@ -15,7 +15,7 @@ from wedge.edge.bridge.stream_record import KIND_WEDGE, StreamRecord
 
 
 def _record(device: str, seq: int, received_us: int) -> StreamRecord:
-    return StreamRecord(device, seq, seq * 1000, received_us, KIND_WEDGE, 1, (0.1 * seq, 1.0), {"outputs": []})
+    return StreamRecord(device, 1, seq, seq * 1000, received_us, KIND_WEDGE, 1, (0.1 * seq, 1.0), {"outputs": []})
 
 
 def _write(path: Path, records: list[StreamRecord]) -> None:

@@ -5,6 +5,8 @@ Rendering only; the numbers come from `Bridge.status()`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 
@@ -13,6 +15,12 @@ from wedge.edge.bridge.daemon import BridgeStatus
 
 def _ms(value_s: float | None) -> str:
     return "-" if value_s is None else f"{value_s * 1000:.0f} ms"
+
+
+def device_label(device: dict[str, Any]) -> str:
+    """The advertised name (several devices may share it) and the device id that tells them apart."""
+    name = device.get("name") or device["selector"]
+    return f"{name} {device['key']}" if device.get("key") else name
 
 
 def render_status(status: BridgeStatus) -> Table:
@@ -29,7 +37,8 @@ def render_status(status: BridgeStatus) -> Table:
     for device in status.devices:
         style = "green" if device["state"] == "streaming" else "yellow"
         line = Text.assemble(
-            ("  ● ", style), (device["key"] or device["selector"], "bold"), f"  {device['state']}",
+            ("  ● ", style), (device_label(device), "bold"), f"  {device['state']}",
+            f"  epoch {device['epoch'] if device['epoch'] is not None else '-'}",
             f"  {device['records']} rec  lost {device['lost']}  dup {device['duplicates']}",
             f"  gaps {device['gaps_open']}  reconnects {max(device['connects'] - 1, 0)}",
             f"  silent {device['silent_disconnects']}  bad {device['malformed'] + device['unsupported']}",
@@ -38,4 +47,6 @@ def render_status(status: BridgeStatus) -> Table:
             f"  mtu {device['mtu'] or '-'}",
         )
         table.add_row(line)
+        if device.get("last_event"):
+            table.add_row(Text(f"    {device['last_event']}", style="yellow"))
     return table

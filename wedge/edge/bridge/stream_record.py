@@ -1,6 +1,8 @@
-"""What the bridge hands its sinks: one record from one device, with when it was received.
+"""What the bridge hands its sinks: one record from one device, with when it was received, and the ranges of
+records a device produced that no sink will ever get (lost).
 
-Wedge stream records keep the device's sequence number; Heart Rate devices get one from the bridge.
+A record's key is (device, epoch, seq): wedge stream records keep the device's epoch and sequence number;
+Heart Rate devices get numbers from the bridge, in epoch 0.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Final
 
-from wedge.firmware.protocol.ble_records import Record
+from wedge.firmware.protocol.ble_records import NO_EPOCH, Record
 from wedge.firmware.protocol.heart_rate import HeartRateMeasurement
 
 KIND_WEDGE: Final[str] = "wedge"
 KIND_HEART_RATE: Final[str] = "heart_rate"
+KIND_LOST: Final[str] = "lost"
 
 
 @dataclass(frozen=True)
 class StreamRecord:
-    """One record as stored: `device` is the device's stable key (its serial number, else its address)."""
+    """One record as stored: `device` is the device's stable key (its device id in 16 hex digits; a device
+    without the wedge stream: its serial number, else its address), `epoch` the boot epoch it was made in."""
 
     device: str
+    epoch: int
     seq: int
     t_device_us: int
     received_us: int
@@ -30,29 +35,53 @@ class StreamRecord:
     values: tuple[float, ...]
     detail: dict[str, Any]
     backfill: bool = False  # fetched from the device's buffer after a gap, not received live
+    name: str | None = None  # the name the device advertised (a label: several devices may share it)
 
     @classmethod
-    def from_record(cls, device: str, record: Record, received_us: int) -> StreamRecord:
+    def from_record(cls, device: str, record: Record, received_us: int, name: str | None = None) -> StreamRecord:
         outputs = record.outputs
         values = outputs[0].real_values() if len(outputs) == 1 else tuple(
             chain.from_iterable(o.real_values() for o in outputs))
-        return cls(device, record.seq, record.t_device_us, received_us, KIND_WEDGE, record.model_id, values,
+        return cls(device, record.epoch, record.seq, record.t_device_us, received_us, KIND_WEDGE, record.model_id,
+                   values,
                    {"outputs": [{"dtype": o.dtype.name.lower(), "raw": o.values, "scale": o.scale,
-                                 "zero_point": o.zero_point} for o in record.outputs]}, record.backfill)
+                                 "zero_point": o.zero_point} for o in record.outputs]}, record.backfill, name)
 
     @classmethod
     def from_heart_rate(cls, device: str, seq: int, measurement: HeartRateMeasurement,
-                        received_us: int) -> StreamRecord:
+                        received_us: int, name: str | None = None) -> StreamRecord:
         # The standard measurement has no timestamp: the phone's receive time stands in for the device's.
-        return cls(device, seq, received_us, received_us, KIND_HEART_RATE, None,
-                   (float(measurement.bpm), *measurement.rr_intervals_s), measurement.to_dict())
+        return cls(device, NO_EPOCH, seq, received_us, received_us, KIND_HEART_RATE, None,
+                   (float(measurement.bpm), *measurement.rr_intervals_s), measurement.to_dict(), name=name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "device": self.device, "seq": self.seq, "t_device_us": self.t_device_us,
+            "device": self.device, "epoch": self.epoch, "seq": self.seq, "t_device_us": self.t_device_us,
             "received_us": self.received_us, "kind": self.kind, "model_id": self.model_id,
-            "values": list(self.values), "backfill": self.backfill, **self.detail,
+            "values": list(self.values), "backfill": self.backfill, "name": self.name, **self.detail,
         }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class LostRange:
+    """Records [first_seq, end_seq) of one device's epoch that it produced and no longer holds, never stored."""
+
+    device: str
+    epoch: int
+    first_seq: int
+    end_seq: int
+    noted_us: int
+
+    @property
+    def count(self) -> int:
+        return self.end_seq - self.first_seq
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": KIND_LOST, "device": self.device, "epoch": self.epoch, "first_seq": self.first_seq,
+                "end_seq": self.end_seq, "noted_us": self.noted_us}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))

@@ -97,8 +97,8 @@ def bridge_url(spec: str) -> tuple[str, str]:
 
 
 def _record(data: dict[str, Any]) -> StreamRecord:
-    return StreamRecord(data["device"], data["seq"], data["t_device_us"], data["received_us"], data["kind"],
-                        data.get("model_id"), tuple(data["values"]), {})
+    return StreamRecord(data["device"], data.get("epoch", 0), data["seq"], data["t_device_us"], data["received_us"],
+                        data["kind"], data.get("model_id"), tuple(data["values"]), {}, name=data.get("name"))
 
 
 async def tail(url: str, shown: str, device: str | None, duration_s: float, max_records: int) -> list[dict[str, Any]]:

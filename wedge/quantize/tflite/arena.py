@@ -207,6 +207,18 @@ def _model_file(model: Path | bytes) -> Iterator[Path]:
         yield path
 
 
+def check_tflm_loads(data: bytes, source: str) -> None:
+    """One probe with the largest arena: TflmRefusedError with TFLM's own words when its kernels refuse the
+    model in Prepare (a rank TFLM lacks, a type a kernel lacks). Seconds, so the export's check runs it."""
+    refusal = static_refusal(data, source)
+    if refusal:
+        raise TflmRefusedError(f"TFLite-Micro refuses {source}: {refusal}")
+    with _model_file(data) as path:
+        probe = _probe(path, MAX_ARENA_BYTES)
+    if not probe.ok:
+        raise TflmRefusedError(f"TFLite-Micro refuses {source}: {_reason(probe)}")
+
+
 def measure_arena(model: Path | bytes, *, source: str | None = None) -> ArenaMeasurement:
     """The smallest TFLM arena (to ARENA_STEP_BYTES) in which `model` allocates and runs, and the
     allocation TFLM records; TflmRefusedError when TFLM will not run it at any size."""

@@ -16,7 +16,8 @@ from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import QdqGraph
 from wedge.quantize.tflite.layout import Layout, channel_last, identity, output_layout
 from wedge.quantize.tflite.lowering import Lowering
-from wedge.quantize.tflite.ops import CHANNEL_LAST_OPS, lower_node
+from wedge.quantize.tflite.ops import CHANNEL_LAST_OPS
+from wedge.quantize.tflite.registry import lower_node
 from wedge.runtime.types import QuantParams
 
 IoKind = Literal["int8", "float"]

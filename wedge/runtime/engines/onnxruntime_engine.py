@@ -78,8 +78,9 @@ class OnnxRuntimeEngine(Engine):
         if threads is not None:
             options.intra_op_num_threads = threads
         if simulate_int8:
-            # QDQ fusion into QLinear kernels happens at the extended level; basic folds constants only.
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            # No graph optimization at all: the extended level fuses QDQ into QLinear kernels, and even the basic
+            # level drops the Q/DQ pair after a float op between int8 ones (a --keep-float island).
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         content: bytes | str = model if isinstance(model, bytes) else _ort_source(existing_path(model))
         try:
             self._session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])

@@ -10,17 +10,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.errors import SinkError
 from wedge.edge.bridge.sinks.jsonl import JsonLinesSink
 from wedge.edge.bridge.sinks.sqlite import SqliteSink
-from wedge.edge.bridge.sinks.websocket import WebSocketSink, parse_ws_address
-from wedge.edge.bridge.stream_record import StreamRecord
+from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink, parse_ws_address
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.firmware.protocol.ble_control import EpochSpan
 
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where records go. A durable sink answers `resume_after(device)`: the number up to which it holds every
-    record of the device (None: nothing stored), so a restarted bridge asks the device for the rest."""
+    """Where records go. A durable sink answers `coverage(device, windows)`: which numbers of each epoch window
+    (what the device still buffers) it holds, so a restarted bridge asks the device for exactly the rest; a
+    sink that keeps nothing answers an empty Coverage. `note_lost` hears of records no sink will ever get."""
 
     name: str
     durable: bool
@@ -29,12 +32,14 @@ class Sink(Protocol):
 
     async def write(self, batch: Sequence[StreamRecord]) -> None: ...
 
-    async def resume_after(self, device: str) -> int | None: ...
+    async def note_lost(self, ranges: Sequence[LostRange]) -> None: ...
+
+    async def coverage(self, device: str, windows: Sequence[EpochSpan]) -> Coverage: ...
 
     async def close(self) -> None: ...
 
 
-def parse_sink(spec: str, *, ws_token: str | None = None) -> Sink:
+def parse_sink(spec: str, *, ws_token: str | None = None, ws_keepalive_s: float = DEFAULT_KEEPALIVE_S) -> Sink:
     """A sink from its spec; SinkError for an unknown kind or a bad address."""
     if spec.startswith("sqlite:"):
         path = spec[len("sqlite:"):]
@@ -48,7 +53,7 @@ def parse_sink(spec: str, *, ws_token: str | None = None) -> Sink:
         return JsonLinesSink(None if target == "-" else Path(target))
     if spec.startswith("ws://"):
         host, port = parse_ws_address(spec)
-        return WebSocketSink(host, port, token=ws_token)
+        return WebSocketSink(host, port, token=ws_token, keepalive_s=ws_keepalive_s)
     raise SinkError(f"unknown sink {spec!r}: expected sqlite:PATH, jsonl:-|PATH or ws://HOST:PORT")
 
 

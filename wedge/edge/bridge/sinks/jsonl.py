@@ -1,6 +1,7 @@
 """The JSON lines sink: one JSON object per record, to stdout (`jsonl:-`) or appended to a file.
 
-Not durable: the daemon does not resume from it.
+Each line has a `kind`: a record (`wedge`, `heart_rate`, keyed by device, epoch and seq), or `lost` (a range of
+records the device produced and no longer holds). Not durable: the daemon does not resume from it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.errors import SinkError
-from wedge.edge.bridge.stream_record import StreamRecord
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.firmware.protocol.ble_control import EpochSpan
 
 
 class JsonLinesSink:
@@ -31,16 +34,22 @@ class JsonLinesSink:
         except OSError as exc:
             raise SinkError(f"cannot open {self.path} for JSON lines: {exc.strerror}") from exc
 
-    async def write(self, batch: Sequence[StreamRecord]) -> None:
+    def _lines(self, lines: str) -> None:
         assert self._out is not None
         try:
-            self._out.write("".join(r.to_json() + "\n" for r in batch))
+            self._out.write(lines)
             self._out.flush()
         except OSError as exc:
             raise SinkError(f"{self.name}: {exc.strerror}") from exc
 
-    async def resume_after(self, device: str) -> int | None:
-        return None
+    async def write(self, batch: Sequence[StreamRecord]) -> None:
+        self._lines("".join(r.to_json() + "\n" for r in batch))
+
+    async def note_lost(self, ranges: Sequence[LostRange]) -> None:
+        self._lines("".join(r.to_json() + "\n" for r in ranges))
+
+    async def coverage(self, device: str, windows: Sequence[EpochSpan]) -> Coverage:
+        return Coverage()
 
     async def close(self) -> None:
         if self._out is not None and self.path is not None:

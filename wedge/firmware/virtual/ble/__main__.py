@@ -1,7 +1,7 @@
 """`python -m wedge.firmware.virtual.ble`: one board's BLE peripheral as its own process, without the serial side.
 
 Prints one JSON line when advertising; takes JSON commands on stdin (faults and status, see COMMANDS) and
-exits cleanly on SIGINT/SIGTERM, keeping its record buffer in --state-dir.
+exits cleanly on SIGINT/SIGTERM; its device id, epoch and record buffer live in --state-dir.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transport", required=True, help="Bumble HCI transport, e.g. tcp-client:127.0.0.1:PORT")
     parser.add_argument("--name", help="advertised name (default: the board's BLE name prefix)")
     parser.add_argument("--rate-hz", type=float, help="records per second (default: one per model window)")
-    parser.add_argument("--state-dir", type=Path, help="keep the record buffer and sequence numbers here")
+    parser.add_argument("--state-dir", type=Path,
+                        help="keep the device id, boot epoch and record buffer here (a new folder: a new device)")
     parser.add_argument("--ring-records", type=int, default=DEFAULT_RING_RECORDS, help="record buffer size")
     parser.add_argument("--no-link-model", action="store_true", help="send at once instead of in connection events")
     parser.add_argument("--packets-per-event", type=int, default=DEFAULT_PACKETS_PER_EVENT)

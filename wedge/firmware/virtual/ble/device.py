@@ -56,9 +56,10 @@ FIRMWARE_REVISION: Final[str] = "wedge-virtual-1"
 logger = logging.getLogger(__name__)
 
 
-def static_address(name: str) -> str:
-    """A static random address derived from the name: the same board keeps its address across restarts."""
-    return static_random_address(hashlib.sha256(name.encode()).digest())
+def static_address(device_id: int) -> str:
+    """A static random address derived from the device id: the same board keeps its address across restarts,
+    and two boards with the same name still have two addresses."""
+    return static_random_address(hashlib.sha256(device_id.to_bytes(8, "little")).digest())
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ class BleDeviceOptions:
     """How the peripheral runs; None picks the board's default."""
 
     name: str | None = None                 # advertised name (default: the board's BLE name prefix)
-    serial_number: str | None = None        # Device Information serial (default: the name)
+    device_id: int | None = None            # the hardware id (default: kept in state_dir, random without one)
     link: LinkModel | None = None           # default: the board's interval and MTU, link model on
     rate_hz: float | None = None            # records per second (default: one per model window)
     ring_records: int = DEFAULT_RING_RECORDS
-    state_dir: Path | None = None           # keeps the record buffer and sequence numbers across restarts
+    state_dir: Path | None = None           # keeps the device id, the epoch and the record buffer across boots
     seed: int = 0
     smp_handler: Callable[[bytes], bytes | None] | None = None  # the board's SMP server, for the SMP service
 
@@ -85,10 +86,13 @@ class BleDeviceInfo:
     model_id: int
     boot_count: int
     next_seq: int
+    device_id: int
+    epoch: int
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address, "services": list(self.services),
-                "model_id": self.model_id, "boot_count": self.boot_count, "next_seq": self.next_seq}
+                "model_id": self.model_id, "boot_count": self.boot_count, "next_seq": self.next_seq,
+                "device_id": f"{self.device_id:016x}", "epoch": self.epoch}
 
 
 @dataclass
@@ -107,12 +111,14 @@ class BleDevice:
         self.board = board
         self.options = options or BleDeviceOptions()
         self.name = self.options.name or board.ble.name_prefix
-        self.address = static_address(self.name)
         self.model_id = model_id
         self.link = self.options.link or LinkModel.for_board(board)
         self.faults = StreamFaults()
-        self.ring = RecordRing(self.options.ring_records, self.options.state_dir)
         self.loop = AlwaysOnLoop(board, engine, rate_hz=self.options.rate_hz, seed=self.options.seed)
+        # Building the ring is the stream's boot: a new epoch, written to the state folder before any record.
+        self.ring = RecordRing(self.options.ring_records, self.options.state_dir, device_id=self.options.device_id)
+        self.device_id = self.ring.device_id
+        self.address = static_address(self.device_id)
         self._transport_spec = transport_spec
         self._transport: Any = None
         self._device: Device | None = None
@@ -136,7 +142,9 @@ class BleDevice:
         device = Device.with_hci(self.name, hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
                                  self._transport.source, self._transport.sink)
         device.gatt_server.max_mtu = self.link.att_mtu
-        info = DeviceInformation("wedge (virtual board)", self.board.name, self.options.serial_number or self.name,
+        # The serial number is the device id, as a ring's firmware prints its FICR id: a phone sees what the
+        # stream's status names.
+        info = DeviceInformation("wedge (virtual board)", self.board.name, f"{self.device_id:016x}",
                                  self.board.mcu, FIRMWARE_REVISION)
         database = build_database(self.board.ble.services, info, read_battery=self._read_battery,
                                   read_status=self._read_status, write_control=self._write_control)
@@ -169,7 +177,7 @@ class BleDevice:
         if self._battery_char is not None:
             self._tasks.append(asyncio.create_task(self._battery_loop(), name="battery"))
         return BleDeviceInfo(self.name, self.address, self.board.ble.services, self.model_id, self.ring.boot_count,
-                             self.ring.next_seq)
+                             self.ring.next_seq, self.device_id, self.ring.epoch)
 
     async def close(self) -> None:
         """Stop the loop, keep the record buffer, and leave the air (connected hosts see the link time out)."""
@@ -184,7 +192,7 @@ class BleDevice:
             self._streamer.close()
         if self._smp is not None:
             self._smp.close()
-        self.ring.save()
+        self.ring.close()
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 await self._transport.close()
@@ -207,9 +215,11 @@ class BleDevice:
 
     def status(self) -> dict[str, Any]:
         return {
-            "name": self.name, "address": self.address, "connections": self.connections,
+            "name": self.name, "address": self.address, "device_id": f"{self.device_id:016x}",
+            "epoch": self.ring.epoch, "connections": self.connections,
             "subscribers": 0 if self._streamer is None else self._streamer.subscribers,
             "oldest_seq": self.ring.oldest_seq, "next_seq": self.ring.next_seq, "rate_hz": self.loop.rate_hz,
+            "epochs": [span.to_dict() for span in self.ring.epochs()],
             "frames_sent": 0 if self._streamer is None else self._streamer.frames_sent,
             "silent": self.faults.silent, "battery_percent": self._battery.level_percent,
         }
@@ -242,7 +252,8 @@ class BleDevice:
             streaming=self._streamer.streaming(connection), oldest_seq=self.ring.oldest_seq,
             next_seq=self.ring.next_seq, capacity_records=self.ring.capacity,
             rate_mhz=max(round(self.loop.rate_hz * 1000), 1), model_id=self.model_id,
-            boot_count=self.ring.boot_count,
+            boot_count=self.ring.boot_count, device_id=self.device_id, epoch=self.ring.epoch,
+            past_epochs=self.ring.past_epochs(),
         ))
 
     def _write_control(self, connection: Any, value: bytes) -> None:
@@ -258,14 +269,15 @@ class BleDevice:
             self._streamer.set_streaming(connection, False)
         elif command.opcode is ControlOpcode.SET_RATE:
             self.loop.set_rate(command.rate_hz)
-        elif command.opcode is ControlOpcode.BACKFILL:
-            self._streamer.request_backfill(connection, command.first_seq, command.end_seq)
+        elif command.opcode in (ControlOpcode.BACKFILL, ControlOpcode.BACKFILL_EPOCH):
+            epoch = self.ring.epoch if command.epoch is None else command.epoch
+            self._streamer.request_backfill(connection, epoch, command.first_seq, command.end_seq)
 
     # -- producers ---------------------------------------------------------------------------------------
 
     def _on_window(self, result: WindowResult) -> None:
         seq = self.ring.take_seq()
-        encoded = encode_record(Record(seq, result.t_device_us, self.model_id, result.outputs))
+        encoded = encode_record(Record(seq, result.t_device_us, self.model_id, result.outputs, epoch=self.ring.epoch))
         self.ring.append(seq, encoded)
         if self._streamer is not None:
             self._streamer.publish(encoded)
