@@ -13,6 +13,10 @@ SOURCE: Final[str] = """
 #include "wedge/smp_group.h"
 #include "wedge/dut.h"
 #include "wedge/boot_check.h"
+#include "wedge/records.h"
+#include "wedge/ring.h"
+#include "wedge/control.h"
+#include "wedge/stream.h"
 #include "host_port.h"
 """
 
@@ -113,6 +117,61 @@ typedef struct wedge_boot_scratch { ...; } wedge_boot_scratch_t;
 int wedge_boot_check(const wedge_boot_input_t *in, wedge_boot_scratch_t *scratch, wedge_boot_result_t *out);
 void wedge_boot_status(const wedge_boot_result_t *result, uint32_t boot_count, wedge_model_status_t *status);
 const char *wedge_boot_precheck(const wedge_manifest_t *m, const wedge_runtime_t *rt, char *text, size_t cap);
+
+typedef enum wedge_dtype { WEDGE_DTYPE_INT8, WEDGE_DTYPE_UINT8, WEDGE_DTYPE_INT16, WEDGE_DTYPE_INT32,
+    WEDGE_DTYPE_FLOAT32 } wedge_dtype_t;
+typedef struct wedge_output {
+    wedge_dtype_t dtype; bool quantized; float scale; int32_t zero_point; const void *values; uint16_t count;
+} wedge_output_t;
+typedef struct wedge_record {
+    uint8_t version; bool backfill; uint32_t epoch; uint32_t seq; uint64_t t_device_us; uint32_t model_id;
+    const wedge_output_t *outputs; uint8_t n_outputs;
+} wedge_record_t;
+size_t wedge_record_size(const wedge_record_t *record);
+int wedge_record_encode(const wedge_record_t *record, uint8_t *out, size_t cap, size_t *len);
+int wedge_record_key(const uint8_t *encoded, size_t len, uint32_t *epoch, uint32_t *seq);
+int wedge_frame_records(const uint8_t *const *records, const uint16_t *lens, size_t n, uint8_t *out, size_t cap,
+                        size_t *len);
+unsigned wedge_fragment_count(size_t len, size_t payload_bytes);
+int wedge_frame_fragment(const uint8_t *encoded, size_t len, size_t payload_bytes, unsigned index, uint8_t *out,
+                         size_t cap, size_t *out_len);
+
+typedef struct wedge_epoch_span { uint32_t epoch; uint32_t first_seq; uint32_t end_seq; uint32_t base; }
+    wedge_epoch_span_t;
+typedef struct wedge_ring {
+    uint32_t epoch; uint32_t boot_count; uint32_t next_seq; uint32_t capacity_records; ...;
+} wedge_ring_t;
+typedef uint32_t (*wedge_random_fn)(void *ctx);
+int wedge_ring_open(wedge_ring_t *ring, const wedge_flash_t *flash, uint32_t max_record_bytes,
+                    wedge_random_fn random, void *random_ctx);
+int wedge_ring_append(wedge_ring_t *ring, const uint8_t *encoded, size_t len);
+int wedge_ring_read(wedge_ring_t *ring, uint32_t epoch, uint32_t seq, uint32_t offset, uint8_t *buf, size_t cap,
+                    size_t *len, size_t *record_len);
+int wedge_ring_span(const wedge_ring_t *ring, uint32_t epoch, wedge_epoch_span_t *out);
+uint32_t wedge_ring_oldest_seq(const wedge_ring_t *ring);
+unsigned wedge_ring_past_epochs(const wedge_ring_t *ring, wedge_epoch_span_t *out, unsigned cap);
+
+typedef struct wedge_control {
+    uint8_t opcode; uint32_t rate_mhz; uint32_t epoch; uint32_t first_seq; uint32_t end_seq;
+} wedge_control_t;
+int wedge_control_parse(const uint8_t *data, size_t len, wedge_control_t *out);
+uint8_t wedge_control_att_error(int rc);
+typedef struct wedge_status {
+    bool streaming; uint64_t device_id; uint32_t epoch; uint32_t oldest_seq; uint32_t next_seq;
+    uint32_t capacity_records; uint32_t rate_mhz; uint32_t model_id; uint32_t boot_count; uint8_t n_past;
+    wedge_epoch_span_t past[8];
+} wedge_status_t;
+int wedge_status_encode(const wedge_status_t *status, uint8_t *out, size_t cap, size_t *len);
+
+typedef struct wedge_stream { bool streaming; uint32_t rate_mhz; ...; } wedge_stream_t;
+int wedge_stream_init(wedge_stream_t *stream, wedge_ring_t *ring, const wedge_port_t *port, uint32_t rate_mhz);
+int wedge_stream_control(wedge_stream_t *stream, const uint8_t *data, size_t len);
+void wedge_stream_backfill(wedge_stream_t *stream, uint32_t epoch, uint32_t first_seq, uint32_t end_seq);
+bool wedge_stream_pending(const wedge_stream_t *stream);
+int wedge_stream_pump(wedge_stream_t *stream, size_t payload_bytes, unsigned budget, unsigned *sent);
+void wedge_stream_status(const wedge_stream_t *stream, uint64_t device_id, uint32_t model_id, wedge_status_t *out);
+
+uint32_t host_random(void *ctx);
 
 typedef struct host_flash {
     uint8_t *mem; uint32_t size_bytes; int64_t power_cut_after_bytes; bool dead; uint32_t bytes_written;

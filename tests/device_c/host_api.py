@@ -66,9 +66,9 @@ class _Strings:
 
 
 class _Host:
-    """A host port, flash region and fake runtime, with their buffers."""
+    """A host port and fake runtime, with their buffers."""
 
-    def __init__(self, uart_cap: int = 1 << 16, notify_cap: int = 1 << 16) -> None:
+    def __init__(self, uart_cap: int = 1 << 16, notify_cap: int = 1 << 18) -> None:
         self.uart = _alloc(uart_cap)
         self.notify = _alloc(notify_cap)
         self.port = ffi.new("host_port_t *")
@@ -371,3 +371,222 @@ class HostApi:
         text = _alloc(256, "char *")
         found = lib.wedge_boot_precheck(m, ffi.addressof(runtime, "runtime"), text, 256)
         return None if found == ffi.NULL else ffi.string(found).decode("utf-8")
+
+    # -- stream records and frames ----------------------------------------------------------------------------
+
+    def _record(self, keep: _Strings, record: dict[str, Any]) -> Any:
+        c = keep.keep(ffi.new("wedge_record_t *"))
+        c.version = record.get("version", 2)
+        c.backfill = record.get("backfill", False)
+        c.epoch = record.get("epoch", 0)
+        c.seq = record["seq"]
+        c.t_device_us = record["t_device_us"]
+        c.model_id = record["model_id"]
+        outputs = record["outputs"]
+        c_outputs = keep.keep(ffi.new("wedge_output_t[]", max(len(outputs), 1)))
+        for i, (dtype, quantized, scale, zero_point, values) in enumerate(outputs):
+            ctype = ("int8_t", "uint8_t", "int16_t", "int32_t", "float")[dtype]
+            array = keep.keep(_alloc(max(ffi.sizeof(ctype) * len(values), 1), f"{ctype} *"))
+            for k, value in enumerate(values):
+                array[k] = value
+            c_outputs[i].dtype = dtype
+            c_outputs[i].quantized = quantized
+            c_outputs[i].scale = scale
+            c_outputs[i].zero_point = zero_point
+            c_outputs[i].values = array
+            c_outputs[i].count = len(values)
+        c.outputs = c_outputs
+        c.n_outputs = len(outputs)
+        return c
+
+    def record_encode(self, record: dict[str, Any], cap: int | None = None) -> tuple[int, bytes]:
+        keep = _Strings()
+        c = self._record(keep, record)
+        size = lib.wedge_record_size(c)
+        cap = size if cap is None else cap
+        out = _alloc(cap)
+        length = ffi.new("size_t *")
+        rc = lib.wedge_record_encode(c, out, cap, length)
+        return rc, bytes(ffi.buffer(out, length[0])) if rc == 0 else b""
+
+    def record_key(self, encoded: bytes) -> tuple[int, int, int]:
+        buf = _copy(encoded)
+        epoch = ffi.new("uint32_t *")
+        seq = ffi.new("uint32_t *")
+        rc = lib.wedge_record_key(buf, len(encoded), epoch, seq)
+        return rc, epoch[0], seq[0]
+
+    def frame_records(self, records: list[bytes], cap: int) -> tuple[int, bytes]:
+        bufs = [_copy(r) for r in records]
+        pointers = ffi.new("const uint8_t *[]", bufs)
+        lens = ffi.new("uint16_t[]", [len(r) for r in records])
+        out = _alloc(cap)
+        length = ffi.new("size_t *")
+        rc = lib.wedge_frame_records(pointers, lens, len(records), out, cap, length)
+        return rc, bytes(ffi.buffer(out, length[0])) if rc == 0 else b""
+
+    def fragments(self, encoded: bytes, payload: int) -> tuple[int, list[bytes]]:
+        buf = _copy(encoded)
+        total = lib.wedge_fragment_count(len(encoded), payload)
+        frames = []
+        for index in range(total):
+            out = _alloc(payload)
+            length = ffi.new("size_t *")
+            rc = lib.wedge_frame_fragment(buf, len(encoded), payload, index, out, payload, length)
+            if rc != 0:
+                return rc, frames
+            frames.append(bytes(ffi.buffer(out, length[0])))
+        return (0 if total else ERRORS["WEDGE_ERR_INVAL"]), frames
+
+    # -- control point and status -----------------------------------------------------------------------------
+
+    def control_parse(self, data: bytes) -> tuple[int, int, dict[str, int]]:
+        buf = _copy(data)
+        c = ffi.new("wedge_control_t *")
+        rc = lib.wedge_control_parse(buf, len(data), c)
+        return rc, int(lib.wedge_control_att_error(rc)), {
+            "opcode": c.opcode, "rate_mhz": c.rate_mhz, "epoch": c.epoch, "first_seq": c.first_seq,
+            "end_seq": c.end_seq}
+
+    def status_encode(self, status: dict[str, Any], cap: int = 256) -> tuple[int, bytes]:
+        c = ffi.new("wedge_status_t *")
+        for name in ("streaming", "device_id", "epoch", "oldest_seq", "next_seq", "capacity_records", "rate_mhz",
+                     "model_id", "boot_count"):
+            setattr(c, name, status[name])
+        past = status.get("past", [])
+        c.n_past = len(past)
+        for i, (epoch, first, end) in enumerate(past[:8]):
+            c.past[i].epoch, c.past[i].first_seq, c.past[i].end_seq = epoch, first, end
+        out = _alloc(cap)
+        length = ffi.new("size_t *")
+        rc = lib.wedge_status_encode(c, out, cap, length)
+        return rc, bytes(ffi.buffer(out, length[0])) if rc == 0 else b""
+
+    # -- ring buffer and stream -------------------------------------------------------------------------------
+
+    def ring_new(self, size_bytes: int, erase_bytes: int, write_bytes: int, max_record_bytes: int,
+                 seed: int = 1) -> int:
+        flash = _Flash(size_bytes, erase_bytes, write_bytes)
+        seed_cell = ffi.new("uint32_t *", seed)
+        handle = next(self._ids)
+        self._sessions[handle] = {"flash": flash, "seed": seed_cell, "max": max_record_bytes, "ring": None,
+                                  "host": _Host(uart_cap=1), "streams": {}}
+        return handle
+
+    def ring_open(self, handle: int) -> int:
+        """Boot: a new ring struct over the same flash (RAM is gone, the flash is not)."""
+        session = self._sessions[handle]
+        session["ring"] = ring = ffi.new("wedge_ring_t *")
+        session["streams"] = {}
+        return lib.wedge_ring_open(ring, ffi.addressof(session["flash"].host, "flash"), session["max"],
+                                   lib.host_random, session["seed"])
+
+    def ring_state(self, handle: int) -> dict[str, Any]:
+        ring = self._sessions[handle]["ring"]
+        past = ffi.new("wedge_epoch_span_t[8]")
+        n = lib.wedge_ring_past_epochs(ring, past, 8)
+        return {"epoch": ring.epoch, "boot_count": ring.boot_count, "next_seq": ring.next_seq,
+                "capacity_records": ring.capacity_records, "oldest_seq": lib.wedge_ring_oldest_seq(ring),
+                "past": [(past[i].epoch, past[i].first_seq, past[i].end_seq) for i in range(n)]}
+
+    def ring_span(self, handle: int, epoch: int) -> tuple[int, int, int] | None:
+        span = ffi.new("wedge_epoch_span_t *")
+        if lib.wedge_ring_span(self._sessions[handle]["ring"], epoch, span) != 0:
+            return None
+        return span.epoch, span.first_seq, span.end_seq
+
+    def ring_append(self, handle: int, encoded: bytes) -> int:
+        return lib.wedge_ring_append(self._sessions[handle]["ring"], _copy(encoded), len(encoded))
+
+    def ring_produce(self, handle: int, record: dict[str, Any]) -> tuple[int, bytes]:
+        """What the firmware does per window: encode the current epoch's next record, append it."""
+        ring = self._sessions[handle]["ring"]
+        rc, encoded = self.record_encode({**record, "version": 2, "epoch": ring.epoch, "seq": ring.next_seq})
+        if rc != 0:
+            return rc, b""
+        return self.ring_append(handle, encoded), encoded
+
+    def ring_read(self, handle: int, epoch: int, seq: int, offset: int = 0,
+                  cap: int = 4096) -> tuple[int, bytes, int]:
+        out = _alloc(cap)
+        length = ffi.new("size_t *")
+        record_len = ffi.new("size_t *")
+        rc = lib.wedge_ring_read(self._sessions[handle]["ring"], epoch, seq, offset, out, cap, length, record_len)
+        return rc, bytes(ffi.buffer(out, length[0])) if rc == 0 else b"", record_len[0]
+
+    def ring_power_cut(self, handle: int, after_bytes: int) -> None:
+        host = self._sessions[handle]["flash"].host
+        host.power_cut_after_bytes = host.bytes_written + after_bytes
+
+    def ring_power_on(self, handle: int) -> None:
+        lib.host_flash_power_on(self._sessions[handle]["flash"].host)
+
+    def ring_flash(self, handle: int) -> bytes:
+        return self._sessions[handle]["flash"].contents()
+
+    def ring_flash_stats(self, handle: int) -> dict[str, int]:
+        host = self._sessions[handle]["flash"].host
+        return {"bytes_written": host.bytes_written, "erases": host.erases}
+
+    def stream_new(self, handle: int, rate_mhz: int = 1000) -> int:
+        session = self._sessions[handle]
+        stream = ffi.new("wedge_stream_t *")
+        host = session["host"]
+        rc = lib.wedge_stream_init(stream, session["ring"], ffi.addressof(host.port, "port"), rate_mhz)
+        if rc != 0:
+            raise RuntimeError(f"wedge_stream_init: {ERROR_NAMES.get(rc, rc)}")
+        number = len(session["streams"]) + 1
+        session["streams"][number] = stream
+        return number
+
+    def stream_control(self, handle: int, stream: int, data: bytes) -> tuple[int, int]:
+        rc = lib.wedge_stream_control(self._sessions[handle]["streams"][stream], _copy(data), len(data))
+        return rc, int(lib.wedge_control_att_error(rc))
+
+    def stream_pump(self, handle: int, stream: int, payload: int, budget: int,
+                    fail_after: int = -1) -> tuple[int, int, list[bytes]]:
+        session = self._sessions[handle]
+        host = session["host"]
+        host.port.notify_count = 0
+        host.port.notify_fail_after = fail_after
+        sent = ffi.new("unsigned *")
+        rc = lib.wedge_stream_pump(session["streams"][stream], payload, budget, sent)
+        return rc, sent[0], host.take_notifications()
+
+    def stream_pending(self, handle: int, stream: int) -> bool:
+        return bool(lib.wedge_stream_pending(self._sessions[handle]["streams"][stream]))
+
+    def stream_status(self, handle: int, stream: int, device_id: int, model_id: int) -> bytes:
+        status = ffi.new("wedge_status_t *")
+        lib.wedge_stream_status(self._sessions[handle]["streams"][stream], device_id, model_id, status)
+        out = _alloc(256)
+        length = ffi.new("size_t *")
+        rc = lib.wedge_status_encode(status, out, 256, length)
+        if rc != 0:
+            raise RuntimeError(f"wedge_status_encode: {ERROR_NAMES.get(rc, rc)}")
+        return bytes(ffi.buffer(out, length[0]))
+
+    def ring_dump(self, handle: int) -> dict[str, Any]:
+        """Every buffered record read back through wedge_ring_read, and what reading just outside each span
+        gives (epoch, seq) -> rc."""
+        state = self.ring_state(handle)
+        spans = list(state["past"])
+        current = self.ring_span(handle, state["epoch"])
+        if current is not None:
+            spans.append(current)
+        records: list[tuple[int, int, bytes]] = []
+        outside: dict[tuple[int, int], int] = {}
+        for epoch, first, end in spans:
+            for seq in range(first, end):
+                rc, data, length = self.ring_read(handle, epoch, seq)
+                if rc != 0 or len(data) != length:
+                    raise AssertionError(f"record ({epoch}, {seq}) of a buffered span reads rc {rc}")
+                records.append((epoch, seq, data))
+            for seq in {first - 1, end, end + 1} - {-1}:
+                outside[(epoch, seq)] = self.ring_read(handle, epoch, seq)[0]
+        return {"state": state, "spans": spans, "records": records, "outside": outside}
+
+    def ring_load(self, handle: int, content: bytes) -> None:
+        """Put `content` into the region's flash as it is (a flash image taken elsewhere, or tampered with)."""
+        flash = self._sessions[handle]["flash"]
+        ffi.memmove(flash.mem, content[: flash.host.size_bytes], min(len(content), flash.host.size_bytes))

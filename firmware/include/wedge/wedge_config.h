@@ -41,4 +41,16 @@
 #define WEDGE_EVENT_BYTES 160u
 #endif
 
+/* The stream: the largest encoded record the ring buffer stores, the largest notification payload a frame is
+ * built for (ATT_MTU - 3; 244 for the 247-byte MTU an nRF52840 negotiates), sectors of the ring's flash region. */
+#ifndef WEDGE_RECORD_MAX_BYTES
+#define WEDGE_RECORD_MAX_BYTES 2048u
+#endif
+#ifndef WEDGE_FRAME_MAX_BYTES
+#define WEDGE_FRAME_MAX_BYTES 244u
+#endif
+#ifndef WEDGE_RING_MAX_SECTORS
+#define WEDGE_RING_MAX_SECTORS 16u
+#endif
+
 #endif

@@ -225,3 +225,14 @@ size_t host_format_f32(float value, char *out, size_t cap)
     wedge_text_terminate(&t);
     return t.len;
 }
+
+uint32_t host_random(void *ctx)
+{
+    uint32_t *state = ctx;
+    uint32_t x = *state != 0 ? *state : 0x9E3779B9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return x;
+}

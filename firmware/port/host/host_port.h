@@ -69,4 +69,7 @@ void host_runtime_init(host_runtime_t *h, uint32_t arena_bytes, size_t input_byt
 /* The core's %.9g of a float32 (the DUT's results format), NUL-terminated into out[0..cap); its length. */
 size_t host_format_f32(float value, char *out, size_t cap);
 
+/* A pseudo-random source for the ring's first epoch (xorshift32 over the uint32_t *ctx). */
+uint32_t host_random(void *ctx);
+
 #endif
