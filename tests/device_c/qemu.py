@@ -11,12 +11,26 @@ from pathlib import Path
 from typing import Any, Final
 
 from tests.device_c.build import QEMU
+from wedge.firmware.protocol.ble_control import StreamStatus
+from wedge.firmware.protocol.ble_records import Record
 
 SCRIPT_ADDRESS: Final[int] = 0x21000000
 SLOT_ADDRESS: Final[int] = 0x21800000
 RUN_TIMEOUT_S: Final[float] = 120.0
 
-OP_HR, OP_F32, OP_STATUS, OP_BOARD, OP_SMP, OP_DUT, OP_MANIFEST, OP_BOOT, OP_JUNK = range(1, 10)
+(OP_HR, OP_F32, OP_STATUS, OP_BOARD, OP_SMP, OP_DUT, OP_MANIFEST, OP_BOOT, OP_JUNK, OP_RECORD, OP_FRAGMENTS,
+ OP_CONTROL, OP_STREAM_STATUS, OP_RING_REBOOT) = range(1, 15)
+_VALUE_FORMATS: Final[tuple[str, ...]] = ("b", "B", "h", "i", "f")
+
+
+def _record(record: Record, version: int) -> bytes:
+    payload = struct.pack("<BBIIQIB", version, record.backfill, record.epoch, record.seq, record.t_device_us,
+                          record.model_id, len(record.outputs))
+    for o in record.outputs:
+        payload += struct.pack("<BBfiH", int(o.dtype), o.quantized, o.scale or 0.0, o.zero_point or 0,
+                               len(o.values))
+        payload += struct.pack(f"<{len(o.values)}{_VALUE_FORMATS[int(o.dtype)]}", *o.values)
+    return payload
 
 
 def _str(value: str | bytes | None) -> bytes:
@@ -87,6 +101,27 @@ class Script:
 
     def junk(self, seed: int, rounds: int) -> int:
         return self.add(OP_JUNK, struct.pack("<II", seed, rounds))
+
+    def record(self, record: Record, version: int) -> int:
+        return self.add(OP_RECORD, _record(record, version))
+
+    def fragments(self, encoded: bytes, payload: int) -> int:
+        return self.add(OP_FRAGMENTS, struct.pack("<H", payload) + encoded)
+
+    def control(self, data: bytes) -> int:
+        return self.add(OP_CONTROL, data)
+
+    def stream_status(self, status: StreamStatus) -> int:
+        payload = struct.pack("<BQIIIIIIIB", status.streaming, status.device_id or 0, status.epoch,
+                              status.oldest_seq, status.next_seq, status.capacity_records, status.rate_mhz,
+                              status.model_id, status.boot_count, len(status.past_epochs))
+        payload += b"".join(struct.pack("<III", s.epoch, s.first_seq, s.end_seq) for s in status.past_epochs)
+        return self.add(OP_STREAM_STATUS, payload)
+
+    def ring_reboot(self, payload: int, records: list[Record]) -> int:
+        """Boot, append `records` (their epoch and seq are the ring's), reset the CPU, boot again and read back."""
+        return self.add(OP_RING_REBOOT, struct.pack("<HH", payload, len(records)) + b"".join(
+            _record(r, 2) for r in records))
 
     def to_bytes(self) -> bytes:
         return b"".join(struct.pack("<BBH", op, 0, len(p)) + p for op, p in self.cases) + b"\x00" * 4

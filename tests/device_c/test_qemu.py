@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,27 @@ from wedge.firmware.image.firmware_image import FirmwareDescriptor
 from wedge.firmware.image.format import TLV_WEDGE_MANIFEST
 from wedge.firmware.image.model_image import read_model_image
 from wedge.firmware.protocol import dut
+from wedge.firmware.protocol.ble_control import (
+    ATT_ERROR_BAD_PARAMETER,
+    ATT_ERROR_UNKNOWN_OPCODE,
+    ControlOpcode,
+    EpochSpan,
+    StreamStatus,
+    decode_command,
+    encode_status,
+)
+from wedge.firmware.protocol.ble_errors import MalformedPacket
+from wedge.firmware.protocol.ble_records import (
+    RECORD_VERSION,
+    RECORD_VERSION_1,
+    FrameWriter,
+    Output,
+    OutputDType,
+    Record,
+    encode_record,
+    fragment_record,
+    with_backfill_flag,
+)
 from wedge.firmware.protocol.heart_rate import HeartRateMeasurement, encode_heart_rate
 from wedge.firmware.protocol.smp_messages import OP, Version, encode_request, encode_response, parse_header
 from wedge.firmware.protocol.wedge_group import ModelState, ModelStatus
@@ -153,11 +174,60 @@ def boot_cases(script: Script, cases: list[tuple[int, Any]], image: bytes) -> No
         cases.append((script.boot(**options, **common), expected))
 
 
+def stream_cases(rng: random.Random, script: Script, cases: dict[str, list[tuple[int, Any]]]) -> None:
+    def output() -> Output:
+        dtype = rng.choice(list(OutputDType))
+        count = rng.randrange(0, 40)
+        if dtype is OutputDType.FLOAT32:
+            values = tuple(struct.unpack(f"<{count}f", rng.randbytes(4 * count)))
+            values = tuple(0.0 if v != v else v for v in values)  # NaN != NaN would defeat the comparison
+        else:
+            low, high = {OutputDType.INT8: (-128, 127), OutputDType.UINT8: (0, 255),
+                         OutputDType.INT16: (-32768, 32767), OutputDType.INT32: (-(2**31), 2**31 - 1)}[dtype]
+            values = tuple(rng.randint(low, high) for _ in range(count))
+        quantized = rng.random() < 0.5
+        return Output(dtype, values, rng.choice([0.5, 1e-3, -2.75]) if quantized else None,
+                      rng.randint(-(2**31), 2**31 - 1) if quantized else None)
+
+    made = []
+    for _ in range(60):
+        version = rng.choice([RECORD_VERSION, RECORD_VERSION_1])
+        record = Record(rng.getrandbits(32), rng.getrandbits(64), rng.getrandbits(32),
+                        tuple(output() for _ in range(rng.randrange(0, 4))), rng.random() < 0.3,
+                        rng.randrange(1, 2**32) if version == RECORD_VERSION else 0)
+        expected = encode_record(record, version)
+        made.append(expected)
+        cases["records"].append((script.record(record, version), expected))
+    for encoded in made[:20]:
+        payload = rng.randrange(8, 245)
+        try:
+            expected_frames: Any = fragment_record(encoded, payload)
+        except ValueError:
+            expected_frames = None
+        cases["fragments"].append((script.fragments(encoded, payload), expected_frames))
+    for _ in range(60):
+        data = rng.choice([rng.randbytes(rng.randrange(0, 14)), bytes([rng.randrange(1, 6)]) + rng.randbytes(
+            rng.choice([0, 4, 8, 12]))])
+        cases["control"].append((script.control(data), data))
+    for _ in range(20):
+        past = tuple(EpochSpan(rng.randrange(1, 2**32), a, a + rng.randrange(0, 50))
+                     for a in (rng.randrange(0, 2**31) for _ in range(rng.randrange(0, 9))))
+        status = StreamStatus(rng.random() < 0.5, 3, 9, 70, 1000, rng.getrandbits(32), 4,
+                              rng.choice([None, rng.randrange(1, 2**64)]), 17, past)
+        if status.device_id is None:
+            status = StreamStatus(status.streaming, 3, 9, 70, 1000, status.model_id, 4)
+        cases["stream_status"].append((script.stream_status(status), encode_status(status)))
+    records = [Record(0, rng.getrandbits(50), 0xAB12, (output(),)) for _ in range(12)]
+    cases["ring"].append((script.ring_reboot(40, records), records))
+
+
 @pytest.fixture(scope="module")
 def qemu_run(m4_build: Path, packed_image: bytes, core: Core) -> Run:
     rng = random.Random(SEED)
     script = Script()
-    cases: dict[str, list[tuple[int, Any]]] = {k: [] for k in ("hr", "f32", "smp", "dut", "manifest", "boot", "junk")}
+    cases: dict[str, list[tuple[int, Any]]] = {k: [] for k in (
+        "hr", "f32", "smp", "dut", "manifest", "boot", "junk", "records", "fragments", "control", "stream_status",
+        "ring")}
     hr_cases(rng, script, cases["hr"])
     f32_cases(rng, script, cases["f32"])
     smp_cases(rng, script, cases["smp"])
@@ -165,6 +235,7 @@ def qemu_run(m4_build: Path, packed_image: bytes, core: Core) -> Run:
     manifest_cases(rng, script, cases["manifest"], packed_image, core)
     boot_cases(script, cases["boot"], packed_image)
     cases["junk"].append((script.junk(SEED, 300), None))
+    stream_cases(rng, script, cases)
     return Run(script, run_selftest(m4_build / "wedge_selftest.elf", script, packed_image), cases)
 
 
@@ -209,3 +280,54 @@ def test_the_boot_check_decides_the_same_on_the_target(qemu_run: Run) -> None:
 def test_junk_into_the_parsers_never_faults_the_target(qemu_run: Run) -> None:
     (result, _), = qemu_run.of("junk")
     assert result.rc == 0 and int(result.fields[0]) >= 0  # the run reached its end: no fault, no hang
+
+
+def test_stream_records_of_both_versions_match_on_the_target(qemu_run: Run) -> None:
+    for result, expected in qemu_run.of("records"):
+        assert (result.rc, result.data) == (0, expected)
+
+
+def test_fragments_match_on_the_target(qemu_run: Run) -> None:
+    for result, expected in qemu_run.of("fragments"):
+        if expected is None:
+            assert result.rc != 0
+        else:
+            assert result.rc == 0 and [bytes.fromhex(f) for f in result.fields[0].split(",")] == expected
+
+
+def test_control_point_writes_parse_the_same_on_the_target(qemu_run: Run) -> None:
+    for result, data in qemu_run.of("control"):
+        att = int(result.fields[0])
+        try:
+            command = decode_command(data)
+        except MalformedPacket:
+            known = len(data) > 0 and data[0] in {op.value for op in ControlOpcode}
+            assert att == (ATT_ERROR_BAD_PARAMETER if known else ATT_ERROR_UNKNOWN_OPCODE)
+            continue
+        assert (result.rc, att, int(result.fields[1])) == (0, 0, int(command.opcode))
+        if command.opcode in (ControlOpcode.BACKFILL, ControlOpcode.BACKFILL_EPOCH):
+            assert tuple(map(int, result.fields[3:6])) == (command.epoch or 0, command.first_seq, command.end_seq)
+
+
+def test_status_values_match_on_the_target(qemu_run: Run) -> None:
+    for result, expected in qemu_run.of("stream_status"):
+        assert (result.rc, result.data) == (0, expected)
+
+
+def test_the_ring_survives_a_cpu_reset_and_backfills_the_old_epoch(qemu_run: Run) -> None:
+    (result, records), = qemu_run.of("ring")
+    assert result.rc == 0
+    epoch, boots = int(result.fields[0]), int(result.fields[1])
+    first_epoch = 0x2545F491 % (2**31 - 1) + 1  # the test firmware's "random" first epoch
+    assert (epoch, boots) == (first_epoch + 1, 2)
+    assert result.fields[2] == f"{first_epoch}:0:{len(records)}"
+    expected = [encode_record(replace(r, seq=i, epoch=first_epoch)) for i, r in enumerate(records)]
+    assert [bytes.fromhex(h) for h in result.fields[3].split(",")] == expected
+    frames = [bytes.fromhex(h) for h in result.fields[4].split(",")]
+    writer = FrameWriter()
+    for encoded in expected:
+        writer.push(with_backfill_flag(encoded))
+    python_frames = []
+    while (frame := writer.next_frame(40)) is not None:
+        python_frames.append(frame)
+    assert frames == python_frames
