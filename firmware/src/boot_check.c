@@ -39,7 +39,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 
 static uint64_t mul_sat(uint64_t a, uint64_t b)
 {
-    return (a != 0 && b > UINT64_MAX / a) ? UINT64_MAX : a * b;
+    uint64_t product;
+    return __builtin_mul_overflow(a, b, &product) ? UINT64_MAX : product;
 }
 
 static uint64_t tensors_bytes(const wedge_tensor_t *tensors, unsigned n)
@@ -95,10 +96,7 @@ const char *wedge_boot_precheck(const wedge_manifest_t *m, const wedge_runtime_t
         if (n > 0) {
             wedge_text_str(&t, "self-test failed: the firmware registers no kernel for ");
             for (unsigned i = 0; i < n; i++) {
-                if (i > 0) {
-                    wedge_text_str(&t, ", ");
-                }
-                wedge_text_put(&t, m->ops[missing[i]].ptr, m->ops[missing[i]].len);
+                wedge_text_fmt(&t, i > 0 ? ", %S" : "%S", &m->ops[missing[i]]);
             }
             wedge_text_terminate(&t);
             return text;
@@ -106,11 +104,8 @@ const char *wedge_boot_precheck(const wedge_manifest_t *m, const wedge_runtime_t
     }
     uint64_t needed = wedge_manifest_tensor_bytes(m);
     if (needed > rt->arena_bytes) {
-        wedge_text_str(&t, "self-test failed: its input and output tensors alone take ");
-        wedge_text_grouped(&t, needed);
-        wedge_text_str(&t, " bytes, more than the ");
-        wedge_text_grouped(&t, rt->arena_bytes);
-        wedge_text_str(&t, "-byte arena");
+        wedge_text_fmt(&t, "self-test failed: its input and output tensors alone take %G bytes, more than the "
+                           "%G-byte arena", needed, (uint64_t)rt->arena_bytes);
         wedge_text_terminate(&t);
         return text;
     }
@@ -126,10 +121,7 @@ static void copy_str(char *dst, size_t cap, wedge_str_t s)
 
 static void label(wedge_text_t *t, const wedge_manifest_t *m)
 {
-    wedge_text_put(t, m->model_name.ptr, m->model_name.len);
-    wedge_text_char(t, ' ');
-    wedge_text_put(t, m->model_version.ptr, m->model_version.len);
-    wedge_text_char(t, ' ');
+    wedge_text_fmt(t, "%S %S ", &m->model_name, &m->model_version);
 }
 
 static const char *error_word(int rc)
@@ -159,13 +151,8 @@ static uint64_t now_us(const wedge_port_t *port)
 static int unreadable(const wedge_boot_input_t *in, wedge_boot_result_t *out, wedge_text_t *t, const char *what,
                       int rc)
 {
-    wedge_text_str(t, "image ");
-    wedge_text_u64(t, in->model_image);
-    wedge_text_str(t, " holds no readable wedge manifest (");
-    wedge_text_str(t, what);
-    wedge_text_str(t, ": ");
-    wedge_text_str(t, error_word(rc));
-    wedge_text_char(t, ')');
+    wedge_text_fmt(t, "image %u holds no readable wedge manifest (%s: %s)", (uint32_t)in->model_image, what,
+                   error_word(rc));
     wedge_text_terminate(t);
     out->decision = in->testing ? WEDGE_BOOT_REVERT : WEDGE_BOOT_NO_MODEL;
     return WEDGE_OK;
@@ -229,26 +216,19 @@ int wedge_boot_check(const wedge_boot_input_t *in, wedge_boot_scratch_t *scratch
     uint64_t started = now_us(in->port);
     if (in->board.ptr != NULL && !wedge_str_eq(m->board, in->board.ptr, in->board.len)) {
         label(&t, m);
-        wedge_text_str(&t, "refused: it was built for ");
-        wedge_text_put(&t, m->board.ptr, m->board.len);
-        wedge_text_str(&t, ", this board is ");
-        wedge_text_put(&t, in->board.ptr, in->board.len);
+        wedge_text_fmt(&t, "refused: it was built for %S, this board is %S", &m->board, &in->board);
         return failed(in, out, &t);
     }
     if (m->image != in->model_image) {
         label(&t, m);
-        wedge_text_str(&t, "refused: it is packed for MCUboot image ");
-        wedge_text_u64(&t, m->image);
-        wedge_text_str(&t, ", not image ");
-        wedge_text_u64(&t, in->model_image);
+        wedge_text_fmt(&t, "refused: it is packed for MCUboot image %u, not image %u", (uint32_t)m->image,
+                       (uint32_t)in->model_image);
         return failed(in, out, &t);
     }
     if (m->arena_bytes > rt->arena_bytes) {
         label(&t, m);
-        wedge_text_str(&t, "refused: it needs ");
-        wedge_text_grouped(&t, m->arena_bytes);
-        wedge_text_str(&t, " bytes of TFLM arena; the firmware has ");
-        wedge_text_grouped(&t, rt->arena_bytes);
+        wedge_text_fmt(&t, "refused: it needs %G bytes of TFLM arena; the firmware has %G", (uint64_t)m->arena_bytes,
+                       (uint64_t)rt->arena_bytes);
         return failed(in, out, &t);
     }
     char reason[WEDGE_EVENT_BYTES];
@@ -260,12 +240,10 @@ int wedge_boot_check(const wedge_boot_input_t *in, wedge_boot_scratch_t *scratch
         if (rc != 0) {
             wedge_text_t r;
             wedge_text_init(&r, reason, sizeof reason);
-            wedge_text_str(&r, "self-test failed: ");
             if (why != NULL) {
-                wedge_text_str(&r, why);
+                wedge_text_fmt(&r, "self-test failed: %s", why);
             } else {
-                wedge_text_str(&r, "runtime error ");
-                wedge_text_i64(&r, rc);
+                wedge_text_fmt(&r, "self-test failed: runtime error %d", (int32_t)rc);
             }
             wedge_text_terminate(&r);
             refused = reason;
@@ -283,11 +261,7 @@ int wedge_boot_check(const wedge_boot_input_t *in, wedge_boot_scratch_t *scratch
         out->decision = WEDGE_BOOT_RUN;
         return WEDGE_OK;
     }
-    wedge_text_str(&t, "booted ");
-    wedge_text_put(&t, m->model_name.ptr, m->model_name.len);
-    wedge_text_char(&t, ' ');
-    wedge_text_put(&t, m->model_version.ptr, m->model_version.len);
-    wedge_text_str(&t, " for test, ");
+    wedge_text_fmt(&t, "booted %S %S for test, ", &m->model_name, &m->model_version);
     if (in->policy == WEDGE_CONFIRM_ON_SELF_TEST && in->port != NULL && in->port->confirm_image != NULL) {
         if (in->port->confirm_image(in->port->ctx, in->model_image) != 0) {
             wedge_text_str(&t, REVERT_NOTE " (the firmware's confirmation failed)");

@@ -206,15 +206,9 @@ static void out_open(wedge_dut_t *dut, wedge_text_t *t)
     t->ctx = (void *)dut->port;
 }
 
-static void put(wedge_text_t *t, wedge_str_t s)
-{
-    wedge_text_put(t, s.ptr, s.len);
-}
-
 static void line(wedge_text_t *t, const char *s)
 {
-    wedge_text_str(t, s);
-    wedge_text_str(t, LINE_END);
+    wedge_text_fmt(t, "%s" LINE_END, s);
 }
 
 static uint64_t now_us(const wedge_dut_t *dut)
@@ -222,11 +216,9 @@ static uint64_t now_us(const wedge_dut_t *dut)
     return dut->port->time_us != NULL ? dut->port->time_us(dut->port->ctx) : 0u;
 }
 
-static void lap_line(wedge_dut_t *dut, wedge_text_t *t)
+static void lap_line(wedge_text_t *t, uint64_t us)
 {
-    wedge_text_str(t, "m-lap-us-");
-    wedge_text_u64(t, now_us(dut));
-    wedge_text_str(t, LINE_END);
+    wedge_text_fmt(t, "m-lap-us-%U" LINE_END, us);
 }
 
 int wedge_dut_init(wedge_dut_t *dut, const wedge_port_t *port, const wedge_runtime_t *runtime,
@@ -262,10 +254,8 @@ int wedge_dut_boot(wedge_dut_t *dut)
     }
     wedge_text_t t;
     out_open(dut, &t);
-    line(&t, "m-timestamp-mode-performance");
-    lap_line(dut, &t);
-    line(&t, "m-init-done");
-    line(&t, "m-ready");
+    wedge_text_fmt(&t, "m-timestamp-mode-performance" LINE_END "m-lap-us-%U" LINE_END "m-init-done" LINE_END
+                       "m-ready" LINE_END, now_us(dut));
     return wedge_text_flush(&t);
 }
 
@@ -281,42 +271,23 @@ static const char *const HELP[] = {
 static void error_line(wedge_text_t *t, const wedge_dut_command_t *cmd)
 {
     static const char *const WHAT[] = {"db load", "infer N", "infer W"};
+    static const char *const FORMATS[] = {
+        [WEDGE_DUT_E_DB_SUBCOMMAND] = "Command 'db' requires a subcommand",
+        [WEDGE_DUT_E_DB_LOAD_SIZE] = "Command 'db load' requires the # of bytes",
+        [WEDGE_DUT_E_DB_LOAD_ZERO] = "Command 'db load' must be >0 bytes",
+        [WEDGE_DUT_E_HEX_ODD] = "Insufficent number of hex digits",
+        [WEDGE_DUT_E_HEX_DIGIT] = "Invalid hex digit '%B'",
+        [WEDGE_DUT_E_NOT_INTEGER] = "%s must be an integer, got %R",
+        [WEDGE_DUT_E_NOT_32_BIT] = "%s does not fit in 32 bits, got %R",
+        [WEDGE_DUT_E_RUNS] = "Inference iterations must be >0",
+        [WEDGE_DUT_E_WARMUP] = "Inference warmup must be >=0",
+        [WEDGE_DUT_E_UNKNOWN] = "Unknown command: %B",
+    };
     wedge_text_str(t, "e-[");
-    switch (cmd->error) {
-    case WEDGE_DUT_E_DB_SUBCOMMAND:
-        wedge_text_str(t, "Command 'db' requires a subcommand");
-        break;
-    case WEDGE_DUT_E_DB_LOAD_SIZE:
-        wedge_text_str(t, "Command 'db load' requires the # of bytes");
-        break;
-    case WEDGE_DUT_E_DB_LOAD_ZERO:
-        wedge_text_str(t, "Command 'db load' must be >0 bytes");
-        break;
-    case WEDGE_DUT_E_HEX_ODD:
-        wedge_text_str(t, "Insufficent number of hex digits");
-        break;
-    case WEDGE_DUT_E_HEX_DIGIT:
-        wedge_text_str(t, "Invalid hex digit '");
-        wedge_text_bytes(t, cmd->token, cmd->token_len);
-        wedge_text_char(t, '\'');
-        break;
-    case WEDGE_DUT_E_NOT_INTEGER:
-    case WEDGE_DUT_E_NOT_32_BIT:
-        wedge_text_str(t, WHAT[cmd->what]);
-        wedge_text_str(t, cmd->error == WEDGE_DUT_E_NOT_INTEGER ? " must be an integer, got "
-                                                                : " does not fit in 32 bits, got ");
-        wedge_text_repr(t, cmd->token, cmd->token_len);
-        break;
-    case WEDGE_DUT_E_RUNS:
-        wedge_text_str(t, "Inference iterations must be >0");
-        break;
-    case WEDGE_DUT_E_WARMUP:
-        wedge_text_str(t, "Inference warmup must be >=0");
-        break;
-    default:
-        wedge_text_str(t, "Unknown command: ");
-        wedge_text_bytes(t, cmd->token, cmd->token_len);
-        break;
+    if (cmd->error == WEDGE_DUT_E_NOT_INTEGER || cmd->error == WEDGE_DUT_E_NOT_32_BIT) {
+        wedge_text_fmt(t, FORMATS[cmd->error], WHAT[cmd->what], cmd->token, cmd->token_len);
+    } else {
+        wedge_text_fmt(t, FORMATS[cmd->error], cmd->token, cmd->token_len);
     }
     wedge_text_str(t, "]" LINE_END);
 }
@@ -355,16 +326,11 @@ static void db_load(wedge_dut_t *dut, wedge_text_t *t, int32_t size)
     dut->loaded = 0;
     dut->expected = (size_t)size;
     if (dut->expected > dut->input_cap) {
-        wedge_text_str(t, "Supplied buffer size ");
-        wedge_text_u64(t, (uint64_t)size);
-        wedge_text_str(t, " exceeds maximum of ");
-        wedge_text_u64(t, dut->input_cap);
-        wedge_text_str(t, LINE_END);
+        wedge_text_fmt(t, "Supplied buffer size %u exceeds maximum of %U" LINE_END, (uint32_t)size,
+                       (uint64_t)dut->input_cap);
         return;
     }
-    wedge_text_str(t, "m-[Expecting ");
-    wedge_text_u64(t, (uint64_t)size);
-    wedge_text_str(t, " bytes]" LINE_END);
+    wedge_text_fmt(t, "m-[Expecting %u bytes]" LINE_END, (uint32_t)size);
 }
 
 static void db_data(wedge_dut_t *dut, wedge_text_t *t, const wedge_dut_command_t *cmd)
@@ -390,16 +356,10 @@ static void infer(wedge_dut_t *dut, wedge_text_t *t, const wedge_dut_command_t *
     size_t need = rt->input_bytes(rt->ctx);
     size_t have = dut->loaded < need ? dut->loaded : need;
     if (have != need) {
-        wedge_text_str(t, "Input db has ");
-        wedge_text_u64(t, have);
-        wedge_text_str(t, " elemented, expected ");
-        wedge_text_u64(t, need);
-        wedge_text_str(t, LINE_END);
+        wedge_text_fmt(t, "Input db has %U elemented, expected %U" LINE_END, (uint64_t)have, (uint64_t)need);
     }
     int rc = rt->load_input(rt->ctx, dut->input, have);
-    wedge_text_str(t, "m-warmup-start-");
-    wedge_text_u64(t, (uint64_t)cmd->warmup_runs);
-    wedge_text_str(t, LINE_END);
+    wedge_text_fmt(t, "m-warmup-start-%d" LINE_END, cmd->warmup_runs);
     wedge_text_flush(t); /* the runner sees the start before the runs */
     for (int32_t i = 0; rc == 0 && i < cmd->warmup_runs; i++) {
         rc = rt->infer(rt->ctx);
@@ -407,10 +367,7 @@ static void infer(wedge_dut_t *dut, wedge_text_t *t, const wedge_dut_command_t *
     uint64_t begin = 0;
     uint64_t end = 0;
     if (rc == 0) {
-        line(t, "m-warmup-done");
-        wedge_text_str(t, "m-infer-start-");
-        wedge_text_u64(t, (uint64_t)cmd->runs);
-        wedge_text_str(t, LINE_END);
+        wedge_text_fmt(t, "m-warmup-done" LINE_END "m-infer-start-%d" LINE_END, cmd->runs);
         wedge_text_flush(t);
         begin = now_us(dut);
         for (int32_t i = 0; rc == 0 && i < cmd->runs; i++) {
@@ -419,17 +376,10 @@ static void infer(wedge_dut_t *dut, wedge_text_t *t, const wedge_dut_command_t *
         end = now_us(dut);
     }
     if (rc != 0) {
-        wedge_text_str(t, "e-[inference failed: runtime error ");
-        wedge_text_i64(t, rc);
-        wedge_text_str(t, "]" LINE_END);
+        wedge_text_fmt(t, "e-[inference failed: runtime error %d]" LINE_END, (int32_t)rc);
         return;
     }
-    wedge_text_str(t, "m-lap-us-");
-    wedge_text_u64(t, begin);
-    wedge_text_str(t, LINE_END "m-lap-us-");
-    wedge_text_u64(t, end);
-    wedge_text_str(t, LINE_END);
-    line(t, "m-infer-done");
+    wedge_text_fmt(t, "m-lap-us-%U" LINE_END "m-lap-us-%U" LINE_END "m-infer-done" LINE_END, begin, end);
     dut->inferred = true;
     results_line(dut, t);
 }
@@ -451,30 +401,20 @@ int wedge_dut_handle(wedge_dut_t *dut, const uint8_t *text, size_t len)
         error_line(&t, &cmd);
         break;
     case WEDGE_DUT_NAME:
-        wedge_text_str(&t, "m-name-");
-        put(&t, dut->config.device);
-        wedge_text_str(&t, "-[");
-        put(&t, dut->config.vendor);
-        wedge_text_str(&t, "]" LINE_END);
+        wedge_text_fmt(&t, "m-name-%S-[%S]" LINE_END, &dut->config.device, &dut->config.vendor);
         break;
     case WEDGE_DUT_TIMESTAMP:
-        lap_line(dut, &t);
+        lap_line(&t, now_us(dut));
         break;
     case WEDGE_DUT_PROFILE:
-        wedge_text_str(&t, "m-profile-[");
-        put(&t, dut->config.firmware);
-        wedge_text_str(&t, "]" LINE_END "m-model-[");
-        put(&t, dut->config.model);
-        wedge_text_str(&t, "]" LINE_END);
+        wedge_text_fmt(&t, "m-profile-[%S]" LINE_END "m-model-[%S]" LINE_END, &dut->config.firmware,
+                       &dut->config.model);
         if (dut->config.timer.ptr != NULL) {
-            wedge_text_str(&t, "m-timer-[");
-            put(&t, dut->config.timer);
-            wedge_text_str(&t, "]" LINE_END);
+            wedge_text_fmt(&t, "m-timer-[%S]" LINE_END, &dut->config.timer);
         }
         break;
     case WEDGE_DUT_HELP:
-        put(&t, dut->config.firmware);
-        wedge_text_str(&t, LINE_END);
+        wedge_text_fmt(&t, "%S" LINE_END, &dut->config.firmware);
         for (size_t i = 0; i < sizeof HELP / sizeof HELP[0]; i++) {
             line(&t, HELP[i]);
         }

@@ -59,7 +59,11 @@ int wedge_hr_encode(const wedge_hr_t *hr, uint8_t *out, size_t cap, size_t *len,
 
 uint16_t wedge_hr_rr_units(uint32_t rr_us)
 {
-    /* rr_us * 1024 / 1e6 = rr_us * 16 / 15625; 15625 is odd, so the quotient is never a tie. */
-    uint64_t units = ((uint64_t)rr_us * 16u + 15625u / 2u) / 15625u;
+    /* rr_us * 1024 / 1e6 = rr_us * 16 / 15625; 15625 is odd, so the quotient is never a tie. 32-bit arithmetic:
+     * from 64 s on, the value is clamped anyway. */
+    if (rr_us >= 64000000u) {
+        return 0xFFFFu;
+    }
+    uint32_t units = (rr_us * 16u + 15625u / 2u) / 15625u;
     return units > 0xFFFFu ? 0xFFFFu : (uint16_t)units;
 }

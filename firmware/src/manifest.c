@@ -179,6 +179,43 @@ static int read_size(reader_t *r, uint32_t *out)
     return WEDGE_OK;
 }
 
+/* A float64's nearest float32 (round half to even, as numpy's float32() rounds), from its bits: no soft-float
+ * double routines on a single-precision FPU. */
+static float f64_to_f32(uint64_t b)
+{
+    uint32_t sign = (uint32_t)(b >> 63) << 31;
+    int exp = (int)((b >> 52) & 0x7FFu);
+    uint64_t man = b & ((UINT64_C(1) << 52) - 1u);
+    uint32_t bits;
+    if (exp == 0x7FF) {
+        bits = sign | 0x7F800000u | (man != 0 ? 0x400000u | (uint32_t)(man >> 29) : 0u);
+    } else if (exp == 0) {
+        bits = sign; /* zero, or a double subnormal: far below half the smallest float32 */
+    } else {
+        int e = exp - 1023 + 127;
+        unsigned shift = 29;
+        if (e <= 0) {
+            shift += (unsigned)(1 - e);
+            e = 0;
+        }
+        if (e >= 0xFF || shift > 60) {
+            bits = sign | (e >= 0xFF ? 0x7F800000u : 0u);
+        } else {
+            uint64_t m = man | (UINT64_C(1) << 52);
+            uint64_t q = m >> shift;
+            uint64_t rest = m & ((UINT64_C(1) << shift) - 1u);
+            uint64_t half = UINT64_C(1) << (shift - 1u);
+            if (rest > half || (rest == half && (q & 1u))) {
+                q++;
+            }
+            bits = sign | (((uint32_t)e << 23) + (uint32_t)q - (e > 0 ? (1u << 23) : 0u));
+        }
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 /* A scale: a float, or an integer (Python takes both). */
 static int read_number(reader_t *r, float *out)
 {
@@ -188,19 +225,22 @@ static int read_number(reader_t *r, float *out)
         return WEDGE_ERR_MALFORMED;
     }
     if (major == MAJOR_UINT || major == MAJOR_NINT) {
-        int64_t v;
-        if (!zcbor_int64_decode(r->zs, &v)) {
-            return zcbor_failure(r);
-        }
+        int32_t v;
+        int rc = read_int32(r, &v);
         *out = (float)v;
-        return WEDGE_OK;
+        return rc;
     }
-    if (major == MAJOR_SIMPLE && additional >= 25u && additional <= 27u) {
+    if (major == MAJOR_SIMPLE && (additional == 25u || additional == 26u)) {
+        return zcbor_float16_32_decode(r->zs, out) ? WEDGE_OK : zcbor_failure(r);
+    }
+    if (major == MAJOR_SIMPLE && additional == 27u) {
         double d;
-        if (!zcbor_float_decode(r->zs, &d)) {
+        uint64_t bits;
+        if (!zcbor_float64_decode(r->zs, &d)) {
             return zcbor_failure(r);
         }
-        *out = (float)d;
+        memcpy(&bits, &d, sizeof bits);
+        *out = f64_to_f32(bits);
         return WEDGE_OK;
     }
     if (major == MAJOR_SIMPLE && (additional == 20u || additional == 21u)) {
@@ -296,9 +336,8 @@ static int skip(reader_t *r)
         if (additional >= 20u && additional <= 23u) { /* false, true, null, undefined */
             return zcbor_any_skip(r->zs, NULL) ? WEDGE_OK : zcbor_failure(r);
         }
-        if (additional >= 25u && additional <= 27u) {
-            double unused;
-            return zcbor_float_decode(r->zs, &unused) ? WEDGE_OK : zcbor_failure(r);
+        if (additional >= 25u && additional <= 27u) { /* floats */
+            return zcbor_any_skip(r->zs, NULL) ? WEDGE_OK : zcbor_failure(r);
         }
         return additional == 24u ? WEDGE_ERR_UNSUPPORTED : WEDGE_ERR_MALFORMED;
     }

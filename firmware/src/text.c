@@ -1,8 +1,10 @@
 /* The bounded text writer, and number formatting byte for byte as Python's format() writes it. */
 #include "text.h"
 
+#include <stdarg.h>
 #include <string.h>
 
+#include "wedge/manifest.h"
 #include "bytes.h"
 
 void wedge_text_init(wedge_text_t *t, char *buf, size_t cap)
@@ -69,13 +71,26 @@ void wedge_text_terminate(wedge_text_t *t)
     t->buf[t->len] = '\0';
 }
 
+/* v / 10 in place, its remainder returned: by 16-bit pieces, so a Cortex-M needs no 64-bit division routine. */
+static unsigned div10(uint64_t *v)
+{
+    uint64_t q = 0;
+    uint32_t r = 0;
+    for (int shift = 48; shift >= 0; shift -= 16) {
+        uint32_t cur = (r << 16) | (uint32_t)((*v >> shift) & 0xFFFFu);
+        q |= (uint64_t)(cur / 10u) << shift;
+        r = cur % 10u;
+    }
+    *v = q;
+    return r;
+}
+
 void wedge_text_u64(wedge_text_t *t, uint64_t v)
 {
     char digits[20];
     size_t n = 0;
     do {
-        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10u);
-        v /= 10u;
+        digits[sizeof digits - 1 - n++] = (char)('0' + div10(&v));
     } while (v != 0);
     wedge_text_put(t, digits + sizeof digits - n, n);
 }
@@ -100,8 +115,7 @@ void wedge_text_grouped(wedge_text_t *t, uint64_t v)
             digits[sizeof digits - 1 - n++] = ',';
             group = 0;
         }
-        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10u);
-        v /= 10u;
+        digits[sizeof digits - 1 - n++] = (char)('0' + div10(&v));
         group++;
     } while (v != 0);
     wedge_text_put(t, digits + sizeof digits - n, n);
@@ -150,6 +164,59 @@ void wedge_text_repr(wedge_text_t *t, const uint8_t *s, size_t n)
         }
     }
     wedge_text_char(t, quote);
+}
+
+void wedge_text_fmt(wedge_text_t *t, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    for (const char *p = fmt; *p != '\0'; p++) {
+        const char *run = p;
+        while (*p != '\0' && *p != '%') {
+            p++;
+        }
+        wedge_text_put(t, run, (size_t)(p - run));
+        if (*p == '\0') {
+            break;
+        }
+        switch (*++p) {
+        case 's':
+            wedge_text_str(t, va_arg(args, const char *));
+            break;
+        case 'S': {
+            const wedge_str_t *s = va_arg(args, const wedge_str_t *);
+            wedge_text_put(t, s->ptr, s->len);
+            break;
+        }
+        case 'B':
+        case 'R': {
+            const uint8_t *bytes = va_arg(args, const uint8_t *);
+            size_t n = va_arg(args, size_t);
+            if (*p == 'B') {
+                wedge_text_bytes(t, bytes, n);
+            } else {
+                wedge_text_repr(t, bytes, n);
+            }
+            break;
+        }
+        case 'u':
+            wedge_text_u64(t, va_arg(args, uint32_t));
+            break;
+        case 'd':
+            wedge_text_i64(t, va_arg(args, int32_t));
+            break;
+        case 'U':
+            wedge_text_u64(t, va_arg(args, uint64_t));
+            break;
+        case 'G':
+            wedge_text_grouped(t, va_arg(args, uint64_t));
+            break;
+        default:
+            wedge_text_char(t, *p);
+            break;
+        }
+    }
+    va_end(args);
 }
 
 /* -- %.9g of a float32, exactly ------------------------------------------------------------------------------ */
@@ -225,13 +292,14 @@ static uint64_t big_shr64(const big_t *b, unsigned bits)
 
 static uint32_t big_div10(big_t *b)
 {
-    uint64_t rem = 0;
+    uint32_t rem = 0;
     for (int i = BIG_LIMBS - 1; i >= 0; i--) {
-        uint64_t x = (rem << 32) | b->limb[i];
-        b->limb[i] = (uint32_t)(x / 10u);
-        rem = x % 10u;
+        uint32_t hi = (rem << 16) | (b->limb[i] >> 16);
+        uint32_t lo = ((hi % 10u) << 16) | (b->limb[i] & 0xFFFFu);
+        b->limb[i] = ((hi / 10u) << 16) | (lo / 10u);
+        rem = lo % 10u;
     }
-    return (uint32_t)rem;
+    return rem;
 }
 
 /* floor(m * 2^e * 10^p) and whether the rest is above, at, or below one half (round half to even after). */
@@ -318,9 +386,10 @@ void wedge_text_f32(wedge_text_t *t, float v)
         }
     }
     char digits[9];
+    uint32_t q32 = (uint32_t)q; /* nine digits */
     for (int i = 8; i >= 0; i--) {
-        digits[i] = (char)('0' + q % 10u);
-        q /= 10u;
+        digits[i] = (char)('0' + q32 % 10u);
+        q32 /= 10u;
     }
     int n = 9;
     while (n > 1 && digits[n - 1] == '0') {

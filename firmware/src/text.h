@@ -34,6 +34,11 @@ void wedge_text_hex2(wedge_text_t *t, uint8_t b);
 void wedge_text_bytes(wedge_text_t *t, const uint8_t *s, size_t n);
 /* Python's repr() of such text (quotes chosen and escapes written as repr does), non-ASCII bytes as '?'. */
 void wedge_text_repr(wedge_text_t *t, const uint8_t *s, size_t n);
+/* A small printf: %s a C string, %S a wedge_str_t *, %B bytes as text (const uint8_t *, size_t: non-ASCII as '?'),
+ * %R the same as Python's repr(), %u uint32_t, %d int32_t, %U uint64_t, %G uint64_t grouped by thousands (Python's
+ * `:,`). One call instead of a call per piece keeps the callers small. */
+void wedge_text_fmt(wedge_text_t *t, const char *fmt, ...);
+
 /* Send what is buffered (no-op without flush); returns t->error. */
 int wedge_text_flush(wedge_text_t *t);
 /* NUL-terminate a non-flushing writer's text (the terminator takes the last byte of cap). */
