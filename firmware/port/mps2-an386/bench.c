@@ -93,7 +93,7 @@ int main(void)
     static host_flash_t flash;
     static wedge_ring_t ring;
     static wedge_stream_t stream;
-    static mps2_port_t port;
+    static host_port_t port;
     memset(flash_mem, 0xFF, sizeof flash_mem);
     host_flash_init(&flash, flash_mem, sizeof flash_mem, 4096u, 4u);
     mps2_port_init(&port, notified, sizeof notified);
@@ -113,7 +113,7 @@ int main(void)
             mps2_puts("window failed\r\n");
             return 1;
         }
-        port.notified_len = 0;
+        port.notify_len = 0;
     }
     report("encode_append_notify", RUNS, mps2_ticks() - start);
     mps2_puts("wedge bench done\r\n");

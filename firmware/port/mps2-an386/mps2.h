@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "host_port.h"
 #include "wedge/port.h"
 
 #define MPS2_SYSCLK_HZ 25000000u
@@ -26,15 +27,8 @@ void mps2_reset(void) __attribute__((noreturn));
 /* End the QEMU run through semihosting: exit status 0 when ok. */
 void mps2_exit(bool ok) __attribute__((noreturn));
 
-/* The port struct (notify collects into `notified`, uart_write goes to UART0, time_us from SysTick). */
-typedef struct mps2_port {
-    uint8_t *notified;
-    size_t notified_cap;
-    size_t notified_len;
-    int32_t confirmed_image;
-    wedge_port_t port;
-} mps2_port_t;
-
-void mps2_port_init(mps2_port_t *p, uint8_t *notified, size_t cap);
+/* The board as the core sees it: the host port's (notifications collected, confirmation remembered), with
+ * uart_write on UART0 and time_us from SysTick. */
+void mps2_port_init(host_port_t *p, uint8_t *notified, size_t cap);
 
 #endif

@@ -76,19 +76,6 @@ void mps2_exit(bool ok)
     }
 }
 
-static int port_notify(void *ctx, const uint8_t *data, size_t len)
-{
-    mps2_port_t *p = ctx;
-    if (p->notified_cap - p->notified_len < len + 2u) {
-        return WEDGE_ERR_IO;
-    }
-    p->notified[p->notified_len] = (uint8_t)len;
-    p->notified[p->notified_len + 1u] = (uint8_t)(len >> 8);
-    memcpy(p->notified + p->notified_len + 2u, data, len);
-    p->notified_len += len + 2u;
-    return 0;
-}
-
 static int port_uart(void *ctx, const uint8_t *data, size_t len)
 {
     (void)ctx;
@@ -102,21 +89,9 @@ static uint64_t port_time(void *ctx)
     return mps2_ticks() / (MPS2_SYSCLK_HZ / 1000000u);
 }
 
-static int port_confirm(void *ctx, uint8_t image)
+void mps2_port_init(host_port_t *p, uint8_t *notified, size_t cap)
 {
-    ((mps2_port_t *)ctx)->confirmed_image = image;
-    return 0;
-}
-
-void mps2_port_init(mps2_port_t *p, uint8_t *notified, size_t cap)
-{
-    memset(p, 0, sizeof *p);
-    p->notified = notified;
-    p->notified_cap = cap;
-    p->confirmed_image = -1;
-    p->port.ctx = p;
-    p->port.notify = port_notify;
+    host_port_init(p, NULL, 0, notified, cap);
     p->port.uart_write = port_uart;
     p->port.time_us = port_time;
-    p->port.confirm_image = port_confirm;
 }

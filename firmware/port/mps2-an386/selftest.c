@@ -353,7 +353,7 @@ static void run_boot(unsigned index, cursor_t *c)
     ops[n] = '\0';
     host_runtime_init(&runtime, arena, 0, 0, ops);
     host_flash_init(&slot, (uint8_t *)(uintptr_t)MPS2_SLOT, MPS2_SLOT_BYTES, 4096u, 4u);
-    mps2_port_t port;
+    host_port_t port;
     mps2_port_init(&port, NULL, 0);
     in.model_slot = &slot.flash;
     in.runtime = &runtime.runtime;
@@ -500,7 +500,7 @@ static uint32_t fixed_random(void *ctx)
     return 0x2545F491u;
 }
 
-static mps2_port_t stream_port;
+static host_port_t stream_port;
 static uint8_t notified[16384];
 
 /* Boot 1: a ring on a fresh RAM flash region, the script's records appended, then a CPU reset. Boot 2: the ring
@@ -570,11 +570,11 @@ static void run_ring_reboot(unsigned index, cursor_t *c)
         unsigned sent = 0;
         while (wedge_stream_pending(&stream) && wedge_stream_pump(&stream, payload, 6, &sent) == 0) {
         }
-        for (size_t at = 0; at + 2 <= stream_port.notified_len;) {
+        for (size_t at = 0; at + 2 <= stream_port.notify_len;) {
             size_t len = (size_t)(notified[at] | (notified[at + 1] << 8));
             put_hex(notified + at + 2, len);
             at += 2 + len;
-            mps2_puts(at < stream_port.notified_len ? "," : "");
+            mps2_puts(at < stream_port.notify_len ? "," : "");
         }
     }
     end_line();
