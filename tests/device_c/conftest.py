@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.device_c.build import (
-    BuildError,
-    asan_runtime,
-    cffi_module,
-    make,
-    missing_arm_tools,
-    missing_host_tools,
-)
+from tests.device_c.build import BuildError, asan_runtime, cffi_module, make, missing_arm_tools, missing_host_tools
 from tests.device_c.core import Core
 from tests.firmware.firmware_models import RING, run_cli, write_model
 from wedge.firmware.image.keys import KeyPair

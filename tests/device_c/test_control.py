@@ -16,9 +16,14 @@ from wedge.firmware.protocol.ble_control import (
     ControlOpcode,
     EpochSpan,
     StreamStatus,
+    backfill_command,
+    backfill_epoch_command,
     decode_command,
     decode_status,
     encode_status,
+    set_rate_command,
+    start_command,
+    stop_command,
 )
 from wedge.firmware.protocol.ble_errors import MalformedPacket
 
@@ -56,14 +61,6 @@ def test_any_write_gets_the_virtual_boards_answer(core: Core, data: bytes) -> No
 
 
 def test_the_bridges_commands_parse(core: Core) -> None:
-    from wedge.firmware.protocol.ble_control import (
-        backfill_command,
-        backfill_epoch_command,
-        set_rate_command,
-        start_command,
-        stop_command,
-    )
-
     assert core.control_parse(start_command())[2]["opcode"] == 1
     assert core.control_parse(stop_command())[2]["opcode"] == 2
     assert core.control_parse(set_rate_command(12.5))[2]["rate_mhz"] == 12500

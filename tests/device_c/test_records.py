@@ -56,8 +56,8 @@ def records(draw: st.DrawFn, max_outputs: int = 4, max_values: int = 40) -> tupl
 def as_c(record: Record, version: int) -> dict[str, Any]:
     return {"version": version, "backfill": record.backfill, "epoch": record.epoch, "seq": record.seq,
             "t_device_us": record.t_device_us, "model_id": record.model_id,
-            "outputs": [(int(o.dtype), o.quantized, 0.0 if o.scale is None else o.scale, o.zero_point or 0, list(o.values))
-                        for o in record.outputs]}
+            "outputs": [(int(o.dtype), o.quantized, 0.0 if o.scale is None else o.scale, o.zero_point or 0,
+                         list(o.values)) for o in record.outputs]}
 
 
 @settings(max_examples=300, deadline=None)

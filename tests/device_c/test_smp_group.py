@@ -34,8 +34,9 @@ def status_dict(status: ModelStatus) -> dict[str, Any]:
 def board_info(descriptor: FirmwareDescriptor | None, key_hash: bytes = bytes(range(32))) -> dict[str, Any]:
     board = load_board(RING)
     info: dict[str, Any] = {"board": board.name, "runtime": board.compute.runtime,
-                            "model_slot_bytes": board.budgets.model_slot_bytes, "arena_bytes": board.budgets.arena_bytes,
-                            "key_hash": key_hash, "firmware": "wedge-tflm-app 1.0.0", "descriptor": None}
+                            "model_slot_bytes": board.budgets.model_slot_bytes,
+                            "arena_bytes": board.budgets.arena_bytes, "key_hash": key_hash,
+                            "firmware": "wedge-tflm-app 1.0.0", "descriptor": None}
     if descriptor is not None:
         info["descriptor"] = descriptor.to_report()
     return info
@@ -66,7 +67,7 @@ def test_a_model_status_request_gets_the_virtual_boards_reply(core: Core, status
     assert ModelStatus.from_response(response) == status
 
 
-def test_board_info_with_the_firmware_descriptor(core: Core, keys: Any) -> None:
+def test_board_info_with_the_firmware_descriptor(core: Core) -> None:
     descriptor = FirmwareDescriptor.for_board(load_board(RING), "1.0.0", b"\x01" * 32)
     info = board_info(descriptor)
     request = wedge_requests(96).board_info(sequence=7).BYTES  # as smpclient sends it

@@ -8,11 +8,12 @@ import pickle
 import struct
 import sys
 import traceback
+from typing import BinaryIO
 
 _LENGTH = struct.Struct("<I")
 
 
-def _read(stream) -> object | None:  # noqa: ANN001
+def _read(stream: BinaryIO) -> object | None:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         return None
@@ -20,7 +21,7 @@ def _read(stream) -> object | None:  # noqa: ANN001
     return pickle.loads(stream.read(size))
 
 
-def _write(stream, value: object) -> None:  # noqa: ANN001
+def _write(stream: BinaryIO, value: object) -> None:
     data = pickle.dumps(value)
     stream.write(_LENGTH.pack(len(data)) + data)
     stream.flush()

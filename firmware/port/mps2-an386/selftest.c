@@ -588,9 +588,11 @@ static int discard(void *ctx, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* Pseudo-random bytes (xorshift) into the DUT parser and responder: only a fault would end the run early. */
+/* Pseudo-random bytes (xorshift) into the DUT parser and responder, the control point parser and the manifest
+ * reader: only a fault would end the run early. */
 static void run_junk(unsigned index, cursor_t *c)
 {
+    static wedge_manifest_t manifest;
     static uint8_t junk[512];
     static uint8_t input[64];
     static wedge_dut_t dut;
@@ -611,6 +613,10 @@ static void run_junk(unsigned index, cursor_t *c)
         wedge_dut_command_t cmd;
         parsed += wedge_dut_parse(junk, (seed >> 3) % sizeof junk, &cmd) == WEDGE_OK;
         wedge_dut_feed(&dut, junk, sizeof junk);
+        wedge_control_t control;
+        parsed += wedge_control_parse(junk, (seed >> 5) % 16u, &control) == WEDGE_OK;
+        wedge_manifest_field_t bad;
+        parsed += wedge_manifest_read(junk, (seed >> 7) % sizeof junk, &manifest, &bad) == WEDGE_OK;
     }
     begin(index, rc);
     put_int(parsed);
