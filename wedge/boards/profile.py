@@ -6,6 +6,7 @@ Profiles are data; `wedge.boards.loader` builds these from TOML and checks them,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import Any, Final
 
 BOARD_CLASSES: Final[frozenset[str]] = frozenset({"ring", "glasses"})
@@ -156,6 +157,11 @@ class Board:
     ble: Ble | None
     source: str
     zephyr_boards: tuple[str, ...] = ()
+
+    def sensor_for_values(self, values: int) -> Sensor | None:
+        """The sensor whose window holds exactly `values` values: the one the always-on loop feeds an input of
+        that size (it matches inputs to windows by size)."""
+        return next((s for s in self.sensors if prod(s.window_shape) == values), None)
 
     def estimate_energy_j(self, latency_s: float) -> float | None:
         """Energy of one inference of `latency_s` at the core's active power; None without a power figure."""
