@@ -88,10 +88,14 @@ def test_a_model_the_board_cannot_hold_fails_with_the_budget_it_exceeds(tmp_path
     big = write_model(tmp_path, "big.tflite", int8_add_model(100_000))  # ~200 KB of activations
     board_map = write_map(tmp_path, {"ring": ("ring-nrf52840", "virtual")})
     report = tmp_path / "report"
-    result = CliRunner().invoke(main, ["hil", "run", str(big), "--board-map", str(board_map), "--report",
-                                       str(report), "--suite", "flash"])
-    assert result.exit_code == 1
-    tests = json.loads((report / "report.json").read_text())["boards"][0]["tests"]
+    from tests.firmware.firmware_models import run_cli
+
+    result = run_cli("hil", "run", str(big), "--board-map", str(board_map), "--report", str(report), "--suite",
+                     "flash", "--json")
+    assert result.returncode == 1
+    printed = json.loads(result.stdout)  # --json: the report on stdout and nothing else, a failed run included
+    assert printed["passed"] is False and printed == json.loads((report / "report.json").read_text())
+    tests = printed["boards"][0]["tests"]
     assert tests and all(t["outcome"] == "error" and "bytes of TFLM arena" in t["message"] for t in tests)
 
 

@@ -15,12 +15,10 @@ from wedge.boards import load as load_board
 
 
 def read_labels(path: Path | None) -> tuple[str, ...]:
-    if path is None:
-        return ()
-    try:
-        return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}", param_hint="--labels") from exc
+    """The labels of a `--labels FILE` (one a line), read as every command reads them; () without one."""
+    from wedge.quantize.labels import read_labels_file
+
+    return () if path is None else read_labels_file(path)
 
 
 def measured_arena_bytes(model: Path) -> int:
