@@ -74,6 +74,7 @@ def test_the_page_has_every_section_with_the_class_names(labelled: tuple[Path, P
     board = page.table_with("budget")
     assert "within budget" in " ".join(board[3]) and "µJ" in board[4][1]
     assert page.images == 0  # numbers and names are text, not pixels
+    assert "{" not in page.text and "}" not in page.text  # no unformatted template left
 
 
 def test_without_labels_the_page_shows_where_int8_changed_its_mind(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ font-size:.82em;font-weight:400;text-align:right;vertical-align:bottom}
 .confusion caption{caption-side:top;text-align:left;font-weight:600;padding-bottom:4px}
 .side{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
 ul.notes{padding-left:20px;color:var(--muted);font-size:.9em}
+section{overflow-x:auto}
 @media (max-width:700px){main{padding:16px}.bar{min-width:120px}}
 """
 

@@ -220,7 +220,8 @@ def _layers_sqnr(report: QuantizeReport) -> str:
     text = ("SQNR against the fp32 model, layer by layer in graph order, on the first eval samples. "
             "<b>Added by the layer</b> is the noise the layer itself adds (comparable across layers); "
             "<b>at its output</b> is what has accumulated there (lossless: identical to fp32). No added noise: "
-            "the layer's output is no noisier than its input (a max pool; a layer whose rounding averages out). Highlighted: the layers that add the most. Bars are full at {SQNR_BAR_FULL_DB:g} dB.")
+            "the layer's output is no noisier than its input (a max pool; a layer whose rounding averages out). "
+            f"Highlighted: the layers that add the most. Bars are full at {SQNR_BAR_FULL_DB:g} dB.")
     tail = f"<p class='note'>{more} more layers in report.json.</p>" if more > 0 else ""
     return section("Per-layer SQNR", f"<p class='note'>{text}</p>" + table(
         ["layer", "op", "added by the layer", "at its output", "weights"], rows, row_classes=classes) + tail,
