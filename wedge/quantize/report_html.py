@@ -48,8 +48,9 @@ section{overflow-x:auto}
 
 
 def esc(value: object) -> str:
-    """Text for HTML, escaped."""
-    return html.escape(str(value))
+    """Text for HTML, escaped; bytes of a non-UTF-8 file name (surrogates in a str) show as U+FFFD."""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return html.escape(text)
 
 
 def page(title: str, body: str) -> str:
