@@ -7,35 +7,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.edge.conftest import USERS
 from tests.edge.mqtt_certs import Certificates
-from tests.edge.mqtt_listener import Listener
+from tests.edge.mqtt_helpers import DEVICE, Listener, mqtt_sink, records
 from wedge.edge.bridge.sinks.base import parse_sinks
-from wedge.edge.bridge.sinks.mqtt import MqttSink
 from wedge.edge.bridge.sinks.mqtt_address import PASSWORD_ENV, BrokerError
 from wedge.edge.bridge.sinks.sqlite import SCHEMA_VERSION, SqliteSink, stored_records
-from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.edge.bridge.stream_record import LostRange
 from wedge.edge.fleet.broker import LocalBroker, free_port
-
-DEVICE = "00c0ffee00000001"
-
-
-def records(seqs: range, device: str = DEVICE, epoch: int = 3) -> list[StreamRecord]:
-    now_us = time.time_ns() // 1000
-    return [StreamRecord(device, epoch, seq, 1_000 * seq, now_us, "wedge", 0xABCD1234, (0.25, 0.75),
-                         {"outputs": [{"dtype": "int8", "raw": [1, 2], "scale": 0.5, "zero_point": 0}]},
-                         name="ring-a") for seq in seqs]
-
-
-def mqtt_sink(url: str, db: Path) -> MqttSink:
-    (sink,) = parse_sinks([url, f"sqlite:{db}"])
-    assert isinstance(sink, MqttSink)
-    return sink
 
 
 def test_an_mqtt_sink_takes_the_sqlite_sink_of_its_command_line_as_its_outbox(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ mosquitto when it is installed, else amqtt (pure Python, from PyPI) as the fallb
 
 mosquitto gets a generated configuration: persistence (so a stopped and restarted broker keeps its subscribers'
 sessions and queues, as a fleet's broker must), optional users (a password file in mosquitto's PBKDF2-SHA512
-format) and an optional TLS listener. amqtt keeps its sessions in memory and serves plain TCP only.
+format) and an optional TLS listener. amqtt keeps its sessions in memory (for clients that give a user name: `url`
+names one) and serves plain TCP only.
 `python -m wedge.edge.fleet.broker --amqtt --port N` is the amqtt child process.
 """
 
@@ -39,6 +40,8 @@ MAX_QUEUED_MESSAGES: Final[int] = 1_000_000
 # mosquitto_passwd's defaults for its `$7$` (PBKDF2-SHA512) entries.
 _PBKDF2_ITERATIONS: Final[int] = 101
 _SALT_BYTES: Final[int] = 12
+
+AMQTT_USER: Final[str] = "wedge"
 
 BrokerKind = Literal["mosquitto", "amqtt"]
 
@@ -112,7 +115,9 @@ class LocalBroker:
         if tls:
             assert self.tls_port is not None, "this broker has no TLS listener"
             return f"mqtts://127.0.0.1:{self.tls_port}/{prefix}"
-        return f"mqtt://127.0.0.1:{self.port}/{prefix}"
+        # amqtt keeps no session for an anonymous client: it takes any user name, and keeps that client's session.
+        user = f"{AMQTT_USER}@" if self.kind == "amqtt" else ""
+        return f"mqtt://{user}127.0.0.1:{self.port}/{prefix}"
 
     def _mosquitto_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -154,23 +159,26 @@ class LocalBroker:
         self._log = self.log_path.open("a")
         self.process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
-        ready = threading.Event()
-        threading.Thread(target=self._pump, args=(self.process, self._log, ready), daemon=True).start()
-        if not ready.wait(timeout_s) or self.process.poll() is not None:
+        said = threading.Event()
+        running: list[bool] = []
+        threading.Thread(target=self._pump, args=(self.process, self._log, said, running), daemon=True).start()
+        if not said.wait(timeout_s) or not running:
             self.kill()
             raise FleetError(f"{self.kind} did not start on port {self.port} within {timeout_s:g} s: {self.log_tail()}")
 
     @staticmethod
-    def _pump(process: subprocess.Popen[str], log: IO[str], ready: threading.Event) -> None:
+    def _pump(process: subprocess.Popen[str], log: IO[str], said: threading.Event, running: list[bool]) -> None:
+        """Copy the broker's output to its log; `said` once it is running (`running` holds True) or has exited."""
         assert process.stdout is not None
         for line in process.stdout:
             if not log.closed:
                 log.write(line)
                 log.flush()
             # mosquitto: "mosquitto version 2.0.11 running"; the amqtt child: {"broker": "running"}.
-            if " running" in line or '"running"' in line:
-                ready.set()
-        ready.set()
+            if not running and (line.rstrip().endswith(" running") or '"running"' in line):
+                running.append(True)
+                said.set()
+        said.set()
 
     def log_tail(self, lines: int = 6) -> str:
         if not self.log_path.exists():
@@ -208,7 +216,8 @@ async def _serve_amqtt(port: int) -> None:
 
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 1000}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        # Anonymous clients' sessions are dropped when they disconnect: ask for a user name (any) instead.
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
     }
     broker = Broker(config)
     await broker.start()

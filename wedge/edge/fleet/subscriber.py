@@ -100,6 +100,7 @@ class FleetSubscriber:
         self.malformed = 0
         self.connected = False
         self.last_error: str | None = None
+        self.changed = asyncio.Event()  # set on every message and connection change, for whoever waits on one
         self._started = time.monotonic()
         self._rate_mark = (self._started, 0)
 
@@ -124,6 +125,7 @@ class FleetSubscriber:
 
     def handle(self, topic: str, payload: bytes) -> None:
         """One message from the broker: records and lost ranges go to the sinks, a status to the device table."""
+        self.changed.set()
         leaf = topic.rsplit("/", 1)[-1]
         if leaf == LEAF_STATUS and not payload:
             return  # a retained status being cleared
@@ -168,6 +170,7 @@ class FleetSubscriber:
             await client.subscribe([(self.address.filter(LEAF_RECORDS), qos), (self.address.filter(LEAF_LOST), qos),
                                     (self.address.filter(LEAF_STATUS), 1)])
             self.connected = True
+            self.changed.set()
             if not first:
                 logger.warning("%s: connected again", self.address.url)
             async for message in client.messages:

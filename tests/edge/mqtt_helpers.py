@@ -1,18 +1,39 @@
-"""A plain MQTT subscriber for the tests (aiomqtt, in the test's event loop): every message under a prefix,
-kept in arrival order and waitable, to check what a bridge put on the wire."""
+"""Shared by the MQTT tests: a plain subscriber (aiomqtt, in the test's event loop) keeping every message under a
+prefix in arrival order, waitable, to check what a bridge put on the wire; records to publish; an MQTT sink."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
+from wedge.edge.bridge.sinks.base import parse_sinks
+from wedge.edge.bridge.sinks.mqtt import MqttSink
 from wedge.edge.bridge.sinks.mqtt_address import parse_mqtt_url
+from wedge.edge.bridge.stream_record import StreamRecord
+
+DEVICE = "00c0ffee00000001"
+
+
+def records(seqs: range, device: str = DEVICE, epoch: int = 3) -> list[StreamRecord]:
+    now_us = time.time_ns() // 1000
+    return [StreamRecord(device, epoch, seq, 1_000 * seq, now_us, "wedge", 0xABCD1234, (0.25, 0.75),
+                         {"outputs": [{"dtype": "int8", "raw": [1, 2], "scale": 0.5, "zero_point": 0}]},
+                         name="ring-a") for seq in seqs]
+
+
+def mqtt_sink(url: str, db: Path) -> MqttSink:
+    """The MQTT sink `wedge bridge --sink URL --sink sqlite:DB` builds."""
+    (sink,) = parse_sinks([url, f"sqlite:{db}"])
+    assert isinstance(sink, MqttSink)
+    return sink
 
 
 @dataclass
