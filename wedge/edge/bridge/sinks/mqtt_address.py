@@ -6,6 +6,7 @@ The bridge's MQTT sink publishes there and `wedge fleet` subscribes there; both 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -26,6 +27,9 @@ OPTIONS: Final[tuple[str, ...]] = ("qos", "ca", "cert", "key", "client_id")
 # A topic level's characters that would change its meaning (a level separator, wildcards) or its escape.
 _ESCAPED: Final[str] = "%/+#\0"
 KEEPALIVE_S: Final[int] = 15
+# paho's own log says what the sink and the fleet already report, as one line each: only its criticals pass.
+_PAHO_LOG: Final[logging.Logger] = logging.getLogger(f"{__name__}.paho")
+_PAHO_LOG.setLevel(logging.CRITICAL)
 CONNECT_TIMEOUT_S: Final[float] = 10.0
 
 Failure = Literal["credentials", "tls", "unreachable", "refused"]
@@ -95,7 +99,8 @@ class MqttAddress:
         return aiomqtt.Client(self.host, self.port, username=self.username, password=self.password,
                               identifier=identifier, will=will, clean_session=clean_session,
                               tls_context=tls_context if tls_context is not None else self.tls_context(),
-                              timeout=timeout_s, keepalive=KEEPALIVE_S, max_inflight_messages=max_inflight)
+                              timeout=timeout_s, keepalive=KEEPALIVE_S, max_inflight_messages=max_inflight,
+                              logger=_PAHO_LOG)
 
 
 def _file(value: str, what: str, spec: str) -> Path:
@@ -166,8 +171,11 @@ def classify(exc: BaseException) -> tuple[Failure, str]:
         if code in (4, 5, 134, 135):
             return "credentials", f"the broker refused the credentials ({exc})"
         return "refused", f"the broker refused the connection ({exc})"
-    # aiomqtt reports a failed connect as MqttError(str(cause)) from None: the cause is still its context.
-    cause = exc.__context__ if isinstance(exc, aiomqtt.MqttError) and exc.__context__ is not None else exc
+    # aiomqtt reports a failed connect as MqttError(str(cause)) from None (the cause is still its context), and a
+    # dropped connection as MqttError from what ended it.
+    cause = (exc.__cause__ or exc.__context__ or exc) if isinstance(exc, aiomqtt.MqttError) else exc
+    if isinstance(cause, aiomqtt.MqttCodeError) and not isinstance(cause, MqttConnectError):
+        return "unreachable", f"lost the connection to the broker ({cause})"
     if isinstance(cause, ssl.SSLError):
         return "tls", f"TLS handshake failed: {getattr(cause, 'reason', None) or cause}"
     if isinstance(cause, socket.gaierror):
