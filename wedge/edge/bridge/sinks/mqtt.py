@@ -118,11 +118,13 @@ class _Publisher:
         self.client_id = f"wedge-{device[:40]}-{secrets.token_hex(3)}"
         self.task: asyncio.Task[None] | None = None
 
+    def _waiting(self) -> int:
+        return sum(b - a for ranges in self.pending.values() for a, b in ranges)
+
     @property
     def buffered(self) -> int:
         """Records stored and not yet acknowledged."""
-        waiting = sum(b - a for ranges in self.pending.values() for a, b in ranges)
-        return waiting + sum(c.span[1] - c.span[0] for c in self.in_flight.values())
+        return self._waiting() + sum(c.span[1] - c.span[0] for c in self.in_flight.values())
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"mqtt {self.device}")
@@ -168,6 +170,10 @@ class _Publisher:
         if self.lost_pending:
             lost, self.lost_pending = self.lost_pending, []
             return lost
+        # A part batch waits while another is in flight: under load the batches fill up, and at a trickle a record
+        # still leaves at once.
+        if self.in_flight and self._waiting() < self.sink.batch_records:
+            return None
         for epoch, ranges in self.pending.items():
             first, end = ranges[0]
             cut = min(end, first + self.sink.batch_records)
@@ -294,6 +300,7 @@ class _Publisher:
             window.release()
         # Acknowledged: from here on these numbers are published, in memory and (next on the worker) in the outbox.
         del self.in_flight[ident]
+        self.wake.set()  # a part batch may go now
         acked = self.acked[chunk.epoch] = merge(self.acked.get(chunk.epoch, []) + [chunk.span])
         self.sink.submit(self.sink.outbox.set_acked, self.device, chunk.epoch, list(acked))
         self.sink.totals.records += len(records)
