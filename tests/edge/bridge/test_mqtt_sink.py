@@ -46,6 +46,7 @@ def test_records_go_out_in_batches_with_the_jsonl_fields_and_a_retained_status(b
                                 "epoch": 3, "rssi": -60}])
             await listener.wait_for(lambda x: len(x.records()) == 1200 and x.on("status") and x.on("lost"))
             await sink.close()
+            await listener.wait_for(lambda x: len(x.on("status")) == 2)  # online, then offline
         assert [m.topic for m in listener.on("records")][0] == f"site-1/rings/{DEVICE}/records"
         assert 1 < len(listener.on("records")) <= 1200 // 100  # batches, not one message per record
         # What the JSON lines sink writes, field for field (read back from the outbox, the name kept).
