@@ -22,7 +22,7 @@ from typing import Any, Final
 import aiomqtt
 
 from wedge.edge.bridge.errors import BridgeError
-from wedge.edge.bridge.sink_runner import SinkRunner
+from wedge.edge.bridge.sink_runner import SinkRunner, running_sinks
 from wedge.edge.bridge.sinks.base import Sink
 from wedge.edge.bridge.sinks.mqtt import LEAF_LOST, LEAF_RECORDS, LEAF_STATUS
 from wedge.edge.bridge.sinks.mqtt_address import MqttAddress, classify
@@ -201,40 +201,28 @@ class FleetSubscriber:
 
     async def run(self, stop: asyncio.Event, on_tick: Callable[[FleetStatus], None] | None = None,
                   tick_s: float = 1.0) -> FleetStatus:
-        opened: list[SinkRunner] = []
         try:
-            for runner in self.runners:
+            async with running_sinks(self.runners, self.flush_timeout_s):
+                self._started = time.monotonic()
+                self._rate_mark = (self._started, 0)
+                subscriber = asyncio.create_task(self._subscribe(stop), name="fleet subscriber")
+                ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s)) if on_tick else None
+                stopped = asyncio.ensure_future(stop.wait())
                 try:
-                    await runner.sink.open()
-                except BridgeError as exc:
-                    raise FleetError(str(exc)) from exc
-                opened.append(runner)
-                runner.start()
-            self._started = time.monotonic()
-            self._rate_mark = (self._started, 0)
-            subscriber = asyncio.create_task(self._subscribe(stop), name="fleet subscriber")
-            ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s)) if on_tick else None
-            stopped = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait([subscriber, stopped], return_when=asyncio.FIRST_COMPLETED)
-                if subscriber.done():
-                    subscriber.result()
-            finally:
-                stop.set()
-                stopped.cancel()
-                for task in (subscriber, ticker):
-                    if task is not None and not task.done():
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-            for runner in opened:
-                if not await runner.flush(self.flush_timeout_s):
-                    logger.error("sink %s: %d records could not be written before exit (%s)", runner.sink.name,
-                                 runner.pending, runner.stats.last_error)
-            return self.status()
-        finally:
-            for runner in opened:
-                await runner.close()
+                    await asyncio.wait([subscriber, stopped], return_when=asyncio.FIRST_COMPLETED)
+                    if subscriber.done():
+                        subscriber.result()
+                finally:
+                    stop.set()
+                    stopped.cancel()
+                    for task in (subscriber, ticker):
+                        if task is not None and not task.done():
+                            task.cancel()
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await task
+        except BridgeError as exc:  # a sink that cannot open
+            raise FleetError(str(exc)) from exc
+        return self.status()
 
     async def _tick(self, stop: asyncio.Event, on_tick: Callable[[FleetStatus], None], tick_s: float) -> None:
         while not stop.is_set():

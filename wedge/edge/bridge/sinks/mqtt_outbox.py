@@ -16,7 +16,7 @@ from typing import Final
 
 from wedge.edge.bridge.coverage import Range, complement, merge
 from wedge.edge.bridge.errors import SinkError
-from wedge.edge.bridge.sinks.sqlite import BUSY_TIMEOUT_S, query_lost, query_records, stored_ranges
+from wedge.edge.bridge.sinks.sqlite import BUSY_TIMEOUT_S, query_lost, query_records, stored_ranges, transaction
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 
 ACKED_TABLE: Final[str] = """
@@ -116,17 +116,7 @@ class Outbox:
 
     def _transaction(self, statements: Sequence[tuple[str, Sequence[tuple[object, ...]]]]) -> None:
         assert self._db is not None
-        try:
-            self._db.execute("BEGIN")
-            try:
-                for sql, rows in statements:
-                    self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SinkError(f"{self.path}: MQTT outbox: {exc}") from exc
+        transaction(self._db, f"{self.path}: MQTT outbox", statements)
 
     def close(self) -> None:
         if self._db is not None:

@@ -101,6 +101,22 @@ def _migrate(db: sqlite3.Connection) -> None:
         raise
 
 
+def transaction(db: sqlite3.Connection, what: str, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]) -> None:
+    """Each statement over its rows, all in one transaction (of a connection in autocommit mode); SinkError
+    naming `what` when SQLite fails, with nothing written."""
+    try:
+        db.execute("BEGIN")
+        try:
+            for sql, rows in statements:
+                db.executemany(sql, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise SinkError(f"{what}: {exc}") from exc
+
+
 class SqliteSink:
     """Records in an SQLite file; duplicates (same device, epoch and seq) are ignored by the unique key."""
 
@@ -140,16 +156,7 @@ class SqliteSink:
 
     def _transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         assert self._db is not None
-        try:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SinkError(f"{self.path}: {exc}") from exc
+        transaction(self._db, str(self.path), [(sql, rows)])
 
     def _write(self, batch: Sequence[StreamRecord]) -> None:
         rows = [(r.device, r.epoch, r.seq, r.t_device_us, r.received_us, r.kind, r.model_id,
