@@ -273,8 +273,8 @@ class _Publisher:
                 work = self._take()
                 if work is None:
                     window.release()
-                    if self.closing:
-                        return
+                    if self.closing and not (self.pending or self.in_flight or self.lost_in_flight):
+                        return  # everything acknowledged (a part batch waiting behind one in flight goes first)
                     self.wake.clear()
                     await self.wake.wait()
                     continue
