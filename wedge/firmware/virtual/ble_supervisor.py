@@ -83,10 +83,12 @@ class BleSupervisor:
         if ble is None or "smp" not in ble.services or self._smp_handler is None:
             return  # nothing to offer on the air without a model
         from wedge.firmware.virtual.ble.device import static_address
+        from wedge.firmware.virtual.ble.ring_buffer import device_id_in
         from wedge.firmware.virtual.ble.smp_service import SmpPeripheral
 
         name = self._settings.name or ble.name_prefix
-        peripheral = SmpPeripheral(name, static_address(name), self._settings.transport_spec, self._smp_handler,
+        address = static_address(device_id_in(self._state_dir))  # the address the streaming board will have
+        peripheral = SmpPeripheral(name, address, self._settings.transport_spec, self._smp_handler,
                                    self._settings.link(self._board))
         try:
             await peripheral.start()
