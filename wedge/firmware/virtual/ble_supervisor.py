@@ -67,8 +67,10 @@ class BleSupervisor:
             on_ready=self._ready))
         self._task.add_done_callback(_log_failure)
 
-    def _ready(self, device: Any, _info: Any) -> None:
+    def _ready(self, device: Any, info: Any) -> None:
         self._device = device
+        logger.info("BLE: advertising as %s (%s), streaming records of epoch %d from seq %d", info.name, info.address,
+                    info.epoch, info.next_seq)
 
     async def disconnect_all(self) -> int:
         """Drop every BLE connection from the board's side (a radio reset); how many there were."""
@@ -96,6 +98,7 @@ class BleSupervisor:
             logger.error("BLE SMP peripheral did not start: %s", exc)
             return
         self._smp_only = peripheral
+        logger.info("BLE: advertising as %s with the SMP service only (no model to stream)", name)
 
     async def before_boot(self) -> None:
         """Stop streaming: the engine it uses is about to be closed."""
