@@ -13,7 +13,7 @@ import click
 
 from wedge.boards import load as load_board
 from wedge.cli.flash import port_options
-from wedge.cli.pack import read_labels
+from wedge.cli.quantize import given_labels
 
 
 @click.command()
@@ -30,12 +30,13 @@ from wedge.cli.pack import read_labels
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
               show_default=True, help="Folder for the int8 ONNX, the .tflite, the report and the image.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Text file of output labels, one per line, for the image manifest.")
+              help="Text file of output labels, one per line, for the image manifest (default: the model's metadata).")
+@click.option("--unit", help="For a regression output: the unit of its value, for the image manifest.")
 @click.option("--upgrade-only", is_flag=True, help="Refuse to flash an image that is not newer than the running one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantize, image and flash records as JSON.")
 def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, key_path: Path, port: str | None,
            ble_name: str | None, ble_transport: str | None, baud: int,
-           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, upgrade_only: bool,
+           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, unit: str | None, upgrade_only: bool,
            as_json: bool) -> None:
     """Quantize an ONNX model, pack it for a board and flash it (test boot, then confirm)."""
     from wedge.cli.flash import with_device
@@ -47,20 +48,20 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
     from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 
     board = load_board(board_name)
-    labels = read_labels(labels_path)
+    labels = given_labels(labels_path, unit)
     observer = None if as_json else RichFlashObserver()
     if observer is not None:
         observer.phase("quantize", f"{model.name} to int8 for {board.name} (with the TFLite export)")
     report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
-                          options=QuantizeOptions(format="tflite"))
+                          options=QuantizeOptions(format="tflite", labels=labels))
     export = report.tflite
     if export is None:
         raise click.ClickException("the quantize step wrote no .tflite")
     if observer is not None:
         observer.phase("pack", f"{export.path.name} signed as {version}")
     packed = write_image(
-        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes, model_name=model.stem,
-                    labels=labels),
+        # The labels travel in the .tflite (from --labels, or the model's metadata): the image reads them there.
+        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes, model_name=model.stem),
         out_dir / f"{model.stem}.img",
     )
     options = FlashOptions(upgrade_only=upgrade_only, baud=baud, timeout_s=timeout_s, board=board.name)

@@ -22,10 +22,18 @@ from wedge.quantize.interface import parse_batch_axis, parse_pinned_input, parse
 from wedge.quantize.load import parse_input_shape
 from wedge.quantize.pipeline import FORMATS, QuantizeOptions, run_quantize
 from wedge.quantize.tflite.convert import IO_KINDS
+from wedge.runtime.artifacts.labels import ModelLabels, read_labels_file
 
 DEFAULT_SAMPLE: Final = "digits"
 DEFAULT_BOARD: Final = "ring-nrf52840"
 EXIT_BUDGET_EXCEEDED: Final = 3
+
+
+def given_labels(labels_path: Path | None, unit: str | None) -> ModelLabels | None:
+    """What `--labels FILE` and `--unit` say the outputs mean; None when neither was given."""
+    if labels_path is None and unit is None:
+        return None
+    return ModelLabels(read_labels_file(labels_path) if labels_path is not None else (), unit)
 
 
 @click.command()
@@ -71,13 +79,18 @@ EXIT_BUDGET_EXCEEDED: Final = 3
                    "state=1); its data is then batch first.")
 @click.option("--stream-state", "stream_states", multiple=True,
               help="Stream the eval set: feed output OUT back as input IN each step, for fp32 and int8: IN=OUT.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Class names of the first output, one per line (default: the sample's, or the model's metadata); "
+                   "they travel in the int8 ONNX and .tflite into the image manifest.")
+@click.option("--unit", help="For a regression output: the unit of its value (e.g. bpm), carried like the labels.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
 @lm_options
 def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
              sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
              batch_size: int, task: str, threshold: float, output_format: str, io: str, keep_float: tuple[str, ...],
-             pinned: tuple[str, ...], batch_axes: tuple[str, ...], stream_states: tuple[str, ...], as_json: bool,
+             pinned: tuple[str, ...], batch_axes: tuple[str, ...], stream_states: tuple[str, ...],
+             labels_path: Path | None, unit: str | None, as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
              speed: bool) -> None:
@@ -96,12 +109,14 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
 
     if model is not None and sample is not None:
         raise click.UsageError("give MODEL or --sample, not both")
+    labels = given_labels(labels_path, unit)
     if model is None:
         name = sample or DEFAULT_SAMPLE
         model = sample_path(name)  # an unknown name raises the error that lists the known samples
         bundled = SAMPLES[name]
         calib = calib or bundled.calib_path
         eval_path = eval_path or bundled.eval_path
+        labels = labels or ModelLabels(bundled.labels)
     if calib is None:
         raise click.UsageError("--calib is required with a MODEL (calibration data for the activation ranges)")
     if max_drop is not None and max_drop < 0:
@@ -126,6 +141,7 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         pinned_inputs=dict(parse_pinned_input(text) for text in pinned),
         batch_axes=dict(parse_batch_axis(text) for text in batch_axes),
         stream_states=tuple(parse_stream_state(text) for text in stream_states),
+        labels=labels,
     )
     with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
         report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,

@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Final, Literal
 
+import onnx
+
 from wedge.boards import Board
 from wedge.errors import first_line
 from wedge.quantize.auto_float import AUTO, AutoFloatStep, keep_worst_float
@@ -38,8 +40,10 @@ from wedge.quantize.tflite.dry_run import dry_run_export
 from wedge.quantize.tflite.errors import ExportDriftError
 from wedge.quantize.tflite.float_ops import FLOAT_LOWERINGS
 from wedge.runtime.artifacts import inspect_model
+from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, set_onnx_labels
 from wedge.runtime.engines import open_engine
 from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
+from wedge.runtime.types import ArtifactError
 
 REPORT_NAME: Final = "report.json"
 OutputFormat = Literal["onnx", "tflite"]
@@ -70,6 +74,7 @@ class QuantizeOptions:
     pinned_inputs: Mapping[str, float] = field(default_factory=dict)  # --input name=const:VALUE
     batch_axes: Mapping[str, int] = field(default_factory=dict)  # --batch-axis name=AXIS
     stream_states: tuple[tuple[str, str], ...] = ()  # --stream-state IN=OUT
+    labels: ModelLabels | None = None  # what the outputs mean (default: the model's own metadata, if any)
 
 
 def output_path(model: Path, out_dir: Path) -> Path:
@@ -124,6 +129,7 @@ def run_quantize(
 def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path: Path | None,
          board: Board | None, options: QuantizeOptions, progress: Progress, started: float) -> QuantizeReport:
     advance = progress.stage("preparing model", 1)
+    labels = _labels(model, options.labels)
     prepared = prepare_model(model, workdir, options.input_shapes, pinned_inputs=options.pinned_inputs,
                              batch_axes=options.batch_axes)
     stream = options.stream_states
@@ -171,7 +177,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         exported: ExportResult | None = None
         if options.format == "tflite":
             ranked = [best] if auto_steps else sorted(candidates, key=lambda c: c.score, reverse=True)
-            best, exported, export_notes = _export_first_passing(ranked, workdir, options, eval_set, plan, progress)
+            best, exported, export_notes = _export_first_passing(ranked, workdir, replace(options, labels=labels),
+                                                                 eval_set, plan, progress)
             notes += export_notes
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
@@ -190,6 +197,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
 
     final_model = workdir / "model.int8.onnx"
     shutil.copyfile(best.path, final_model)
+    if labels:
+        _stamp_labels(final_model, labels)
     left_float = float_ops(final_model, plan.float_nodes)
     notes += [f.describe() for f in left_float]
     fp32_info = inspect_model(model)
@@ -229,9 +238,32 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         float_nodes=plan.float_nodes,
         float_ops=left_float,
         auto_float=auto_steps,
+        labels=labels,
     )
     report.write(workdir / REPORT_NAME)
     return report
+
+
+def _labels(model: Path, given: ModelLabels | None) -> ModelLabels:
+    """The labels given, else the model's own; checked against the first output's classes before any work."""
+    try:
+        labels = given if given is not None else read_model_labels(model) or ModelLabels()
+        outputs = inspect_model(model).outputs
+    except ArtifactError:
+        return given or ModelLabels()  # the loader says what is wrong with the model, in its own words
+    last = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+    try:
+        labels.check_classes(last if isinstance(last, int) else None, model.name)
+    except ArtifactError as exc:
+        raise QuantizeError(str(exc)) from None
+    return labels
+
+
+def _stamp_labels(path: Path, labels: ModelLabels) -> None:
+    """Write the labels into the int8 ONNX's metadata_props, so what reads the model later finds them."""
+    model = onnx.load(str(path))
+    set_onnx_labels(model, labels)
+    onnx.save(model, str(path))
 
 
 def _export_first_passing(ranked: list[Candidate], workdir: Path, options: QuantizeOptions, eval_set: SampleSet,
@@ -248,7 +280,8 @@ def _export_first_passing(ranked: list[Candidate], workdir: Path, options: Quant
         advance = progress.stage(f"exporting TFLite ({candidate.method.value})", 1)
         try:
             exported = export_tflite(candidate.path, workdir / "model.int8.tflite", io=options.io,
-                                     eval_samples=validation_inputs, float_nodes=plan.float_nodes)
+                                     eval_samples=validation_inputs, float_nodes=plan.float_nodes,
+                                     labels=options.labels or ModelLabels())
         except ExportDriftError as exc:
             first_error = first_error or exc
             drifted.append(f"{candidate.method.value} ({exc.problem})")

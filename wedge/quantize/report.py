@@ -16,6 +16,7 @@ from wedge.quantize.float_ops import FloatOps
 from wedge.quantize.layers import LayerError, worst_layers
 from wedge.quantize.search import Candidate, SkippedMethod
 from wedge.quantize.tflite.export import ExportResult
+from wedge.runtime.artifacts.labels import ModelLabels
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class QuantizeReport:
     float_nodes: tuple[str, ...] = ()
     float_ops: list[FloatOps] = field(default_factory=list)
     auto_float: list[Any] = field(default_factory=list)  # AutoFloatStep (auto_float imports this module)
+    labels: ModelLabels = field(default_factory=ModelLabels)  # in the int8 ONNX and .tflite's metadata
 
     @property
     def worst_layers(self) -> list[LayerError]:
@@ -108,6 +110,8 @@ class QuantizeReport:
             "accuracy_budget": {**asdict(self.budget), "exceeded": self.budget.exceeded},
             "wall_s": round(self.wall_s, 3),
             "versions": self.versions,
+            "labels": list(self.labels.labels),
+            "unit": self.labels.unit,
         }
 
     def to_json(self) -> str:
