@@ -25,6 +25,7 @@ COMMANDS: Final[dict[str, str]] = {
     "deploy": "deploy",
     "device": "device",
     "emulate": "emulate",
+    "export": "export",
     "flash": "flash",
     "generate": "generate",
     "hil": "hil",

@@ -19,6 +19,7 @@ from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, find_device
 from wedge.edge.bridge.errors import BridgeError
 from wedge.edge.bridge.heart_rate_profile import HeartRateProfile
+from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.session import DeviceSession, Outlet, Profile, SessionOptions
 from wedge.edge.bridge.sink_runner import SinkRunner
 from wedge.edge.bridge.sinks.base import Sink
@@ -70,7 +71,7 @@ class Bridge:
 
     def __init__(self, selectors: Sequence[DeviceSelector], sinks: Sequence[Sink], stack: BleStack, *,
                  profile: str = "wedge", options: SessionOptions | None = None,
-                 flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S) -> None:
+                 flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S, models: ModelCatalog | None = None) -> None:
         if not selectors:
             raise BridgeError("no device to follow: give --device, --address or --service-uuid")
         if not sinks:
@@ -81,7 +82,9 @@ class Bridge:
         self.selectors = tuple(selectors)
         self.runners = [SinkRunner(sink) for sink in sinks]
         self.claims = AddressClaims()
-        self._outlet = Outlet(self._emit, self._coverage, self._note_lost)
+        # Models named by files the user gave; devices describe theirs as they connect.
+        self.models = models or ModelCatalog()
+        self._outlet = Outlet(self._emit, self._coverage, self._note_lost, self.models)
         self.sessions = [self._session(s) for s in selectors]
         self.flush_timeout_s = flush_timeout_s
         self._started = time.monotonic()

@@ -22,6 +22,7 @@ from bleak_retry_connector import establish_connection
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, Found, find_device
 from wedge.edge.bridge.errors import BridgeError
+from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
 from wedge.firmware.protocol.ble_control import EpochSpan
@@ -102,12 +103,13 @@ class Profile(Protocol):
 
 @dataclass(frozen=True)
 class Outlet:
-    """Where a session's records go (`emit`), what the sinks already hold (`coverage`), and where records a
-    device no longer has are reported (`note_lost`)."""
+    """Where a session's records go (`emit`), what the sinks already hold (`coverage`), where records a
+    device no longer has are reported (`note_lost`), and the models the bridge can name (`models`)."""
 
     emit: Emit
     coverage: CoverageQuery
     note_lost: NoteLost
+    models: ModelCatalog = field(default_factory=ModelCatalog)
 
 
 @dataclass

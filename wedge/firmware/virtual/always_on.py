@@ -18,9 +18,13 @@ from typing import Final, Protocol
 import numpy as np
 
 from wedge.boards import Board, Sensor
+from wedge.firmware.protocol.ble_model_info import ModelInfo, model_id_of
 from wedge.firmware.protocol.ble_records import Output
 from wedge.firmware.virtual.ppg_day import PpgDay
+from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, tflite_labels
 from wedge.runtime.engines import Engine, TensorSpec, open_engine
+from wedge.runtime.types import ArtifactError
+from wedge.samples import SAMPLES
 from wedge.signals.ppg import MIN_PERIODICITY, beat_correlation, zscore
 
 # A window this periodic holds a pulse: the same gate the PPG sample uses for clean windows.
@@ -150,7 +154,7 @@ class SensorWindow:
 
 def model_id_for(model_bytes: bytes) -> int:
     """The 32-bit model id a record carries: the first four bytes of the model's SHA-256."""
-    return int.from_bytes(hashlib.sha256(model_bytes).digest()[:4], "big")
+    return model_id_of(hashlib.sha256(model_bytes).digest())
 
 
 def _fixed_shape(spec: TensorSpec) -> tuple[int, ...]:
@@ -292,6 +296,23 @@ class AlwaysOnLoop:
                 await asyncio.wait_for(stop.wait(), timeout=max(next_at - loop.time(), 0.0))
             except TimeoutError:
                 pass
+
+
+def file_model_info(model: str | Path | bytes, model_id: int) -> ModelInfo:
+    """What a model given as a file (or bytes) says of itself on the model info characteristic: its file name,
+    and the labels it carries (a bundled sample's own when it is one and carries none)."""
+    if isinstance(model, bytes):
+        carried = tflite_labels(model) or ModelLabels()
+        return ModelInfo(model_id, "model", "", carried.labels, carried.unit)
+    path = Path(model)
+    try:
+        carried = read_model_labels(path)
+    except ArtifactError:
+        carried = None
+    if carried is None:
+        bundled = next((s for s in SAMPLES.values() if s.model_path == path.resolve()), None)
+        carried = ModelLabels(bundled.labels if bundled is not None else ())
+    return ModelInfo(model_id, path.stem, "", carried.labels, carried.unit)
 
 
 def open_board_engine(board: Board, model: str | Path | bytes) -> tuple[Engine, int]:
