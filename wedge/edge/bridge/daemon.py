@@ -22,7 +22,7 @@ from wedge.edge.bridge.heart_rate_profile import HeartRateProfile
 from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.session import DeviceSession, Outlet, Profile, SessionOptions
 from wedge.edge.bridge.sink_runner import SinkRunner
-from wedge.edge.bridge.sinks.base import Sink
+from wedge.edge.bridge.sinks.base import Sink, StatusListener
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.edge.bridge.wedge_profile import WedgeStreamProfile
 from wedge.errors import first_line
@@ -151,7 +151,7 @@ class Bridge:
                 self._start(session, stop)
             watchers = [asyncio.create_task(self._discover(selector, stop), name=f"discover {selector.describe()}")
                         for selector in self.selectors if selector.address is None]
-            ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s)) if on_tick else None
+            ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s))
             stopped = asyncio.ensure_future(stop.wait())
             try:
                 # Sessions only end on stop; one that raises (a BridgeError, e.g. no adapter) ends the bridge.
@@ -166,8 +166,7 @@ class Bridge:
                 for task in list(self._tasks):
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await asyncio.wait_for(task, self.flush_timeout_s)
-                if ticker is not None:
-                    ticker.cancel()
+                ticker.cancel()
             for runner in opened:
                 if not await runner.flush(self.flush_timeout_s):
                     logger.error("sink %s: %d records could not be written before exit (%s)", runner.sink.name,
@@ -211,8 +210,19 @@ class Bridge:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), DISCOVERY_PERIOD_S)
 
-    async def _tick(self, stop: asyncio.Event, on_tick: Callable[[BridgeStatus], None], tick_s: float) -> None:
+    async def _tick(self, stop: asyncio.Event, on_tick: Callable[[BridgeStatus], None] | None,
+                    tick_s: float) -> None:
+        """The status, every tick_s: to `on_tick` and to the sinks that show it (the live page)."""
+        listeners = [r.sink for r in self.runners if isinstance(r.sink, StatusListener)]
+        if on_tick is None and not listeners:
+            return
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick_s)
-            on_tick(self.status())
+            status = self.status()
+            if on_tick is not None:
+                on_tick(status)
+            if listeners:
+                snapshot = status.to_dict()
+                for listener in listeners:
+                    listener.note_status(snapshot)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -28,6 +29,8 @@ from wedge.errors import first_line
 from wedge.firmware.protocol.ble_control import EpochSpan
 
 TICK_S: Final[float] = 0.25
+# The newest link events a device's stats keep (for the live page's reconnect and restart marks).
+MAX_LINK_EVENTS: Final[int] = 32
 # A session that stayed up this long starts its next backoff from the beginning again.
 STABLE_SESSION_S: Final[float] = 10.0
 
@@ -65,6 +68,8 @@ class DeviceStats:
     last_event: str | None = None
     rssi: int | None = None
     battery_percent: int | None = None
+    heart_rate_bpm: int | None = None   # the device's Heart Rate Measurement, when it has the service
+    skin_contact: bool | None = None    # ... and whether it says it touches the skin
     mtu: int | None = None
     connects: int = 0
     disconnects: int = 0
@@ -81,9 +86,16 @@ class DeviceStats:
     backfill_requests: int = 0
     last_error: str | None = None
     last_frame_s: float = field(default_factory=time.monotonic)
+    # (kind, wall clock µs): "connected", "disconnected", "restart" (a new epoch), newest last.
+    events: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=MAX_LINK_EVENTS))
+
+    def note_event(self, kind: str) -> None:
+        self.events.append((kind, time.time_ns() // 1000))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "last_frame_s"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("last_frame_s", "events")}
+        data["events"] = [{"kind": kind, "t_us": t_us} for kind, t_us in self.events]
+        return data
 
 
 class Profile(Protocol):
@@ -223,6 +235,7 @@ class DeviceSession:
             self.stats.connect_failures += 1
             raise
         self.stats.connects += 1
+        self.stats.note_event("connected")
         self.stats.mtu = client.mtu_size
         try:
             self.stats.state = "subscribing"
@@ -236,6 +249,7 @@ class DeviceSession:
                 with contextlib.suppress(Exception):
                     await client.disconnect()
             self.stats.disconnects += 1
+            self.stats.note_event("disconnected")
             self.stats.state = "disconnected"
 
     async def _watch(self, client: BleakClient, disconnected: asyncio.Event, stop: asyncio.Event) -> None:

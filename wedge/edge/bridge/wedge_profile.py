@@ -34,6 +34,7 @@ from wedge.firmware.protocol.ble_control import (
 )
 from wedge.firmware.protocol.ble_errors import MalformedPacket, UnsupportedVersion
 from wedge.firmware.protocol.ble_records import FrameReader, Record
+from wedge.firmware.protocol.heart_rate import decode_heart_rate
 
 DEFAULT_PERIOD_S: Final[float] = 1.0
 
@@ -73,6 +74,26 @@ async def subscribe_battery(client: BleakClient, link: Link) -> None:
             await client.start_notify(characteristic, on_battery)
     except BleakError as exc:
         logger.info("battery level unavailable: %s", exc)
+
+
+async def subscribe_heart_rate(client: BleakClient, link: Link) -> None:
+    """Heart Rate Measurement (0x2A37), when a wedge device also has it: shown beside its records, not stored."""
+    characteristic = client.services.get_characteristic(ids.HEART_RATE_MEASUREMENT)
+    if characteristic is None:
+        return
+
+    def on_measurement(_char: object, data: bytearray) -> None:
+        try:
+            measurement = decode_heart_rate(data)
+        except MalformedPacket:
+            return
+        link.stats.heart_rate_bpm = measurement.bpm
+        link.stats.skin_contact = measurement.contact
+
+    try:
+        await client.start_notify(characteristic, on_measurement)
+    except BleakError as exc:
+        logger.info("heart rate unavailable: %s", exc)
 
 
 @dataclass
@@ -147,6 +168,7 @@ class WedgeStreamProfile:
         await client.start_notify(ids.WEDGE_RECORDS, lambda _c, data: self._on_frame(data, link))
         await client.write_gatt_char(ids.WEDGE_CONTROL_POINT, start_command(), response=True)
         await subscribe_battery(client, link)
+        await subscribe_heart_rate(client, link)
         # Records made while we were away are only in the device's buffer: the newest status names them.
         await self._account(link, await self._status(client))
         await self._ask_for_gaps(client, link, force=True)
@@ -206,6 +228,7 @@ class WedgeStreamProfile:
         name = link.stats.name or link.stats.selector
         message = f"device {name} ({self._key}) restarted its sequence: epoch {old} -> {new}"
         link.stats.epoch_changes += 1
+        link.stats.note_event("restart")
         link.stats.last_event = message
         logger.warning("%s", message)
 

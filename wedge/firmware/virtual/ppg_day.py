@@ -43,8 +43,9 @@ BLOCK_SAMPLES: Final[int] = WINDOW_SAMPLES
 HOP_SAMPLES: Final[int] = BLOCK_SAMPLES // 2
 # A periodic Hann window: shifted by half its length, two of them sum to exactly 1.
 _HANN: Final = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(BLOCK_SAMPLES) / BLOCK_SAMPLES)
-# Stretches of clean recording shorter than this would put a seam (two unrelated pulses) into most windows.
-MIN_CLEAN_SPAN_S: Final[float] = 12.0
+# A seam between two stretches blends two unrelated pulses for 2 s, which looks like motion to the model: long
+# stretches only (heartpy's recordings hold about 4 minutes of them), so seams are rare.
+MIN_CLEAN_SPAN_S: Final[float] = 30.0
 CLEAN_HOP_SAMPLES: Final[int] = RATE_HZ // 2
 # What the photodiode reads, in ADC counts: on the finger, and in the dark (off it, only ambient light leaks).
 ON_FINGER_LEVEL: Final[tuple[float, float]] = (2000.0, 60.0)

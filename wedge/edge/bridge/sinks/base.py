@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.errors import SinkError
@@ -37,6 +37,14 @@ class Sink(Protocol):
     async def coverage(self, device: str, windows: Sequence[EpochSpan]) -> Coverage: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StatusListener(Protocol):
+    """A sink that also shows the bridge's state (the live page): `note_status` gets `BridgeStatus.to_dict()`
+    about once a second."""
+
+    def note_status(self, status: dict[str, Any]) -> None: ...
 
 
 def parse_sink(spec: str, *, ws_token: str | None = None, ws_keepalive_s: float = DEFAULT_KEEPALIVE_S) -> Sink:

@@ -3,7 +3,8 @@
 Binds the loopback by default; on any other address a token is required (`?token=` on the page and stream).
 GET / is the page, /stream the WebSocket; a new client first gets the models known and the recent history of
 every device. Messages are JSON objects: `{"models": [...]}` (what each model id names, before its first
-record), `{"records": [...]}` (the SQLite sink's column names) and `{"lost": [...]}`.
+record), `{"records": [...]}` (the SQLite sink's column names), `{"lost": [...]}` and, once a second,
+`{"status": {...}}` (the bridge's status: per device link state, battery, RSSI, heart rate, reconnects).
 
 Each client has its own bounded backlog, sent by its own task at the pace its socket takes: a client more than
 `client_backlog_bytes` behind is dropped (one log line), one that stops answering keepalive pings is closed
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -41,7 +42,8 @@ from wedge.errors import first_line
 from wedge.firmware.protocol.ble_control import EpochSpan
 from wedge.firmware.protocol.ble_model_info import ModelInfo
 
-HISTORY_RECORDS: Final[int] = 600
+# What a page opened late still gets: 10 minutes at the virtual ring's 2 records/s.
+HISTORY_RECORDS: Final[int] = 1200
 STREAM_PATH: Final[str] = "/stream"
 # A client this far behind (queued messages not yet handed to its socket) is dropped rather than buffered.
 CLIENT_BACKLOG_BYTES: Final[int] = 1 << 20
@@ -148,6 +150,7 @@ class WebSocketSink:
         self._closing: set[asyncio.Task[None]] = set()
         self._history: deque[str] = deque(maxlen=HISTORY_RECORDS)
         self._models: dict[int, ModelInfo] = {}
+        self._status: str | None = None  # the bridge's latest status message
         self._page = live_page()
 
     @property
@@ -191,6 +194,8 @@ class WebSocketSink:
             client.push(self._models_message(self._models.values()))
         if self._history:
             client.push('{"records":[' + ",".join(self._history) + "]}")
+        if self._status is not None:
+            client.push(self._status)
         sender = client.sender = asyncio.create_task(self._send_loop(client), name=f"ws client {peer}")
         try:
             async for _ in connection:
@@ -283,6 +288,12 @@ class WebSocketSink:
         self._history.extend(encoded)
         if self._clients:
             self._broadcast('{"records":[' + ",".join(encoded) + "]}")
+
+    def note_status(self, status: dict[str, Any]) -> None:
+        """The bridge's state (per device: link, battery, RSSI, heart rate, reconnects) for the page."""
+        self._status = json.dumps({"status": status}, separators=(",", ":"), default=str)
+        if self._clients:
+            self._broadcast(self._status)
 
     async def note_lost(self, ranges: Sequence[LostRange]) -> None:
         if self._clients:
