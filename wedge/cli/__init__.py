@@ -33,7 +33,9 @@ COMMANDS: Final[dict[str, str]] = {
     "keys": "keys",
     "mcp": "mcp",
     "pack": "pack",
+    "ports": "ports",
     "quantize": "quantize",
+    "scan": "scan",
 }
 
 

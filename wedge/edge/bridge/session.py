@@ -22,7 +22,7 @@ from bleak_retry_connector import establish_connection
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, Found, find_device
-from wedge.edge.bridge.errors import BridgeError
+from wedge.edge.bridge.errors import BridgeError, DeviceNotFound
 from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
@@ -164,6 +164,7 @@ class DeviceSession:
             raise BridgeError(f"{address} is followed by another session already")
         self._link = Link(self.stats, outlet)
         self._scanned = False
+        self._ever_found = address is not None  # a session the bridge started for a device it already saw
 
     @property
     def bound(self) -> bool:
@@ -179,8 +180,9 @@ class DeviceSession:
             except asyncio.CancelledError:
                 raise
             except BridgeError as exc:
-                # No adapter at start is the user's to fix; an adapter lost later may come back.
-                if not scanned_once:
+                # No adapter at start, or no such device at all, is the user's to fix; an adapter lost later
+                # may come back.
+                if not scanned_once or isinstance(exc, DeviceNotFound):
                     raise
                 self.stats.last_error = first_line(exc)
                 logger.warning("%s: %s", self.selector.describe(), self.stats.last_error)
@@ -207,8 +209,13 @@ class DeviceSession:
         self._scanned = True
         if found is None:
             self.stats.state = "not found"
-            raise TimeoutError(f"no device matching {selector.describe()} advertised "
-                               f"within {self.options.scan_timeout_s:g} s")
+            message = f"no device matching {selector.describe()} advertised within {self.options.scan_timeout_s:g} s"
+            if not self._ever_found:
+                # Never seen in this run: a wrong name or a device that is off is the user's to hear, not a retry.
+                raise DeviceNotFound(f"{message} (is it on, in range and advertising? `wedge scan` lists the "
+                                     "devices nearby)")
+            raise TimeoutError(message)
+        self._ever_found = True
         address = found.device.address
         if not self.claims.claim(address, self):
             raise TimeoutError(f"{address} was taken by another session while this one scanned")

@@ -8,6 +8,7 @@ first model over the air. A reboot swaps the engine, so the peripheral restarts.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +91,9 @@ class BleSupervisor:
         from wedge.firmware.virtual.ble.smp_service import SmpPeripheral
 
         name = self._settings.name or ble.name_prefix
-        peripheral = SmpPeripheral(name, static_address(name), self._settings.transport_spec, self._smp_handler,
+        # Before its first model there is no stream (and no device id yet): the name seeds the address.
+        seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+        peripheral = SmpPeripheral(name, static_address(seed), self._settings.transport_spec, self._smp_handler,
                                    self._settings.link(self._board))
         try:
             await peripheral.start()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ HEART_RATE_PERIOD_S: Final[float] = 1.0
 BATTERY_DRAIN_PERIOD_S: Final[float] = 180.0
 ADVERTISING_INTERVAL_MS: Final[float] = 100.0
 FIRMWARE_REVISION: Final[str] = "wedge-virtual-1"
+LEGACY_ADVERTISING_BYTES: Final[int] = 31
+# Profile service names to their 16-bit SIG numbers, for the advertising data.
+_ADVERTISED_16_BIT: Final[dict[str, int]] = {"heart_rate": 0x180D, "battery": 0x180F, "device_information": 0x180A}
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +237,18 @@ class BleDevice:
     # -- GATT callbacks ----------------------------------------------------------------------------------
 
     def _advertising_data(self) -> bytes:
-        return bytes(AdvertisingData([
+        fields = [
             (AdvertisingData.FLAGS, bytes([0x06])),  # LE general discoverable, BR/EDR not supported
             (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()[:26]),
-        ]))
+        ]
+        # As Zephyr's peripheral_hr does (BT_DATA_UUID16_ALL): the standard services a phone filters scans by,
+        # when they fit beside the name in the 31 bytes.
+        assert self.board.ble is not None
+        sig = b"".join(struct.pack("<H", number) for service, number in _ADVERTISED_16_BIT.items()
+                       if service in self.board.ble.services)
+        if sig and len(bytes(AdvertisingData(fields))) + 2 + len(sig) <= LEGACY_ADVERTISING_BYTES:
+            fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, sig))
+        return bytes(AdvertisingData(fields))
 
     def _scan_response(self) -> bytes:
         # A 128-bit UUID takes 18 of the 31 advertising bytes: it goes in the scan response, next to the name.
