@@ -23,9 +23,11 @@ from wedge.edge.bridge.export import FORMATS, export_records
 @click.option("-o", "--out", "out", metavar="FILE",
               help="File to write ('-': CSV on stdout). Default: the database's name with .csv or .parquet.")
 @click.option("--device", metavar="ID", help="Only this device's records (its id, as the database keys it).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (on stderr with -o -).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (not with -o -: stdout is the CSV).")
 def export(database: Path, fmt: str, out: str | None, device: str | None, as_json: bool) -> None:
     """Export the records of a bridge's SQLite database, one row each, with label, score and class probabilities."""
+    if as_json and out == "-":
+        raise click.UsageError("-o - writes the CSV on stdout: --json has no room there")
     target = None if out == "-" else Path(out) if out else database.with_suffix(f".{fmt}")
     with progress_bars(enabled=target is not None and not as_json and sys.stderr.isatty()) as bars:
         def on_total(total: int) -> Callable[[int], None]:
@@ -33,6 +35,6 @@ def export(database: Path, fmt: str, out: str | None, device: str | None, as_jso
 
         result = export_records(database, target, fmt, device=device, on_total=on_total)
     if as_json:
-        click.echo(json.dumps(result.to_dict()), err=target is None)
+        click.echo(json.dumps(result.to_dict()))
     elif target is not None:
         click.echo(f"{result.rows:,} records -> {target} ({fmt}, {len(result.columns)} columns)")

@@ -47,3 +47,11 @@ def test_nothing_nearby_is_said_in_one_line(air: AirProcess) -> None:
     result = subprocess.run([sys.executable, "-m", "wedge.cli", "scan", "--transport", air.spec, "--timeout-s", "0.5",
                              "--device", "nobody-here"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "no BLE device advertised within 0.5 s as nobody-here"
+
+
+def test_no_adapter_is_one_error_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "wedge.cli", "scan", "--transport", "tcp-client:127.0.0.1:1",
+                             "--timeout-s", "0.5"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: cannot scan with Bumble on tcp-client:127.0.0.1:1")
+    assert len(result.stderr.splitlines()) == 1

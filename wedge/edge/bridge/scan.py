@@ -18,8 +18,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
-from wedge.edge.bridge.discovery import BleStack
-from wedge.edge.bridge.errors import BridgeError
+from wedge.edge.bridge.discovery import BleStack, scan_failure
 from wedge.errors import first_line
 from wedge.firmware.protocol import gatt_uuids as ids
 from wedge.firmware.protocol.smp_ble import SMP_SERVICE_UUID
@@ -117,8 +116,7 @@ async def scan_devices(stack: BleStack, timeout_s: float = DEFAULT_SCAN_S, *, ga
         finally:
             await scanner.stop()
     except (BleakError, OSError, EOFError) as exc:
-        hint = "" if stack.adapter is not None else " (no Bluetooth adapter? --transport drives one with Bumble)"
-        raise BridgeError(f"cannot scan with {stack.label}: {first_line(exc)}{hint}") from exc
+        raise scan_failure(stack, exc) from exc
     seen = [SeenDevice(address, entry.name, entry.rssi, tuple(entry.uuids), tuple(sorted(entry.manufacturers)))
             for address, entry in heard.items() if name is None or entry.name == name]
     seen.sort(key=lambda d: (-(d.rssi if d.rssi is not None else -999), d.name or "", d.address))
