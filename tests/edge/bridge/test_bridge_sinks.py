@@ -292,7 +292,7 @@ def test_the_websocket_sink_serves_the_page_and_pushes_history_then_live_records
             await sink.close()
         assert [r["seq"] for r in history["records"]] == [0]
         assert [r["seq"] for r in live["records"]] == [1]
-        assert b"200 OK" in page and b"wedge bridge" in page
+        assert b"200 OK" in page and "wedge · live".encode() in page
 
     asyncio.run(scenario())
 

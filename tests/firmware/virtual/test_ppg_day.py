@@ -59,7 +59,7 @@ def test_the_heart_rate_is_physiological_on_the_finger_and_lost_off_it() -> None
     on, off = estimates["at rest"], estimates["off the finger"]
     # A seam between two recordings (two pulses blended for 2 s) costs a reading now and then.
     assert sum(e.contact and 40 <= e.bpm <= 180 for e in on) >= 0.7 * len(on)
-    assert sum(e.contact for e in off) <= 0.2 * len(off)
+    assert off and not any(e.contact for e in off)  # the skin detect sees the dark
 
 
 def test_the_day_loops_and_motion_and_contact_phases_are_in_it() -> None:

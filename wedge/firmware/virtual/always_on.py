@@ -20,12 +20,12 @@ import numpy as np
 from wedge.boards import Board, Sensor
 from wedge.firmware.protocol.ble_model_info import ModelInfo, model_id_of
 from wedge.firmware.protocol.ble_records import Output
-from wedge.firmware.virtual.ppg_day import PpgDay
+from wedge.firmware.virtual.ppg_day import SKIN_DETECT_COUNTS, PpgDay
 from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, tflite_labels
 from wedge.runtime.engines import Engine, TensorSpec, open_engine
 from wedge.runtime.types import ArtifactError
 from wedge.samples import SAMPLES
-from wedge.signals.ppg import MIN_PERIODICITY, beat_correlation, zscore
+from wedge.signals.ppg import MIN_BEAT_LAG_S, MIN_PERIODICITY, beat_correlation, zscore
 
 # A window this periodic holds a pulse: the same gate the PPG sample uses for clean windows.
 CONTACT_PERIODICITY: Final[float] = MIN_PERIODICITY
@@ -186,13 +186,19 @@ class HeartRateEstimate:
 
 
 def estimate_heart_rate(samples: np.ndarray, rate_hz: float) -> HeartRateEstimate:
-    """Rate from the PPG window's strongest heartbeat-sized self-similarity lag; no clear pulse means no contact."""
+    """Rate from the PPG window's strongest heartbeat-sized self-similarity lag; no clear pulse, or a level below
+    the front end's skin detect (off the finger the photodiode sees little light), means no contact."""
     signal = samples[:, 0] if samples.ndim == 2 else samples
+    on_skin = float(np.mean(signal)) >= SKIN_DETECT_COUNTS
     beat = beat_correlation(zscore(signal.astype(np.float64)), rate_hz)
     if beat.lag_samples == 0:
         return HeartRateEstimate(0, False, 0.0)
     rr_s = beat.lag_samples / rate_hz
-    return HeartRateEstimate(round(60.0 / rr_s), beat.correlation >= CONTACT_PERIODICITY, rr_s)
+    # The best match at the shortest lag tried is no beat: a smooth signal (drift, filtered noise, a fading
+    # level) resembles itself most at the smallest shift. A pulse peaks at its period, inside the range.
+    at_edge = beat.lag_samples <= max(int(MIN_BEAT_LAG_S * rate_hz), 1)
+    contact = on_skin and beat.correlation >= CONTACT_PERIODICITY and not at_edge
+    return HeartRateEstimate(round(60.0 / rr_s), contact, rr_s)
 
 
 @dataclass(frozen=True)

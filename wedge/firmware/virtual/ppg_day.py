@@ -50,6 +50,8 @@ CLEAN_HOP_SAMPLES: Final[int] = RATE_HZ // 2
 # What the photodiode reads, in ADC counts: on the finger, and in the dark (off it, only ambient light leaks).
 ON_FINGER_LEVEL: Final[tuple[float, float]] = (2000.0, 60.0)
 OFF_FINGER_LEVEL: Final[tuple[float, float]] = (150.0, 8.0)
+# An optical front end's skin detect: with the LED on, skin reflects far more light than the air does.
+SKIN_DETECT_COUNTS: Final[float] = 1000.0
 
 
 def clean_spans(signals: Sequence[NDArray[np.float64]], min_s: float = MIN_CLEAN_SPAN_S) -> list[NDArray[np.float64]]:
