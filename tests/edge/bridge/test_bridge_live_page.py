@@ -5,35 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.edge.bridge.bridge_harness import CollectingSink, Ticks, run_bridge
+from tests.edge.bridge.chromium import CHROMIUM, open_page
 from wedge.edge.bridge.daemon import Bridge
 from wedge.edge.bridge.sinks.websocket import WebSocketSink
 from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
 from wedge.samples import PPG_QUALITY, sample_path
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 # The page's colours of the three PPG classes (PALETTE in live_page.html, in label order).
 CLASS_COLORS = ((0x16, 0xA3, 0x4A), (0xF5, 0x9E, 0x0B), (0xDC, 0x26, 0x26))
-
-
-def chromium(url: str, profile: Path, size: tuple[int, int], *extra: str) -> str:
-    assert CHROMIUM is not None
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-            f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}", "--virtual-time-budget=3000",
-            *extra, url]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+# Drawn: the big label says a class, and the chart drew at least this many records.
+DRAWN = ("document.querySelector('.current-label')?.textContent.trim().length > 1 && "
+         "Number(document.querySelector('canvas.chart')?.dataset.points) >= 40 && "
+         "document.querySelector('.link')?.textContent === 'streaming'")
 
 
 def class_pixels(png: Path, from_x: int = 0, from_y: int = 0) -> int:
@@ -66,9 +57,10 @@ def test_the_live_page_shows_label_score_chart_and_link_at_desktop_and_phone_siz
         await ticks.wait_for(lambda s: any(d["battery_percent"] is not None for d in s.devices))
         url = f"http://127.0.0.1:{page.bound_port}/?token=t0k"
         for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
-            pages[name] = await asyncio.to_thread(chromium, url, tmp_path / f"dom-{name}", size, "--dump-dom")
-            await asyncio.to_thread(chromium, url, tmp_path / f"shot-{name}", size,
-                                    f"--screenshot={tmp_path / (name + '.png')}")
+            async with open_page(url, tmp_path / f"chromium-{name}", size, mobile=name == "phone") as tab:
+                await tab.wait_for(DRAWN, timeout_s=30)
+                pages[name] = await tab.html()
+                await tab.screenshot(tmp_path / f"{name}.png")
 
     try:
         asyncio.run(run_bridge(air.spec, ["page-ring"], [page, collected], scenario))
@@ -92,8 +84,10 @@ def test_the_live_page_shows_label_score_chart_and_link_at_desktop_and_phone_siz
             assert f"{class_name} " in device or f">{class_name}<" in device
         points = re.search(r'data-points="(\d+)"', device)
         drawn = re.search(r'data-drawn="(\d+)"', device)
-        assert points is not None and drawn is not None
+        canvas_width = re.search(r'<canvas class="chart"[^>]*\bwidth="(\d+)"', device)
+        assert points is not None and drawn is not None and canvas_width is not None
         assert int(points.group(1)) >= 40 and int(drawn.group(1)) > 0
+        assert int(canvas_width.group(1)) < width  # the chart fits the viewport
         assert "ppg_quality" in device and "100 %" in device  # the model's name; the battery from the status
         assert 'class="pill link ok">streaming<' in device
         # The screenshot: the chart's lines and label strip are there, in the classes' colours.
