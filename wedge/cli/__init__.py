@@ -27,6 +27,7 @@ COMMANDS: Final[dict[str, str]] = {
     "emulate": "emulate",
     "export": "export",
     "flash": "flash",
+    "fleet": "fleet",
     "generate": "generate",
     "hil": "hil",
     "inspect": "inspect",

@@ -15,16 +15,11 @@ from wedge.boards import load as load_board
 
 
 def read_labels(path: Path | None) -> tuple[str, ...] | None:
-    """`--labels FILE` (one per line); None without it: the labels the .tflite carries are used."""
+    """The labels of a `--labels FILE` (one a line), read as every command reads them; None without one (the
+    labels the .tflite carries from `wedge quantize` are used)."""
     from wedge.runtime.artifacts.labels import read_labels_file
-    from wedge.runtime.types import ArtifactError
 
-    if path is None:
-        return None
-    try:
-        return read_labels_file(path)
-    except ArtifactError as exc:
-        raise click.BadParameter(str(exc), param_hint="--labels") from None
+    return None if path is None else read_labels_file(path)
 
 
 def measured_arena_bytes(model: Path) -> int:
@@ -68,7 +63,9 @@ def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_
          min_firmware: str | None, firmware: bool, ops: str | None, as_json: bool) -> None:
     """Sign a .tflite model into an MCUboot image for a board (or, with --firmware, an application image)."""
     from wedge.cli.image_render import image_record, print_image
+    from wedge.firmware.flash.preflight import sensor_warning
     from wedge.firmware.image.build import build_image, check_model_path, write_image, write_image_bytes
+    from wedge.firmware.image.keys import load_public_key
     from wedge.firmware.image.model_image import check_image
 
     board = load_board(board_name)
@@ -101,12 +98,15 @@ def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_
     result = build_image(model, board, key_path, version, arena_bytes=arena_bytes, model_name=model_name,
                          labels=labels, unit=unit, check_fit=not no_fit_check, image=image_number, min_firmware=min_firmware)
     result = write_image(result, out_path)
-    check = check_image(result.image)
+    # The image was just signed with --key: check it against that key, so "trusted key" answers yes or no.
+    check = check_image(result.image, load_public_key(key_path))
+    mismatch = sensor_warning(board, result.image.manifest)
+    notes = [*result.notes, *([mismatch] if mismatch else [])]
     if as_json:
         record = image_record(result.image, check, str(out_path))
-        record["notes"] = list(result.notes)
+        record["notes"] = notes
         click.echo(json.dumps(record, indent=2))
         return
     print_image(result.image, check, str(out_path))
-    for note in result.notes:
-        click.echo(f"note: {note}")
+    for note in notes:
+        click.echo(note if note.startswith("warning: ") else f"note: {note}")

@@ -19,19 +19,24 @@ import onnx
 
 from wedge.boards import Board
 from wedge.errors import first_line
+from wedge.files import stage_bytes
 from wedge.quantize.auto_float import AUTO, AutoFloatStep, keep_worst_float
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
 from wedge.quantize.calibration import ImagePreprocess, SampleSet, feed_batch_size, load_samples
-from wedge.quantize.errors import OutputError, QuantizeError
+from wedge.quantize.errors import LabelsError, OutputError, QuantizeError
 from wedge.quantize.evaluate import compare_models
 from wedge.quantize.fit import activation_peak_bytes, assess_fit
 from wedge.quantize.float_ops import float_ops
+from wedge.quantize.labels import ClassNames, resolve_class_names
+from wedge.quantize.layer_cost import layer_costs
 from wedge.quantize.layers import LAYER_SAMPLES, per_layer_errors
 from wedge.quantize.load import load_prepared, prepare_model
 from wedge.quantize.metrics import DEFAULT_THRESHOLD
+from wedge.quantize.outputs import output_scales
 from wedge.quantize.plan import QuantPlan, plan_for
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
+from wedge.quantize.report_page import render_report_page
 from wedge.quantize.search import Candidate, search_calibration
 from wedge.quantize.stream import check_pairs, streamed_samples
 from wedge.quantize.tflite import ExportResult, export_tflite
@@ -46,6 +51,7 @@ from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.runtime.types import ArtifactError
 
 REPORT_NAME: Final = "report.json"
+PAGE_NAME: Final = "report.html"
 OutputFormat = Literal["onnx", "tflite"]
 FORMATS: Final = ("onnx", "tflite")
 # Eval samples the TFLite export runs in LiteRT and TFLite-Micro to validate the file (TFLM is slow).
@@ -74,7 +80,10 @@ class QuantizeOptions:
     pinned_inputs: Mapping[str, float] = field(default_factory=dict)  # --input name=const:VALUE
     batch_axes: Mapping[str, int] = field(default_factory=dict)  # --batch-axis name=AXIS
     stream_states: tuple[tuple[str, str], ...] = ()  # --stream-state IN=OUT
-    labels: ModelLabels | None = None  # what the outputs mean (default: the model's own metadata, if any)
+    class_names: ClassNames | None = None  # --labels FILE or a sample's; default: the model's metadata
+    unit: str | None = None  # --unit: a regression output's unit; default: the model's metadata
+    latency_budget_ms: float | None = None  # --latency-budget-ms; default: the board profile's
+    html_path: Path | None = None  # --html; default: report.html in the output folder
 
 
 def output_path(model: Path, out_dir: Path) -> Path:
@@ -113,23 +122,41 @@ def run_quantize(
         raise OutputError(f"unknown TFLite I/O type {options.io!r}: expected {' or '.join(IO_KINDS)}")
     progress = progress or SilentProgress()
     started = time.perf_counter()
+    page = options.html_path or out_dir / PAGE_NAME
     workdir = make_workdir(out_dir)
+    staged: Path | None = None
     try:
-        report = _run(model, out_dir, workdir, calib, evaluation, board, options, progress, started)
-        # Files land only now, each by an atomic rename within the same folder.
+        report = _run(model, out_dir, workdir, calib, evaluation, board, replace(options, html_path=page), progress,
+                      started)
+        # A page outside the output folder is copied beside its target first, so every file lands by a rename.
+        staged = _stage(workdir / PAGE_NAME, page)
+        # Files land only now, each by an atomic rename within its folder.
         os.replace(workdir / "model.int8.onnx", report.output)
         if report.tflite is not None:
             os.replace(workdir / "model.int8.tflite", report.tflite.path)
         os.replace(workdir / REPORT_NAME, out_dir / REPORT_NAME)
+        os.replace(staged, page)
+        staged = None
         return report
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+
+
+def _stage(source: Path, target: Path) -> Path:
+    """`source` in `target`'s folder, ready to be renamed onto it (itself when the work folder is there)."""
+    if source.parent.resolve().parent == target.parent.resolve():
+        return source  # the work folder sits in the output folder: a rename stays on one file system
+    try:
+        return stage_bytes(target, source.read_bytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or first_line(exc)}") from None
 
 
 def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path: Path | None,
          board: Board | None, options: QuantizeOptions, progress: Progress, started: float) -> QuantizeReport:
     advance = progress.stage("preparing model", 1)
-    labels = _labels(model, options.labels)
     prepared = prepare_model(model, workdir, options.input_shapes, pinned_inputs=options.pinned_inputs,
                              batch_axes=options.batch_axes)
     stream = options.stream_states
@@ -157,6 +184,9 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     batch_size = feed_batch_size(prepared.inputs, options.batch_size)
 
     with open_engine(prepared.path, "onnxruntime") as fp32:
+        class_names = _class_names(options.class_names, model, fp32.outputs[0].shape, notes)
+        # What travels on in the int8 ONNX and the .tflite, to the image manifest and the phone.
+        carried = _carried(model, class_names, options.unit)
         if stream:
             # Calibrate on the states the model feeds itself, not on whatever states the data holds.
             calib = streamed_samples(fp32, calib, stream)
@@ -177,8 +207,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         exported: ExportResult | None = None
         if options.format == "tflite":
             ranked = [best] if auto_steps else sorted(candidates, key=lambda c: c.score, reverse=True)
-            best, exported, export_notes = _export_first_passing(ranked, workdir, replace(options, labels=labels),
-                                                                 eval_set, plan, progress)
+            best, exported, export_notes = _export_first_passing(ranked, workdir, options, eval_set, plan, progress,
+                                                                 carried)
             notes += export_notes
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
@@ -197,8 +227,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
 
     final_model = workdir / "model.int8.onnx"
     shutil.copyfile(best.path, final_model)
-    if labels:
-        _stamp_labels(final_model, labels)
+    if carried:
+        _stamp_labels(final_model, carried)
     left_float = float_ops(final_model, plan.float_nodes)
     notes += [f.describe() for f in left_float]
     fp32_info = inspect_model(model)
@@ -211,7 +241,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         # The board gets the .tflite when there is one: its bytes fill the slot, its measured arena the RAM.
         board_info = int8_info if exported is None else inspect_model(exported.path)
         fit = assess_fit(board, board_info, activation_peak_bytes(prepared.path),
-                         measured_arena_bytes=None if exported is None else exported.arena_bytes)
+                         measured_arena_bytes=None if exported is None else exported.arena_bytes,
+                         latency_budget_ms=options.latency_budget_ms)
     if exported is not None:
         exported = replace(exported, path=tflite_output_path(model, out_dir))
     report = QuantizeReport(
@@ -238,25 +269,42 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         float_nodes=plan.float_nodes,
         float_ops=left_float,
         auto_float=auto_steps,
-        labels=labels,
+        class_names=class_names,
+        unit=carried.unit,
+        layer_costs=layer_costs(final_model),
+        output_scales=output_scales(prepared.path, int8_info, best.evaluation.task),
+        html=None if options.html_path is None else str(options.html_path),
     )
     report.write(workdir / REPORT_NAME)
+    (workdir / PAGE_NAME).write_text(render_report_page(report), encoding="utf-8")
     return report
 
 
-def _labels(model: Path, given: ModelLabels | None) -> ModelLabels:
-    """The labels given, else the model's own; checked against the first output's classes before any work."""
+def _class_names(given: ClassNames | None, model: Path, output_shape: tuple[int | str | None, ...],
+                 notes: list[str]) -> ClassNames | None:
+    """The names of the first output's classes: given (--labels, a sample's) or from the model's metadata.
+
+    Given names must match the output's classes; names from metadata that do not are dropped with a note.
+    """
+    names = given or resolve_class_names(model=model)
+    classes = output_shape[-1] if output_shape else None
+    if names is None or not isinstance(classes, int) or classes < 2 or len(names.names) == classes:
+        return names
+    problem = f"{names.source} names {len(names.names)} classes; the model's first output has {classes}"
+    if given is not None:
+        raise LabelsError(problem)
+    notes.append(f"labels ignored: {problem}")
+    return None
+
+
+def _carried(model: Path, class_names: ClassNames | None, unit: str | None) -> ModelLabels:
+    """The class names (or a regression's unit) the exported models carry in their metadata."""
     try:
-        labels = given if given is not None else read_model_labels(model) or ModelLabels()
-        outputs = inspect_model(model).outputs
+        own = read_model_labels(model)
     except ArtifactError:
-        return given or ModelLabels()  # the loader says what is wrong with the model, in its own words
-    last = outputs[0].shape[-1] if outputs and outputs[0].shape else None
-    try:
-        labels.check_classes(last if isinstance(last, int) else None, model.name)
-    except ArtifactError as exc:
-        raise QuantizeError(str(exc)) from None
-    return labels
+        own = None
+    return ModelLabels(() if class_names is None else class_names.names,
+                       unit if unit is not None else None if own is None else own.unit)
 
 
 def _stamp_labels(path: Path, labels: ModelLabels) -> None:
@@ -267,7 +315,8 @@ def _stamp_labels(path: Path, labels: ModelLabels) -> None:
 
 
 def _export_first_passing(ranked: list[Candidate], workdir: Path, options: QuantizeOptions, eval_set: SampleSet,
-                          plan: QuantPlan, progress: Progress) -> tuple[Candidate, ExportResult, list[str]]:
+                          plan: QuantPlan, progress: Progress,
+                          labels: ModelLabels) -> tuple[Candidate, ExportResult, list[str]]:
     """Export the best candidate whose .tflite stays within the validation bounds in LiteRT and TFLite-Micro.
 
     Methods differ in how close TFLM's fixed-point rounding stays to onnxruntime (a clipped range puts more
@@ -281,7 +330,7 @@ def _export_first_passing(ranked: list[Candidate], workdir: Path, options: Quant
         try:
             exported = export_tflite(candidate.path, workdir / "model.int8.tflite", io=options.io,
                                      eval_samples=validation_inputs, float_nodes=plan.float_nodes,
-                                     labels=options.labels or ModelLabels())
+                                     labels=labels)
         except ExportDriftError as exc:
             first_error = first_error or exc
             drifted.append(f"{candidate.method.value} ({exc.problem})")

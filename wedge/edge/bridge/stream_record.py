@@ -94,6 +94,49 @@ class StreamRecord:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamRecord:
+        """The record `to_dict` made (what a consumer of the JSON sinks or of MQTT reads back), with its verdict;
+        its model by name only (the `models` line or table describes it). A record of a bridge before schema 3
+        (`values`, detail fields at the top level) reads too. ValueError when a field is missing or mistyped."""
+        outputs = data.get("outputs", data.get("values"))
+        detail = data.get("detail")
+        if not isinstance(detail, dict):
+            detail = {k: v for k, v in data.items() if k not in _RECORD_FIELDS}
+        scores = data.get("scores")
+        score = data.get("score")
+        try:
+            record = cls(_text(data.get("device")), _integer(data.get("epoch")), _integer(data.get("seq")),
+                         _integer(data.get("t_device_us")), _integer(data.get("received_us")), _text(data.get("kind")),
+                         None if data.get("model_id") is None else _integer(data.get("model_id")),
+                         tuple(float(v) for v in outputs),  # type: ignore[union-attr]
+                         detail, bool(data.get("backfill")),
+                         None if data.get("name") is None else _text(data.get("name")),
+                         None if data.get("label") is None else _text(data.get("label")),
+                         None if score is None else float(score),
+                         None if scores is None else tuple(float(v) for v in scores))
+        except TypeError as exc:
+            raise ValueError(f"not a stream record: {exc}") from exc
+        return record
+
+
+# Every field `to_dict` writes (and the older `values`): the rest of an old-style record is its detail.
+_RECORD_FIELDS: Final[frozenset[str]] = frozenset({
+    "device", "name", "epoch", "seq", "t_device_us", "t_device", "received_us", "received", "kind", "model_id",
+    "model", "label", "score", "outputs", "values", "scores", "backfill", "detail"})
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class LostRange:
@@ -108,6 +151,14 @@ class LostRange:
     @property
     def count(self) -> int:
         return self.end_seq - self.first_seq
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LostRange:
+        """The range `to_dict` made; ValueError when a field is missing or of the wrong type."""
+        if data.get("kind") != KIND_LOST:
+            raise ValueError(f"not a lost range: kind {data.get('kind')!r}")
+        return cls(_text(data.get("device")), _integer(data.get("epoch")), _integer(data.get("first_seq")),
+                   _integer(data.get("end_seq")), _integer(data.get("noted_us")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": KIND_LOST, "device": self.device, "epoch": self.epoch, "first_seq": self.first_seq,

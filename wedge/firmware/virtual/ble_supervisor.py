@@ -8,7 +8,6 @@ first model over the air. A reboot swaps the engine, so the peripheral restarts.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,8 +71,10 @@ class BleSupervisor:
             model_id=model_id, options=options, stop=self._stop, on_ready=self._ready, model_info=info))
         self._task.add_done_callback(_log_failure)
 
-    def _ready(self, device: Any, _info: Any) -> None:
+    def _ready(self, device: Any, info: Any) -> None:
         self._device = device
+        logger.info("BLE: advertising as %s (%s), streaming records of epoch %d from seq %d", info.name, info.address,
+                    info.epoch, info.next_seq)
 
     async def disconnect_all(self) -> int:
         """Drop every BLE connection from the board's side (a radio reset); how many there were."""
@@ -88,12 +89,12 @@ class BleSupervisor:
         if ble is None or "smp" not in ble.services or self._smp_handler is None:
             return  # nothing to offer on the air without a model
         from wedge.firmware.virtual.ble.device import static_address
+        from wedge.firmware.virtual.ble.ring_buffer import device_id_in
         from wedge.firmware.virtual.ble.smp_service import SmpPeripheral
 
         name = self._settings.name or ble.name_prefix
-        # Before its first model there is no stream (and no device id yet): the name seeds the address.
-        seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-        peripheral = SmpPeripheral(name, static_address(seed), self._settings.transport_spec, self._smp_handler,
+        address = static_address(device_id_in(self._state_dir))  # the address the streaming board will have
+        peripheral = SmpPeripheral(name, address, self._settings.transport_spec, self._smp_handler,
                                    self._settings.link(self._board))
         try:
             await peripheral.start()
@@ -101,6 +102,7 @@ class BleSupervisor:
             logger.error("BLE SMP peripheral did not start: %s", exc)
             return
         self._smp_only = peripheral
+        logger.info("BLE: advertising as %s with the SMP service only (no model to stream)", name)
 
     async def before_boot(self) -> None:
         """Stop streaming: the engine it uses is about to be closed."""

@@ -3,7 +3,9 @@
 An ONNX model keeps them in `metadata_props` (wedge writes `wedge.labels`; the usual keys of other exporters
 are read too: `labels`, `class_names`, `classes`, `names` as Ultralytics writes it, `id2label`), a .tflite in a
 metadata entry named `wedge.labels` (TFLite-Micro and LiteRT skip metadata they do not know). So the labels a
-model was quantized with reach its signed image's manifest without being named again.
+model was quantized with reach its signed image's manifest without being named again. A labels file is one label
+a line. One reader for every command that shows or packs labels (`wedge.quantize.labels` adds where they came
+from).
 """
 
 from __future__ import annotations
@@ -15,12 +17,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from wedge.errors import first_line
 from wedge.runtime.types import ArtifactError
 
 LABELS_KEY: Final[str] = "wedge.labels"
-# metadata_props keys other exporters use for class names, in the order they are tried after wedge's own.
+# metadata_props keys other exporters use for class names, in the order they are tried after wedge's own (wedge's
+# samples write `labels`; Ultralytics exports `names` as a Python dict literal, Keras-to-ONNX tools `classes`
+# or `class_names`, Hugging Face configs `id2label`).
 FOREIGN_KEYS: Final[tuple[str, ...]] = ("labels", "class_names", "classes", "names", "id2label")
-MAX_LABEL_CHARS: Final[int] = 64
+MAX_LABEL_CHARS: Final[int] = 200
+
+
+class LabelsError(ArtifactError):
+    """A labels file cannot be read, or what a model carries as labels is not one label a line."""
+
+
+def _checked(names: tuple[str, ...], where: str) -> tuple[str, ...]:
+    long = next((name for name in names if len(name) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise LabelsError(f"{where}: a label is {len(long)} characters long (at most {MAX_LABEL_CHARS}); "
+                          "is it one label a line?")
+    if any(not name.strip() or "\n" in name for name in names):
+        raise LabelsError(f"{where}: every label is one line of text, none empty")
+    return names
 
 
 @dataclass(frozen=True)
@@ -31,11 +50,9 @@ class ModelLabels:
     unit: str | None = None
 
     def __post_init__(self) -> None:
-        for label in self.labels:
-            if not label.strip() or len(label) > MAX_LABEL_CHARS or "\n" in label:
-                raise ArtifactError(f"label {label!r} must be one line of 1..{MAX_LABEL_CHARS} characters")
+        _checked(self.labels, "labels")
         if self.unit is not None and (not self.unit.strip() or len(self.unit) > MAX_LABEL_CHARS):
-            raise ArtifactError(f"unit {self.unit!r} must be 1..{MAX_LABEL_CHARS} characters")
+            raise LabelsError(f"unit {self.unit!r} must be 1..{MAX_LABEL_CHARS} characters")
 
     def __bool__(self) -> bool:
         return bool(self.labels) or self.unit is not None
@@ -51,55 +68,57 @@ class ModelLabels:
         try:
             raw = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ArtifactError(f"the model's {LABELS_KEY} is not JSON: {exc}") from None
+            raise LabelsError(f"the model's {LABELS_KEY} is not JSON: {exc}") from None
         if not isinstance(raw, dict) or not isinstance(raw.get("labels", []), list) \
                 or not all(isinstance(v, str) for v in raw.get("labels", [])) \
                 or not isinstance(raw.get("unit"), (str, type(None))):
-            raise ArtifactError(f"the model's {LABELS_KEY} is not {{\"labels\": [str], \"unit\": str | null}}")
+            raise LabelsError(f"the model's {LABELS_KEY} is not {{\"labels\": [str], \"unit\": str | null}}")
         return ModelLabels(tuple(raw.get("labels", [])), raw.get("unit"))
 
     def check_classes(self, classes: int | None, what: str) -> None:
-        """ArtifactError when there are labels, but not one per class of an output with `classes` values."""
+        """LabelsError when there are labels, but not one per class of an output with `classes` values."""
         if self.labels and classes is not None and classes > 1 and len(self.labels) != classes:
-            raise ArtifactError(f"{len(self.labels)} labels for {what}, whose first output has {classes} classes")
+            raise LabelsError(f"{len(self.labels)} labels for {what}, whose first output has {classes} classes")
 
 
-def parse_labels(value: str) -> tuple[str, ...]:
-    """Class names from a metadata value: a JSON list, a {index: name} map (JSON or a Python literal, as
-    Ultralytics writes `names`), else comma- or newline-separated text."""
-    text = value.strip()
-    parsed: Any = None
-    for reader in (json.loads, ast.literal_eval):
+def parse_labels(text: str) -> tuple[str, ...]:
+    """Class names from a metadata value: a JSON or Python list, a {index: name} map (JSON, or a Python literal
+    as Ultralytics writes `names`), else names a line or comma-separated."""
+    text = text.strip()
+    if not text:
+        return ()
+    value: Any = None
+    for parse in (json.loads, ast.literal_eval):
         try:
-            parsed = reader(text)
+            value = parse(text)
             break
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
-    if isinstance(parsed, (list, tuple)):
-        return tuple(str(v).strip() for v in parsed)
-    if isinstance(parsed, Mapping):
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item).strip() for item in value)
+    if isinstance(value, Mapping):
         try:
-            ordered = sorted(((int(k), str(v).strip()) for k, v in parsed.items()))
+            ordered = sorted(value.items(), key=lambda item: int(item[0]))
         except (TypeError, ValueError):
-            raise ArtifactError(f"label map {text[:60]!r} is not keyed by class index") from None
-        if [k for k, _ in ordered] != list(range(len(ordered))):
-            raise ArtifactError(f"label map {text[:60]!r} does not number the classes 0..{len(ordered) - 1}")
-        return tuple(v for _, v in ordered)
+            return ()
+        return tuple(str(name).strip() for _, name in ordered)
     separator = "\n" if "\n" in text else ","
     return tuple(part.strip() for part in text.split(separator) if part.strip())
 
 
-def read_labels_file(path: Path) -> tuple[str, ...]:
-    """Labels from a text file: one per line (blank lines skipped), or a JSON list / {index: name} map."""
+def read_labels_file(path: str | Path) -> tuple[str, ...]:
+    """The labels of a text file, one a line (blank lines skipped); LabelsError when unreadable or empty."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ArtifactError(f"cannot read labels from {path}: {exc.strerror or exc}") from None
+        raise LabelsError(f"cannot read the labels file {path}: {exc.strerror or first_line(exc)}") from None
     except UnicodeDecodeError:
-        raise ArtifactError(f"{path} is not a UTF-8 text file of labels") from None
-    if text.lstrip().startswith(("[", "{")):
-        return parse_labels(text)
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
+        raise LabelsError(f"the labels file {path} is not UTF-8 text (one label a line)") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not names:
+        raise LabelsError(f"the labels file {path} holds no labels (one label a line)")
+    return _checked(names, str(path))
 
 
 def onnx_labels(metadata: Mapping[str, str]) -> ModelLabels | None:
@@ -107,8 +126,9 @@ def onnx_labels(metadata: Mapping[str, str]) -> ModelLabels | None:
     if LABELS_KEY in metadata:
         return ModelLabels.from_json(metadata[LABELS_KEY])
     for key in FOREIGN_KEYS:
-        if metadata.get(key, "").strip():
-            return ModelLabels(parse_labels(metadata[key]))
+        names = parse_labels(metadata.get(key, ""))
+        if names:
+            return ModelLabels(_checked(names, f"metadata {key!r}"))
     return None
 
 
@@ -128,23 +148,28 @@ def tflite_metadata(labels: ModelLabels) -> dict[str, bytes]:
 
 
 def tflite_labels(data: bytes) -> ModelLabels | None:
-    """The labels in a .tflite's `wedge.labels` metadata entry, or None (also for a file that is not a .tflite)."""
+    """The labels in a .tflite's metadata (wedge's `wedge.labels` entry, else an entry under one of the keys
+    other tools use), or None, also for a file that is not a .tflite."""
     from ai_edge_litert import schema_py_generated as schema
 
     if len(data) < 8 or data[4:8] != b"TFL3":
         return None
+    entries: dict[str, bytes] = {}
     try:
         model = schema.Model.GetRootAs(data, 0)
         for i in range(model.MetadataLength()):
             entry = model.Metadata(i)
-            if entry.Name() == LABELS_KEY.encode():
-                buffer = model.Buffers(entry.Buffer())
-                return ModelLabels.from_json(buffer.DataAsNumpy().tobytes())
-    except ArtifactError:
-        raise
+            name = (entry.Name() or b"").decode("utf-8", "replace")
+            if name == LABELS_KEY or name in FOREIGN_KEYS:
+                entries[name] = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
     except Exception:  # a corrupt flatbuffer fails with whatever the bad offset gives; the reader says so elsewhere
         return None
-    return None
+    if LABELS_KEY in entries:
+        return ModelLabels.from_json(entries[LABELS_KEY])
+    try:
+        return onnx_labels({k: v.decode("utf-8") for k, v in entries.items()})
+    except UnicodeDecodeError:
+        return None
 
 
 def read_model_labels(path: str | Path) -> ModelLabels | None:

@@ -4,7 +4,7 @@ Binds the loopback by default; on any other address a token is required (`?token
 GET / is the page, /stream the WebSocket; a new client first gets the models known and the recent history of
 every device. Messages are JSON objects: `{"models": [...]}` (what each model id names, before its first
 record), `{"records": [...]}` (the SQLite sink's column names), `{"lost": [...]}` and, once a second,
-`{"status": {...}}` (the bridge's status: per device link state, battery, RSSI, heart rate, reconnects).
+`{"status": {"devices": [...]}}` (per device link state, battery, RSSI, heart rate, reconnects, link events).
 
 Each client has its own bounded backlog, sent by its own task at the pace its socket takes: a client more than
 `client_backlog_bytes` behind is dropped (one log line), one that stops answering keepalive pings is closed
@@ -289,9 +289,9 @@ class WebSocketSink:
         if self._clients:
             self._broadcast('{"records":[' + ",".join(encoded) + "]}")
 
-    def note_status(self, status: dict[str, Any]) -> None:
-        """The bridge's state (per device: link, battery, RSSI, heart rate, reconnects) for the page."""
-        self._status = json.dumps({"status": status}, separators=(",", ":"), default=str)
+    def note_devices(self, devices: Sequence[dict[str, Any]]) -> None:
+        """The devices' state (link, battery, RSSI, heart rate, reconnects, link events) for the page."""
+        self._status = json.dumps({"status": {"devices": list(devices)}}, separators=(",", ":"), default=str)
         if self._clients:
             self._broadcast(self._status)
 

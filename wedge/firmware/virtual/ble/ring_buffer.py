@@ -211,22 +211,7 @@ class RecordRing:
         return self._dir / name
 
     def _device_id(self) -> int:
-        if self._dir is None:
-            return secrets.randbelow(MAX_DEVICE_ID) + 1
-        path = self._path(DEVICE_ID_FILE)
-        if path.is_file():
-            text = path.read_text(errors="replace").strip()
-            try:
-                value = int(text, 16)
-            except ValueError:
-                value = 0
-            if not 1 <= value <= MAX_DEVICE_ID or len(text) != 16:
-                raise VirtualBoardError(f"{path} holds {text[:40]!r}, not a 64-bit device id in 16 hex digits")
-            return value
-        # The first boot of this state folder: a new board, with its own id for good.
-        value = secrets.randbelow(MAX_DEVICE_ID) + 1
-        _write_atomically(path, f"{value:016x}\n")
-        return value
+        return device_id_in(self._dir)
 
     def _boot(self) -> tuple[int, int]:
         """(boot count, epoch) of this boot, kept before any record of it is made."""
@@ -276,3 +261,27 @@ class RecordRing:
         os.replace(tmp, path)
         self._log_entries = len(self._records)
         self._log_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+
+def device_id_in(state_dir: Path | None) -> int:
+    """The board's 64-bit hardware id kept in `state_dir` (made on its first boot), random without a folder.
+
+    The stream, the address and the SMP-only peripheral of a board without a model all use it.
+    """
+    if state_dir is None:
+        return secrets.randbelow(MAX_DEVICE_ID) + 1
+    path = state_dir / DEVICE_ID_FILE
+    if path.is_file():
+        text = path.read_text(errors="replace").strip()
+        try:
+            value = int(text, 16)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= MAX_DEVICE_ID or len(text) != 16:
+            raise VirtualBoardError(f"{path} holds {text[:40]!r}, not a 64-bit device id in 16 hex digits")
+        return value
+    # The first boot of this state folder: a new board, with its own id for good.
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.randbelow(MAX_DEVICE_ID) + 1
+    _write_atomically(path, f"{value:016x}\n")
+    return value
