@@ -27,7 +27,7 @@ def test_labels_given_to_quantize_reach_the_image_manifest(tmp_path: Path, keys)
                         "--method", "minmax", "--labels", str(tmp_path / "labels.txt"), "-o", str(tmp_path / "q"),
                         "--json")
     assert quantized.returncode == 0, quantized.stderr
-    assert json.loads(quantized.stdout)["labels"] == ["rest", "walk", "run"]
+    assert json.loads(quantized.stdout)["labels"]["names"] == ["rest", "walk", "run"]
     tflite = tmp_path / "q" / "m.int8.tflite"
     assert read_model_labels(tflite).labels == ("rest", "walk", "run")
     assert read_model_labels(tmp_path / "q" / "m.int8.onnx").labels == ("rest", "walk", "run")
@@ -44,5 +44,5 @@ def test_labels_that_do_not_match_the_classes_are_one_line_and_no_model(tmp_path
     result = run_cli("quantize", str(model), "--calib", str(tmp_path / "c.npz"), "--labels",
                      str(tmp_path / "labels.txt"), "-o", str(tmp_path / "q"))
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: 2 labels for m.onnx, whose first output has 3 classes"
+    assert result.stderr.strip() == f"error: --labels {tmp_path / 'labels.txt'} names 2 classes; the model's first output has 3"
     assert not (tmp_path / "q" / "m.int8.onnx").exists()
