@@ -45,6 +45,12 @@ def test_a_thousand_labels_come_in_pages_that_each_fit_an_attribute() -> None:
     assert tuple(collected) == labels and reads > 40
 
 
+def test_a_label_longer_than_a_string_holds_is_cut_at_a_character() -> None:
+    info = ModelInfo(3, "long", "1", ("é" * 200, "short"))
+    page = decode_model_info(encode_model_info(info))
+    assert page.info.labels[0] == "é" * 127 and page.info.labels[1:] == ("short",)
+
+
 def test_truncated_or_foreign_values_are_refused() -> None:
     value = encode_model_info(PPG)
     with pytest.raises(MalformedPacket, match="past the value's end"):

@@ -88,7 +88,8 @@ def encode_model_info(info: ModelInfo, first_label: int = 0) -> bytes:
         raise ValueError("the model name, version and unit leave no room in one attribute value")
     fixed = len(out)
     for label in info.labels[first_label:]:
-        encoded = _text(label, "a label")
+        # A label longer than a str holds is cut at a character boundary: it still names its class.
+        encoded = _text(label.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore"), "a label")
         if len(out) + len(encoded) > MAX_VALUE_BYTES:
             break
         out += encoded
