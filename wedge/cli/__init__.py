@@ -25,6 +25,7 @@ COMMANDS: Final[dict[str, str]] = {
     "deploy": "deploy",
     "device": "device",
     "emulate": "emulate",
+    "export": "export",
     "flash": "flash",
     "fleet": "fleet",
     "generate": "generate",
@@ -33,7 +34,9 @@ COMMANDS: Final[dict[str, str]] = {
     "keys": "keys",
     "mcp": "mcp",
     "pack": "pack",
+    "ports": "ports",
     "quantize": "quantize",
+    "scan": "scan",
 }
 
 

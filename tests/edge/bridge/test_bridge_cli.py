@@ -4,7 +4,9 @@ and SIGTERM flushes every sink before a clean exit."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,19 @@ def test_bad_options_and_a_missing_adapter_end_with_one_error_line(args: list[st
     result = CliRunner().invoke(main, ["bridge", "--no-status", *args])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_device_that_never_advertises_is_named_and_the_bridge_exits_after_its_scan_timeout(
+        air: AirProcess) -> None:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "wedge.cli", "bridge", "--device", "nobody-here", "--transport",
+                             air.spec, "--sink", "jsonl:-", "--scan-timeout-s", "1.5", "--no-status"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: no device matching nobody-here advertised within 1.5 s")
+    assert "Traceback" not in result.stderr and "WARNING" not in result.stderr
+    assert time.monotonic() - started < 30  # once, not after retries
 
 
 def bridge_process(air: AirProcess, db: Path, log: Path) -> ChildProcess:

@@ -76,6 +76,7 @@ class Manifest:
     signer_key: bytes
     ops: tuple[str, ...] | None = None      # the operators the model needs (None: a format-1 manifest)
     image: int = MODEL_IMAGE                # the MCUboot image it is packed for
+    unit: str | None = None                 # a regression output's unit (classifiers name `labels` instead)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (bytes as hex)."""
@@ -90,6 +91,7 @@ class Manifest:
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "labels": list(self.labels),
+            "unit": self.unit,
             "arena_bytes": self.arena_bytes,
             "model_bytes": self.model_bytes,
             "model_sha256": self.model_sha256.hex(),
@@ -138,7 +140,13 @@ class Manifest:
             signer_key=_field(raw, "signer_key", bytes),
             ops=tuple(_strings(raw, "ops")) if version >= 2 else None,
             image=image,
+            unit=_optional_text(raw, "unit"),
         )
+
+
+def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
+    """An optional string field (absent from manifests packed before it existed)."""
+    return None if raw.get(key) is None else _field(raw, key, str)
 
 
 def checked_field(raw: Mapping[str, Any], key: str, kind: type, what: str = "image manifest") -> Any:
