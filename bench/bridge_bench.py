@@ -9,12 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
-import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +21,9 @@ import onnx
 import psutil
 from onnx import TensorProto, helper
 
-from wedge.firmware.virtual.ble.processes import AirProcess, BoardProcess
+from wedge.edge.bridge.process import BridgeProcess
+from wedge.edge.bridge.sinks.sqlite import stored_records
+from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
 from wedge.samples import sample_path
 
 MODEL = sample_path("ppg_quality")
@@ -53,39 +51,15 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class BridgeProcess:
-    """`wedge bridge` with --status-json; its status lines are read from stderr."""
+class BenchBridge(BridgeProcess):
+    """The bridge process, with its own CPU time and peak RSS read from the OS."""
 
     def __init__(self, transport: str, names: list[str], db: Path, extra: list[str] | None = None) -> None:
-        args = [sys.executable, "-m", "wedge.edge.cli", "bridge", "--transport", transport, "--sink", f"sqlite:{db}",
-                "--status-json", "--watchdog-s", "1", *(extra or [])]
-        for name in names:
-            args += ["--device", name]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        super().__init__(names, [f"sqlite:{db}"], db.with_suffix(".log"), transport=transport, extra=extra or [])
         self.ps = psutil.Process(self.process.pid)
-        self.status: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.latest: dict[str, Any] | None = None
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "status" in message:
-                self.status.put(message["status"])
 
     def wait(self, predicate, timeout_s: float = 60.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"bridge status never satisfied the condition; last: {self.latest}")
-            self.latest = self.status.get(timeout=remaining)
-            if predicate(self.latest):
-                return self.latest
+        return self.wait_status("the condition", predicate, timeout_s)
 
     def cpu_s(self) -> float:
         times = self.ps.cpu_times()
@@ -99,8 +73,7 @@ class BridgeProcess:
         return self.ps.memory_info().rss
 
     def stop(self) -> int:
-        self.process.terminate()
-        return self.process.wait(30)
+        return self.terminate(30)
 
 
 def total_records(status: dict[str, Any]) -> int:
@@ -108,7 +81,7 @@ def total_records(status: dict[str, Any]) -> int:
 
 
 def streaming(status: dict[str, Any], names: list[str]) -> bool:
-    states = {d["key"]: d["state"] for d in status["devices"]}
+    states = {d["selector"]: d["state"] for d in status["devices"]}
     return all(states.get(n) == "streaming" for n in names)
 
 
@@ -116,8 +89,8 @@ def measure_throughput(air: AirProcess, work: Path, names: list[str], rate_hz: f
                        link_model: bool, board: str = "ring-nrf52840", model: Path = MODEL) -> dict[str, Any]:
     extra = ["--rate-hz", str(rate_hz)] + ([] if link_model else ["--no-link-model"])
     with ThreadPoolExecutor(len(names)) as pool:
-        boards = list(pool.map(lambda n: BoardProcess(board, model, air.spec, work, name=n, extra_args=extra), names))
-    bridge = BridgeProcess(air.spec, names, work / f"{names[0]}.db")
+        boards = list(pool.map(lambda n: BleBoardProcess(board, model, air.spec, work, name=n, extra_args=extra), names))
+    bridge = BenchBridge(air.spec, names, work / f"{names[0]}.db")
     try:
         bridge.wait(lambda s: streaming(s, names) and s["devices"][0]["gaps_open"] == 0)
         # Let the backlog of records made before the bridge connected drain, then measure a steady window.
@@ -146,16 +119,16 @@ def measure_throughput(air: AirProcess, work: Path, names: list[str], rate_hz: f
 
 def measure_disconnects(air: AirProcess, work: Path, count: int) -> dict[str, Any]:
     name = "bench-drops"
-    board = BoardProcess("ring-nrf52840", MODEL, air.spec, work, name=name,
+    board = BleBoardProcess("ring-nrf52840", MODEL, air.spec, work, name=name,
                          extra_args=["--rate-hz", "50", "--state-dir", str(work / name)])
     db = work / "drops.db"
     jsonl = work / "drops.jsonl"
-    bridge = BridgeProcess(air.spec, [name], db, ["--sink", f"jsonl:{jsonl}"])
+    bridge = BenchBridge(air.spec, [name], db, ["--sink", f"jsonl:{jsonl}"])
     detect_s: list[float] = []
     try:
         bridge.wait(lambda s: streaming(s, [name]))
         for i in range(count):
-            records = total_records(bridge.latest or {"devices": []}) if bridge.latest else 0
+            records = total_records(bridge.latest) if bridge.latest else 0
             if i % 5 == 4:
                 # Every fifth drop is a silent one: the link stays up, the notifications stop.
                 silent_before = bridge.latest["devices"][0]["silent_disconnects"] if bridge.latest else 0
@@ -171,8 +144,9 @@ def measure_disconnects(air: AirProcess, work: Path, count: int) -> dict[str, An
     finally:
         assert bridge.stop() == 0
         board.terminate()
-    rows = [seq for (seq,) in sqlite3.connect(db).execute("SELECT seq FROM records ORDER BY seq")]
-    delivered = [json.loads(line)["seq"] for line in jsonl.read_text().splitlines()]
+    rows = [r.seq for r in stored_records(db)]
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    delivered = [(r["device"], r["epoch"], r["seq"]) for r in lines if "seq" in r]
     missing = (rows[-1] - rows[0] + 1 - len(rows)) if rows else 0
     result = {
         "forced_disconnects": count, "silent_disconnects": len(detect_s),

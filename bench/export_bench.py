@@ -1,12 +1,15 @@
 """Benchmark: wedge's int8 TFLite export against onnxruntime (its source) and the TensorFlow converter's int8.
 
-Per model (the bundled samples, and the MLPerf Tiny references when ../shared/models exists): export time,
+Per model (the bundled samples, the MLPerf Tiny references when ../shared/models exists, and PaddleOCR's
+pretrained detector, recognizer and direction classifier when rapidocr-onnxruntime is installed): export time,
 .tflite size vs the int8 ONNX, agreement with onnxruntime on the QDQ model (LiteRT and TFLite-Micro),
-agreement with fp32 for wedge's .tflite and for the converter's reference on the same inputs (top-1, or
-anomaly-score correlation and SQNR for the autoencoder), measured arena vs recorded allocation, TFLM
-invoke time. Progress on stderr, JSON on stdout.
+agreement with fp32 for wedge's .tflite and for the converter's reference on the same inputs (top-1, the
+task metric for OCR, or anomaly-score correlation and SQNR for the autoencoder), measured arena vs recorded
+allocation, TFLM invoke time; and an op-coverage table: every ONNX op type of every model, and whether the
+export lowers it. Progress on stderr, JSON on stdout.
 
-    python bench/export_bench.py [--models digits,ppg_quality,vww,resnet,ad01] [--eval-count 200]
+    python bench/export_bench.py [--models digits,ppg_quality,vww,resnet,ad01,ocr_direction,ocr_detector,
+                                  ocr_recognizer] [--eval-count 200]
 """
 
 from __future__ import annotations
@@ -28,16 +31,24 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wedge.edge.engines import open_engine
-from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.quantize.calibrate import Method
-from wedge.quantize.evaluate import sqnr_db
+from wedge.quantize.evaluate import MAX_CLASSES, sqnr_db
+from wedge.quantize.metrics import DEFAULT_THRESHOLD, metric_for
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 from wedge.quantize.tflite.arena import measure_arena
+from wedge.quantize.tflite.dry_run import op_coverage
+from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.export import ExportResult
+from wedge.runtime.engines import open_engine
+from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
 SHARED_MODELS = REPO.parent / "shared" / "models"
-ALL_MODELS = ("digits", "ppg_quality", "vww", "resnet", "ad01")
+ALL_MODELS = ("digits", "ppg_quality", "vww", "resnet", "ad01", "ocr_direction", "ocr_detector", "ocr_recognizer")
+# name -> (rapidocr model kind, the task its output is judged by)
+OCR_CASES = {"ocr_direction": ("direction", "classification"), "ocr_detector": ("detector", "detection"),
+             "ocr_recognizer": ("recognizer", "sequence")}
+# Text images are costly to push through the recognizer in TFLM: fewer of them.
+OCR_EVAL_CAP = 24
 # name -> (float ONNX, the TensorFlow converter's int8 .tflite of the same network)
 REFERENCES = {"vww": ("vww_96_float.onnx", "vww_96_int8.tflite"),
               "resnet": ("pretrainedResnet.onnx", "pretrainedResnet_quant.tflite"),
@@ -60,6 +71,8 @@ class Case:
     labels: np.ndarray | None
     reference: Path | None
     autoencoder: bool
+    task: str = "classification"
+    input_shape: tuple[int, ...] | None = None
 
 
 def _cases(names: list[str], eval_count: int, folder: Path) -> list[Case]:
@@ -84,6 +97,21 @@ def _cases(names: list[str], eval_count: int, folder: Path) -> list[Case]:
             np.savez(evaluation, **{data.input_name: data.eval})
             cases.append(Case(name, SHARED_MODELS / onnx_file, calib, evaluation, data.eval, None,
                               SHARED_MODELS / tflite_file, name == "ad01"))
+        elif name in OCR_CASES:
+            from wedge.samples.ocr_data import OCR_INPUT_HW, ocr_model_path, text_images
+
+            kind, task = OCR_CASES[name]
+            path = ocr_model_path(kind)
+            if path is None:
+                log(f"skip {name}: rapidocr-onnxruntime is not installed")
+                continue
+            height, width = OCR_INPUT_HW[kind]
+            count = min(eval_count, OCR_EVAL_CAP)
+            calib, evaluation = folder / f"{name}_calib.npz", folder / f"{name}_eval.npz"
+            np.savez(calib, x=text_images(count, height, width, seed=1, rotated_share=0.5))
+            inputs = text_images(count, height, width, seed=2, rotated_share=0.5)
+            np.savez(evaluation, x=inputs)
+            cases.append(Case(name, path, calib, evaluation, inputs, None, None, False, task, (1, 3, height, width)))
         else:
             raise SystemExit(f"unknown model {name!r}; known: {', '.join(ALL_MODELS)}")
     return cases
@@ -107,6 +135,15 @@ def _vs_fp32(real: np.ndarray, fp32: np.ndarray, case: Case) -> dict[str, Any]:
     """How close int8 outputs (dequantized, ONNX layout) are to fp32: top-1, or anomaly scores."""
     real = real.reshape(fp32.shape).astype(np.float64)
     result: dict[str, Any] = {"sqnr_db": round(sqnr_db(float(np.mean(fp32 ** 2)), float(np.mean((real - fp32) ** 2))), 2)}
+    if case.task != "classification":
+        metric = metric_for(case.task, fp32.shape, True, DEFAULT_THRESHOLD, MAX_CLASSES)
+        assert metric is not None
+        metric.add(fp32, real)
+        measured = metric.result()
+        assert measured is not None
+        result[measured.name.replace(" ", "_").replace("-", "").lower() + "_pct"] = round(measured.pct, 2)
+        result.update({k: round(v, 2) for k, v in measured.extras.items()})
+        return result
     if case.autoencoder:
         x = case.inputs.reshape(len(case.inputs), -1).astype(np.float64)
         score_fp32 = np.mean((x - fp32.reshape(len(x), -1)) ** 2, axis=1)
@@ -127,7 +164,7 @@ def _vs_onnxruntime(codes: np.ndarray, expected: np.ndarray, case: Case) -> dict
     result: dict[str, Any] = {"identical_pct": round(100 * float(np.mean(diff == 0)), 3),
                               "within_one_quantum_pct": round(100 * float(np.mean(diff <= 1)), 3),
                               "max_quanta_diff": int(diff.max())}
-    if not case.autoencoder:
+    if not case.autoencoder and case.task == "classification":
         top1 = np.argmax(codes.reshape(expected.shape), axis=1) == np.argmax(expected, axis=1)
         result["top1_agreement_pct"] = round(100 * float(np.mean(top1)), 2)
     result["meets_goals"] = bool(result["identical_pct"] >= GOAL_IDENTICAL_PCT
@@ -177,15 +214,24 @@ def _converter_reference(case: Case, fp32: np.ndarray) -> dict[str, Any]:
 def bench(case: Case, folder: Path) -> dict[str, Any]:
     log(f"{case.name}: wedge quantize --format tflite")
     started = time.perf_counter()
-    report = run_quantize(case.model, folder / case.name, calib=case.calib, evaluation=case.evaluation,
-                          options=QuantizeOptions(format="tflite", layer_samples=8,
-                                                  methods=(Method.MINMAX, Method.PERCENTILE, Method.ENTROPY)))
+    shapes = {} if case.input_shape is None else {"x": case.input_shape}
+    try:
+        report = run_quantize(case.model, folder / case.name, calib=case.calib, evaluation=case.evaluation,
+                              options=QuantizeOptions(format="tflite", layer_samples=8, input_shapes=shapes,
+                                                      task=case.task if case.input_shape else "auto",
+                                                      methods=(Method.MINMAX, Method.PERCENTILE, Method.ENTROPY)))
+    except ExportError as exc:
+        # A model the export refuses or that drifts is a result too: say which and why, go on with the rest.
+        log(f"  {case.name}: not exported: {exc}")
+        return {"exported": False, "error": str(exc), "onnx_ops": op_coverage(case.model).to_dict()}
     quantize_s = time.perf_counter() - started
     export = report.tflite
     assert export is not None
     with OnnxRuntimeEngine(case.model) as engine:
         fp32 = engine.run({engine.inputs[0].name: case.inputs})[engine.outputs[0].name].astype(np.float64)
     result: dict[str, Any] = {
+        "exported": True,
+        "notes": list(report.notes),
         "quantize_and_export_s": round(quantize_s, 2),
         "export_s": {k: round(v, 3) for k, v in export.timings_s.items()},
         "eval_samples": len(case.inputs),
@@ -194,6 +240,10 @@ def bench(case: Case, folder: Path) -> dict[str, Any]:
         "int8_onnx_bytes": export.onnx_size_bytes,
         "tflite_vs_int8_onnx_size": round(export.size_bytes / export.onnx_size_bytes, 4),
         "ops": export.op_histogram,
+        "onnx_ops": op_coverage(case.model).to_dict(),
+        "task": report.evaluation.task,
+        "int8_onnx_task_metric": {"metric": report.evaluation.primary.metric,
+                                  "pct": report.evaluation.primary.metric_pct},
         "arena": {"measured_bytes": export.arena.arena_bytes, "recorded_allocation_bytes": export.arena.recorded_bytes,
                   "probes": export.arena.probes, "measure_s": round(export.arena.elapsed_s, 2)},
         "fp32": _vs_fp32(fp32, fp32, case) if case.labels is not None else None,
@@ -236,7 +286,18 @@ def main() -> None:
         folder = Path(tmp)
         results = {case.name: bench(case, folder)
                    for case in _cases([m.strip() for m in args.models.split(",") if m.strip()], args.eval_count, folder)}
-    print(json.dumps({"versions": _versions(), "models": results}, indent=2))
+    print(json.dumps({"versions": _versions(), "op_coverage": _coverage_table(results), "models": results},
+                     indent=2))
+
+
+def _coverage_table(results: dict[str, Any]) -> dict[str, Any]:
+    """Every ONNX op type of every benchmarked model: nodes per model and whether the export lowers it."""
+    table: dict[str, Any] = {}
+    for model, result in results.items():
+        for op, row in result["onnx_ops"].items():
+            entry = table.setdefault(op, {"status": row["status"], "nodes": {}})
+            entry["nodes"][model] = row["nodes"]
+    return dict(sorted(table.items()))
 
 
 if __name__ == "__main__":

@@ -110,11 +110,11 @@ def _job(kind: str, model: Path, calib: Path, evaluation: Path, out: Path) -> di
 
 
 def _metrics(fp32: Path, int8: Path, evaluation: Path) -> dict[str, Any]:
-    from wedge.edge.engines import open_engine
-    from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
     from wedge.quantize.calibration import load_samples
     from wedge.quantize.evaluate import compare_models
     from wedge.quantize.load import prepare_model
+    from wedge.runtime.engines import open_engine
+    from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare_model(fp32, Path(tmp))
@@ -140,7 +140,7 @@ def bench_model(name: str, workdir: Path) -> dict[str, Any] | None:
     if data is None:
         return None
     model, calib, evaluation = data
-    from wedge.edge.artifacts import inspect_model
+    from wedge.runtime.artifacts import inspect_model
 
     print(f"[{name}] wedge ...", file=sys.stderr)
     wedge = _job("wedge", model, calib, evaluation, workdir / f"{name}-wedge")

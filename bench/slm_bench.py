@@ -36,7 +36,7 @@ from wedge.quantize.lm.gguf_model import smollm2_gguf_path
 from wedge.quantize.lm.hf_checkpoint import save_hf_checkpoint
 from wedge.quantize.lm.llama_onnx import export_llama, read_weights
 from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
-from wedge.quantize.lm.pipeline import CALIB_WINDOW, embedding_bytes, model_bytes, calibration_windows
+from wedge.quantize.lm.pipeline import CALIB_WINDOW, calibration_windows, embedding_bytes, model_bytes
 from wedge.quantize.lm.session import DecoderSession
 from wedge.quantize.lm.source import LmSource, load_source
 from wedge.quantize.lm.tiny import TINY_MODEL_PATH, heldout_text, training_text

@@ -30,8 +30,14 @@ def valid_profile(name: str = "test-ring") -> dict[str, Any]:
             {"name": "cam", "kind": "camera", "rate_hz": 5.0, "window_s": 0.2, "channels": 3,
              "frame_width_px": 96, "frame_height_px": 96},
         ],
-        "flashing": {"protocol": "smp-serial", "slot_count": 2, "slot_size_bytes": 483_328,
-                     "mcumgr_buf_size": 384, "baud": 115_200},
+        "zephyr_boards": ["nrf52840dk/nrf52840"],
+        "flashing": {"protocol": "smp-serial", "slot_count": 2, "mcumgr_buf_size": 384, "baud": 115_200,
+                     "images": [
+                         {"role": "application", "primary_offset": 0xC000, "secondary_offset": 0x40000,
+                          "slot_size_bytes": 0x34000},
+                         {"role": "model", "primary_offset": 0x74000, "secondary_offset": 0xB6000,
+                          "slot_size_bytes": 0x42000},
+                     ]},
         "ble": {"name_prefix": "wedge-test", "services": ["heart_rate", "battery"], "att_mtu": 247,
                 "conn_interval_ms": 30.0},
     }

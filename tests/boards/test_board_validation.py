@@ -42,6 +42,12 @@ def _sensor(index: int, key: str, value: Any = None, drop: bool = False) -> Muta
     return mutate
 
 
+def _images(index: int, key: str, value: Any) -> Mutation:
+    def mutate(profile: dict[str, Any]) -> None:
+        profile["flashing"]["images"][index][key] = value
+    return mutate
+
+
 # (test id, how to break the valid profile, the key the message must name, words the message must contain)
 CASES: list[tuple[str, Mutation, str, str]] = [
     ("unknown top-level key", _set_top("colour", "red"), "colour", "unknown key"),
@@ -66,17 +72,34 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("zero cycles per MAC", _set("compute", "cycles_per_mac", 0.0), "compute.cycles_per_mac", "positive number"),
     ("infinite cycles per MAC", _set("compute", "cycles_per_mac", float("inf")), "compute.cycles_per_mac",
      "positive number"),
+    ("a power figure without its supply voltage", _set("compute", "active_current_ma", 3.3), "compute.supply_v",
+     "needs both"),
+    ("a supply voltage without a current", _set("compute", "supply_v", 3.0), "compute.active_current_ma",
+     "needs both"),
+    ("negative active current", _set("compute", "active_current_ma", -3.3), "compute.active_current_ma",
+     "positive number"),
+    ("zero latency budget", _set("budgets", "latency_ms", 0), "budgets.latency_ms", "positive number"),
+    ("text latency budget", _set("budgets", "latency_ms", "fast"), "budgets.latency_ms", "must be a number"),
     ("zero model slot", _set("budgets", "model_slot_bytes", 0), "budgets.model_slot_bytes", "positive integer"),
     ("zero arena", _set("budgets", "arena_bytes", 0), "budgets.arena_bytes", "positive integer"),
     ("zero slot count", _set("flashing", "slot_count", 0), "flashing.slot_count", "positive integer"),
     ("model slot bigger than flash", _set("budgets", "model_slot_bytes", 2_000_000), "budgets.model_slot_bytes",
      "bigger than the flash"),
-    ("model slot bigger than an image slot", _set("budgets", "model_slot_bytes", 500_000),
+    ("model slot bigger than an image slot", _set("budgets", "model_slot_bytes", 300_000),
      "budgets.model_slot_bytes", "does not fit one image slot"),
     ("arena bigger than RAM plus PSRAM", _set("budgets", "arena_bytes", 262_145), "budgets.arena_bytes",
      "bigger than RAM + PSRAM"),
-    ("image slots bigger than flash", _set("flashing", "slot_count", 3), "flashing.slot_size_bytes",
-     "more than the flash"),
+    ("one slot per image (no rollback)", _set("flashing", "slot_count", 1), "flashing.slot_count", "must be 2"),
+    ("three slots per image", _set("flashing", "slot_count", 3), "flashing.slot_count", "must be 2"),
+    ("SMP board without its MCUboot images", _drop("flashing", "images"), "flashing.images", "missing key"),
+    ("overlapping image slots", _images(1, "primary_offset", 0x50000), "flashing.images", "overlaps"),
+    ("image slot past the end of flash", _images(1, "secondary_offset", 0xF0000),
+     "flashing.images[1].secondary_offset", "ends past the flash"),
+    ("images in the wrong order", _images(0, "role", "model"), "flashing.images[0].role", "is the application"),
+    ("slot size that is not the model's", _set("flashing", "slot_size_bytes", 4096), "flashing.slot_size_bytes",
+     "not the model image's slot size"),
+    ("a Zephyr board target with spaces", _set_top("zephyr_boards", ["nrf52840 dk"]), "zephyr_boards",
+     "not a Zephyr board target"),
     ("unknown board class", _set_top("board_class", "watch"), "board_class", "'watch' is not one of"),
     ("unknown runtime suggests the closest", _set("compute", "runtime", "onnx-runtime"), "compute.runtime",
      "did you mean 'onnxruntime'"),
@@ -146,6 +169,8 @@ def test_memory_bandwidth_is_optional(write_profile, profile: dict[str, Any]) ->
 
 def test_esptool_board_may_report_no_mcumgr_buffer(write_profile, profile: dict[str, Any]) -> None:
     profile["flashing"].update(protocol="esptool", mcumgr_buf_size=0)
+    del profile["flashing"]["images"]
+    profile["flashing"]["slot_size_bytes"] = 483_328
     assert boards.load_file(write_profile(profile)).flashing.mcumgr_buf_size == 0
 
 
@@ -196,3 +221,10 @@ def test_unknown_board_without_a_close_match_still_lists_the_known_ones() -> Non
 def test_board_error_is_a_wedge_error_with_exit_code_1() -> None:
     assert issubclass(BoardError, WedgeError)
     assert BoardError("x").exit_code == 1
+
+
+def test_a_profile_that_is_not_utf8_is_one_error_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "test-ring.toml"
+    path.write_bytes(b'name = "test-ring\xff"\n')
+    with pytest.raises(boards.BoardError, match=r"test-ring.toml: not UTF-8 text .*byte 0xff at offset 17"):
+        boards.load_file(path)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.firmware.firmware_models import int8_fc_model, write_model
+from tests.firmware.firmware_models import write_model
+from wedge.samples.tiny_tflite import int8_fc_model
 
 FEATURES = 64
 UNITS = 8

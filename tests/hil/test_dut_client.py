@@ -77,5 +77,5 @@ def test_a_port_held_by_another_client_is_busy(fake_dut) -> None:
 
 
 def test_an_absent_port_cannot_be_opened() -> None:
-    with pytest.raises(DutError, match="/dev/ttyNOPE cannot be opened"):
+    with pytest.raises(DutError, match="serial port /dev/ttyNOPE does not exist"):
         DutClient("/dev/ttyNOPE").open()

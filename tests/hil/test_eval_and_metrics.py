@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wedge.edge.engines import QuantParams, TensorSpec
 from wedge.hil.errors import EvalDataError
 from wedge.hil.eval_data import load_eval
 from wedge.hil.metrics import agreement, confusion, latency
+from wedge.runtime.types import QuantParams, TensorSpec
 
 NHWC = TensorSpec("input", (1, 8, 8, 1), np.dtype(np.int8), QuantParams((1 / 128,), (0,), 0))
 

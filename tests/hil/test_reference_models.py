@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_MODELS
 from tests.hil.conftest import write_map
 from wedge.hil.runner import run_bench
 
-SHARED_MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
 pytestmark = [pytest.mark.skipif(not SHARED_MODELS.is_dir(), reason="../shared/models is absent"), pytest.mark.slow]
 
 

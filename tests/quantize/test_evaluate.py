@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tests.quantize.conftest import tiny_data
-from wedge.edge.engines import open_engine
 from wedge.quantize.calibration import ArraySampleSet
 from wedge.quantize.evaluate import SQNR_CAP_DB, compare_models, resolve_task, sqnr_db
+from wedge.runtime.engines import open_engine
 
 
 def test_identical_models_agree_perfectly(tiny_model: Path) -> None:

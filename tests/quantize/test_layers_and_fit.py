@@ -6,7 +6,6 @@ from pathlib import Path
 
 from tests.quantize.conftest import tiny_data
 from wedge.boards import load
-from wedge.edge.artifacts import inspect_model
 from wedge.quantize.calibrate import Method, calibrate
 from wedge.quantize.calibration import ArraySampleSet
 from wedge.quantize.evaluate import SQNR_CAP_DB
@@ -14,6 +13,7 @@ from wedge.quantize.fit import activation_peak_bytes, assess_fit
 from wedge.quantize.layers import per_layer_errors, worst_layers
 from wedge.quantize.load import prepare_model
 from wedge.quantize.static import write_qdq_model
+from wedge.runtime.artifacts import inspect_model
 
 
 def _quantized(tiny_model: Path, tmp_path: Path) -> tuple[Path, Path, ArraySampleSet]:

@@ -87,3 +87,42 @@ def test_parse_input_shape_accepts_both_forms(text: str, expected: tuple) -> Non
 def test_parse_input_shape_rejects_garbage(text: str) -> None:
     with pytest.raises(ModelLoadError):
         parse_input_shape(text)
+
+
+def test_a_float_tflite_gets_told_to_convert_it_to_onnx_first(tmp_path: Path) -> None:
+    from tests.quantize.tflite.tflite_models import hybrid_model
+
+    path = tmp_path / "detector.tflite"
+    path.write_bytes(hybrid_model())
+    with pytest.raises(ModelLoadError, match=r"detector.tflite is a TFLite model; .* \(pip install tflite2onnx"):
+        prepare_model(path, tmp_path)
+
+
+def test_batch_norm_is_folded_into_the_conv_before_it_with_the_same_outputs(tmp_path: Path) -> None:
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    from wedge.quantize.fold import fold_batch_norms
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n) for n, s in
+             (("w", (3, 2, 3, 3)), ("b", (3,)), ("g", (3,)), ("beta", (3,)), ("m", (3,)))]
+    inits.append(numpy_helper.from_array(rng.uniform(0.5, 2, 3).astype(np.float32), "v"))
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], name="conv"),
+         helper.make_node("BatchNormalization", ["c", "g", "beta", "m", "v"], ["y"], epsilon=1e-3)], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 4, 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = rng.normal(size=(1, 2, 6, 6)).astype(np.float32)
+
+    def run(m: onnx.ModelProto) -> np.ndarray:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+
+    expected = run(model)
+    assert fold_batch_norms(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Conv"]
+    np.testing.assert_allclose(run(model), expected, rtol=1e-5, atol=1e-5)

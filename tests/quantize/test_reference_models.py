@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_MODELS
 from wedge.boards import load
 from wedge.quantize.calibrate import Method
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 from wedge.samples.reference_data import reference_data
 
-SHARED_MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
 pytestmark = pytest.mark.skipif(not SHARED_MODELS.is_dir(), reason="../shared/models is absent")
 
 # (file, board, task, floor on int8-vs-fp32 SQNR in dB)

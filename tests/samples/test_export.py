@@ -8,18 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from wedge.samples.export import IR_VERSION, OPSET, to_onnx
-from wedge.samples.train import (
-    Conv,
-    Dense,
-    Flatten,
-    GlobalAvgPool,
-    Layer,
-    MaxPool,
-    Params,
-    ReLU,
-    init_params,
-    predict,
-)
+from wedge.samples.train import Conv, Dense, Flatten, GlobalAvgPool, Layer, MaxPool, Params, ReLU, init_params, predict
 
 
 def _export(network: list[Layer], params: list[Params], input_shape: tuple[int, ...], outputs: int) -> onnx.ModelProto:

@@ -12,12 +12,11 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from wedge.samples import DIGITS, SAMPLES, SampleError
-from wedge.samples import make
+from tests.conftest import REPO_ROOT
+from wedge.samples import DIGITS, SAMPLES, SampleError, make
 from wedge.samples.make import main
 from wedge.samples.train import Dense, Flatten, TrainConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p for s in SAMPLES.values() for p in (s.model_path, s.calib_path, s.eval_path))
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from wedge.samples import PPG_QUALITY, ppg
+from wedge.signals.ppg import resample
+from wedge.signals.recordings import Recording
 
 RATE = ppg.RATE_HZ
 N = ppg.WINDOW_SAMPLES
@@ -33,7 +35,7 @@ def _dominant_hz(x: np.ndarray, rate_hz: float) -> float:
 
 def test_resampling_to_50_hz_keeps_the_time_axis_and_the_frequency() -> None:
     t = np.arange(0, 10, 1 / 117.0)
-    resampled = ppg.resample(np.sin(2 * np.pi * 1.5 * t), 117.0, RATE)
+    resampled = resample(np.sin(2 * np.pi * 1.5 * t), 117.0, RATE)
     assert len(resampled) == int(t[-1] * RATE) + 1
     assert _dominant_hz(resampled, RATE) == pytest.approx(1.5, abs=0.1)
     assert np.abs(resampled[50:-50]).max() == pytest.approx(1.0, abs=0.02)
@@ -41,18 +43,18 @@ def test_resampling_to_50_hz_keeps_the_time_axis_and_the_frequency() -> None:
 
 def test_resampling_removes_content_above_the_new_nyquist() -> None:
     t = np.arange(0, 10, 1 / 100.0)
-    resampled = ppg.resample(np.sin(2 * np.pi * 40.0 * t), 100.0, RATE)
+    resampled = resample(np.sin(2 * np.pi * 40.0 * t), 100.0, RATE)
     # 40 Hz would alias to 10 Hz at 50 Hz; the low-pass must have removed it first.
     assert np.abs(resampled[50:-50]).max() < 0.05
 
 
 def test_a_clean_pulse_window_passes_the_quality_gate() -> None:
-    window = ppg.resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
+    window = resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
     assert ppg.is_clean(window)
 
 
 def test_a_window_clipped_at_the_adc_rail_is_rejected() -> None:
-    window = ppg.resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
+    window = resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
     clipped = np.minimum(window, np.quantile(window, 0.85))
     assert ppg.is_saturated(clipped)
     assert not ppg.is_clean(clipped)
@@ -68,7 +70,7 @@ def test_flat_signal_is_rejected() -> None:
 
 
 def test_blocks_yield_only_clean_windows_of_the_right_length() -> None:
-    recording = ppg.Recording("synthetic", _pulse(100.0, 45.0), 100.0)
+    recording = Recording("synthetic", _pulse(100.0, 45.0), 100.0)
     blocks = ppg.clean_blocks([recording])
     assert len(blocks) == 2  # 45 s holds two whole 20 s blocks
     assert all(len(w) == N for block in blocks for w in block)
@@ -77,7 +79,7 @@ def test_blocks_yield_only_clean_windows_of_the_right_length() -> None:
 
 @pytest.mark.parametrize("label", sorted(ppg.SYNTHESIZERS))
 def test_every_class_synthesizer_returns_a_z_scored_window(label: int) -> None:
-    clean = ppg.resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
+    clean = resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
     rng = np.random.default_rng(label)
     for _ in range(20):
         window = ppg.SYNTHESIZERS[label](rng, clean)
@@ -88,7 +90,7 @@ def test_every_class_synthesizer_returns_a_z_scored_window(label: int) -> None:
 
 
 def test_good_windows_keep_the_real_pulse_and_no_contact_windows_mostly_lose_it() -> None:
-    clean = ppg.resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
+    clean = resample(_pulse(100.0, 5.0), 100.0, RATE)[:N]
     rng = np.random.default_rng(3)
 
     def similarity(synthesize: ppg.Synthesizer) -> float:
@@ -106,7 +108,7 @@ def test_class_indices_follow_the_sample_labels() -> None:
 
 
 def test_make_split_is_balanced_shaped_ncw_and_repeatable() -> None:
-    clean = [ppg.resample(_pulse(100.0, 5.0, seed=s), 100.0, RATE)[:N] for s in range(4)]
+    clean = [resample(_pulse(100.0, 5.0, seed=s), 100.0, RATE)[:N] for s in range(4)]
     x, labels = ppg.make_split(np.random.default_rng(5), clean, per_class=10)
     again, _ = ppg.make_split(np.random.default_rng(5), clean, per_class=10)
     assert x.shape == (30, 1, N) and x.dtype == np.float32

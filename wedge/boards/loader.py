@@ -14,12 +14,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Final
 
+from wedge.ble_spec import ATT_MTU_MAX, ATT_MTU_MIN, CONN_INTERVAL_MAX_MS, CONN_INTERVAL_MIN_MS, CONN_INTERVAL_STEP_MS
 from wedge.boards.errors import BoardError
 from wedge.boards.profile import (
     BLE_SERVICES,
     BOARD_CLASSES,
     FLASH_PROTOCOLS,
     FRAME_SENSOR_KINDS,
+    IMAGE_ROLES,
     RUNTIMES,
     SENSOR_KINDS,
     Ble,
@@ -27,6 +29,7 @@ from wedge.boards.profile import (
     Budgets,
     Compute,
     Flashing,
+    ImageSlots,
     Memory,
     Sensor,
 )
@@ -37,17 +40,14 @@ PROFILE_SUFFIX: Final[str] = ".toml"
 
 # Board names are used as file names, CLI arguments and JSON keys: keep them boring.
 _NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9-]*")
-# Bluetooth Core spec: ATT_MTU is at least 23 on LE; 517 carries the largest attribute (512) in one PDU.
-ATT_MTU_MIN: Final[int] = 23
-ATT_MTU_MAX: Final[int] = 517
-# Bluetooth Core spec: the connection interval is N x 1.25 ms with N in 6..3200 (7.5 ms .. 4 s).
-CONN_INTERVAL_STEP_MS: Final[float] = 1.25
-CONN_INTERVAL_MIN_MS: Final[float] = 7.5
-CONN_INTERVAL_MAX_MS: Final[float] = 4000.0
 
 _TOP_KEYS: Final[frozenset[str]] = frozenset(
     {"name", "title", "board_class", "mcu", "memory", "compute", "budgets", "sensors", "flashing"})
 _SENSOR_OPTIONAL_KEYS: Final[frozenset[str]] = frozenset({"frame_width_px", "frame_height_px"})
+# A Zephyr board target as `west build -b` takes it (board[@revision][/soc[/cpucluster[/variant]]]).
+_ZEPHYR_BOARD_PATTERN: Final[re.Pattern[str]] = re.compile(r"[a-z0-9_]+(@[A-Za-z0-9.]+)?(/[a-z0-9_]+){0,3}")
+# MCUboot keeps a primary and a secondary slot per image (swap with rollback, or an OTA A/B pair).
+SLOTS_PER_IMAGE: Final[int] = 2
 
 
 class _Table:
@@ -100,6 +100,10 @@ class _Table:
         if not math.isfinite(value) or value <= 0:
             raise self.error(key, f"must be a positive number, got {value}")
         return float(value)
+
+    def optional_number(self, key: str) -> float | None:
+        """A positive number when the key is there, else None."""
+        return self.number(key) if key in self.data else None
 
     def texts(self, key: str, choices: Collection[str]) -> tuple[str, ...]:
         value = self.data[key]
@@ -181,13 +185,16 @@ def load_file(path: Path) -> Board:
             data = tomllib.load(handle)
     except OSError as exc:
         raise BoardError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BoardError(f"{path}: not UTF-8 text (TOML files are UTF-8): byte 0x{exc.object[exc.start]:02x} "
+                         f"at offset {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"{path}: not valid TOML: {' '.join(str(exc).split())}") from None
     return _build(data, path)
 
 
 def _build(data: dict[str, Any], source: Path) -> Board:
-    top = _Table(data, source, "", _TOP_KEYS, frozenset({"ble"}))
+    top = _Table(data, source, "", _TOP_KEYS, frozenset({"ble", "zephyr_boards"}))
     name = top.text("name")
     if not _NAME_PATTERN.fullmatch(name):
         raise top.error("name", f"'{name}' must be lowercase letters, digits and '-'")
@@ -200,13 +207,18 @@ def _build(data: dict[str, Any], source: Path) -> Board:
                             frozenset({"flash_bytes", "ram_bytes", "psram_bytes"}),
                             frozenset({"bandwidth_bytes_per_s"})))
     compute = _compute(_Table(data["compute"], source, "compute.",
-                              frozenset({"core", "clock_hz", "cycles_per_mac", "runtime"})))
-    budgets_table = _Table(data["budgets"], source, "budgets.", frozenset({"model_slot_bytes", "arena_bytes"}))
+                              frozenset({"core", "clock_hz", "cycles_per_mac", "runtime"}),
+                              frozenset({"active_current_ma", "supply_v"})))
+    budgets_table = _Table(data["budgets"], source, "budgets.", frozenset({"model_slot_bytes", "arena_bytes"}),
+                           frozenset({"latency_ms"}))
     budgets = Budgets(model_slot_bytes=budgets_table.integer("model_slot_bytes"),
-                      arena_bytes=budgets_table.integer("arena_bytes"))
+                      arena_bytes=budgets_table.integer("arena_bytes"),
+                      latency_ms=budgets_table.optional_number("latency_ms"))
     flashing_table = _Table(data["flashing"], source, "flashing.",
-                            frozenset({"protocol", "slot_count", "slot_size_bytes", "mcumgr_buf_size", "baud"}))
-    flashing = _flashing(flashing_table)
+                            frozenset({"protocol", "slot_count", "mcumgr_buf_size", "baud"}),
+                            frozenset({"slot_size_bytes", "images"}))
+    flashing = _flashing(flashing_table, memory, source)
+    zephyr_boards = _zephyr_boards(top) if "zephyr_boards" in data else ()
     sensors = _sensors(data["sensors"], source)
     ble = _ble(_Table(data["ble"], source, "ble.",
                       frozenset({"name_prefix", "services", "att_mtu", "conn_interval_ms"}))) if "ble" in data else None
@@ -225,6 +237,7 @@ def _build(data: dict[str, Any], source: Path) -> Board:
         flashing=flashing,
         ble=ble,
         source=str(source),
+        zephyr_boards=zephyr_boards,
     )
 
 
@@ -235,18 +248,78 @@ def _memory(table: _Table) -> Memory:
 
 
 def _compute(table: _Table) -> Compute:
+    current, supply = table.optional_number("active_current_ma"), table.optional_number("supply_v")
+    if (current is None) != (supply is None):
+        given, missing = ("active_current_ma", "supply_v") if supply is None else ("supply_v", "active_current_ma")
+        raise table.error(missing, f"missing key (a power figure needs both: {given} is given)")
     return Compute(core=table.text("core"), clock_hz=table.integer("clock_hz"),
-                   cycles_per_mac=table.number("cycles_per_mac"), runtime=table.text("runtime", RUNTIMES))
+                   cycles_per_mac=table.number("cycles_per_mac"), runtime=table.text("runtime", RUNTIMES),
+                   active_current_ma=current, supply_v=supply)
 
 
-def _flashing(table: _Table) -> Flashing:
+def _flashing(table: _Table, memory: Memory, source: Path) -> Flashing:
     protocol = table.text("protocol", FLASH_PROTOCOLS)
     # Only SMP devices report an mcumgr buffer; 0 says "not an SMP device" for esptool/adb boards.
     buf_minimum = 1 if protocol == "smp-serial" else 0
-    return Flashing(protocol=protocol, slot_count=table.integer("slot_count"),
-                    slot_size_bytes=table.integer("slot_size_bytes"),
+    slot_count = table.integer("slot_count")
+    if slot_count != SLOTS_PER_IMAGE:
+        # Honouring 1 would mean overwrite-only updates without a rollback; nothing in wedge flashes that way.
+        raise table.error("slot_count", f"must be {SLOTS_PER_IMAGE} (a primary and a secondary slot per image, "
+                                        f"so an update can roll back), got {slot_count}")
+    images = _images(table, memory, source) if "images" in table.data else ()
+    if protocol == "smp-serial" and not images:
+        raise table.error("images", "missing key (an SMP board lists its MCUboot images: [[flashing.images]])")
+    if "slot_size_bytes" in table.data:
+        slot_size = table.integer("slot_size_bytes")
+        model = next((slots for slots in images if slots.role == "model"), None)
+        if model is not None and slot_size != model.slot_size_bytes:
+            raise table.error("slot_size_bytes", f"{slot_size} is not the model image's slot size "
+                                                 f"({model.slot_size_bytes}); leave it out")
+    elif images:
+        slot_size = next(slots.slot_size_bytes for slots in images if slots.role == "model")
+    else:
+        raise table.error("slot_size_bytes", "missing key")
+    return Flashing(protocol=protocol, slot_count=slot_count, slot_size_bytes=slot_size,
                     mcumgr_buf_size=table.integer("mcumgr_buf_size", minimum=buf_minimum),
-                    baud=table.integer("baud"))
+                    baud=table.integer("baud"), images=images)
+
+
+def _images(table: _Table, memory: Memory, source: Path) -> tuple[ImageSlots, ...]:
+    value = table.data["images"]
+    if not isinstance(value, list) or len(value) != len(IMAGE_ROLES):
+        raise table.error("images", f"must be {len(IMAGE_ROLES)} [[flashing.images]] tables (image 0 the "
+                                    f"application, image 1 the model), got {_describe(value)}")
+    images: list[ImageSlots] = []
+    for index, item in enumerate(value):
+        entry = _Table(item, source, f"flashing.images[{index}].",
+                       frozenset({"role", "primary_offset", "secondary_offset", "slot_size_bytes"}))
+        role = entry.text("role", IMAGE_ROLES)
+        if role != IMAGE_ROLES[index]:
+            raise entry.error("role", f"image {index} is the {IMAGE_ROLES[index]}, not the {role}")
+        slots = ImageSlots(number=index, role=role, primary_offset=entry.integer("primary_offset", minimum=0),
+                           secondary_offset=entry.integer("secondary_offset", minimum=0),
+                           slot_size_bytes=entry.integer("slot_size_bytes"))
+        for key, offset in (("primary_offset", slots.primary_offset), ("secondary_offset", slots.secondary_offset)):
+            if offset + slots.slot_size_bytes > memory.flash_bytes:
+                raise entry.error(key, f"the slot at {offset:#x} + {slots.slot_size_bytes:#x} ends past the flash "
+                                       f"(memory.flash_bytes = {memory.flash_bytes:#x})")
+        images.append(slots)
+    ranges = sorted((offset, offset + slots.slot_size_bytes, f"image {slots.number}")
+                    for slots in images for offset in (slots.primary_offset, slots.secondary_offset))
+    for (_, end, first), (start, _, second) in zip(ranges, ranges[1:]):
+        if start < end:
+            raise table.error("images", f"a slot of {second} at {start:#x} overlaps a slot of {first}")
+    return tuple(images)
+
+
+def _zephyr_boards(table: _Table) -> tuple[str, ...]:
+    value = table.data["zephyr_boards"]
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise table.error("zephyr_boards", f"must be a non-empty list of strings, got {_describe(value)}")
+    for item in value:
+        if not _ZEPHYR_BOARD_PATTERN.fullmatch(item):
+            raise table.error("zephyr_boards", f"'{item}' is not a Zephyr board target (e.g. nrf52840dk/nrf52840)")
+    return tuple(value)
 
 
 def _sensors(value: Any, source: Path) -> tuple[Sensor, ...]:

@@ -6,6 +6,7 @@ Profiles are data; `wedge.boards.loader` builds these from TOML and checks them,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import Any, Final
 
 BOARD_CLASSES: Final[frozenset[str]] = frozenset({"ring", "glasses"})
@@ -68,6 +69,17 @@ class Compute:
     clock_hz: int
     cycles_per_mac: float
     runtime: str
+    # The core's current while it computes and the supply it is quoted at (a datasheet figure, optional):
+    # power = current x voltage, energy per inference = power x latency.
+    active_current_ma: float | None = None
+    supply_v: float | None = None
+
+    @property
+    def active_power_mw(self) -> float | None:
+        """The core's power while it computes, when the profile has a current and a supply figure."""
+        if self.active_current_ma is None or self.supply_v is None:
+            return None
+        return self.active_current_ma * self.supply_v
 
 
 @dataclass(frozen=True)
@@ -76,17 +88,50 @@ class Budgets:
 
     model_slot_bytes: int
     arena_bytes: int
+    latency_ms: float | None = None  # how long one inference may take on this board (optional)
+
+
+# What each MCUboot image holds on a wedge board (CONFIG_UPDATEABLE_IMAGE_NUMBER=2): the application, the model.
+IMAGE_ROLES: Final[tuple[str, ...]] = ("application", "model")
+
+
+@dataclass(frozen=True)
+class ImageSlots:
+    """One MCUboot image's slot pair: where its primary and secondary slots start in flash, and their size."""
+
+    number: int
+    role: str
+    primary_offset: int
+    secondary_offset: int
+    slot_size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "role": self.role, "primary_offset": self.primary_offset,
+                "secondary_offset": self.secondary_offset, "slot_size_bytes": self.slot_size_bytes}
 
 
 @dataclass(frozen=True)
 class Flashing:
-    """How an image reaches the board; mcumgr_buf_size is 0 on boards that do not speak SMP."""
+    """How an image reaches the board; mcumgr_buf_size is 0 on boards that do not speak SMP.
+
+    `images` are the MCUboot images (image 0 the application, image 1 the model) of an SMP board; `slot_size_bytes`
+    is then the model's slot.
+    """
 
     protocol: str
     slot_count: int
     slot_size_bytes: int
     mcumgr_buf_size: int
     baud: int
+    images: tuple[ImageSlots, ...] = ()
+
+    def image(self, number: int) -> ImageSlots | None:
+        return next((slots for slots in self.images if slots.number == number), None)
+
+    @property
+    def model_image(self) -> int:
+        """The MCUboot image number models are uploaded to."""
+        return next((slots.number for slots in self.images if slots.role == "model"), 1)
 
 
 @dataclass(frozen=True)
@@ -114,6 +159,17 @@ class Board:
     flashing: Flashing
     ble: Ble | None
     source: str
+    zephyr_boards: tuple[str, ...] = ()
+
+    def sensor_for_values(self, values: int) -> Sensor | None:
+        """The sensor whose window holds exactly `values` values: the one the always-on loop feeds an input of
+        that size (it matches inputs to windows by size)."""
+        return next((s for s in self.sensors if prod(s.window_shape) == values), None)
+
+    def estimate_energy_j(self, latency_s: float) -> float | None:
+        """Energy of one inference of `latency_s` at the core's active power; None without a power figure."""
+        power_mw = self.compute.active_power_mw
+        return None if power_mw is None else power_mw / 1000 * latency_s
 
     def estimate_latency_s(self, macs: int) -> float:
         """A first-order inference time: MACs x cycles per MAC / clock (the profile's figure carries the overheads)."""
@@ -139,10 +195,14 @@ class Board:
                 "clock_hz": self.compute.clock_hz,
                 "cycles_per_mac": self.compute.cycles_per_mac,
                 "runtime": self.compute.runtime,
+                "active_current_ma": self.compute.active_current_ma,
+                "supply_v": self.compute.supply_v,
+                "active_power_mw": self.compute.active_power_mw,
             },
             "budgets": {
                 "model_slot_bytes": self.budgets.model_slot_bytes,
                 "arena_bytes": self.budgets.arena_bytes,
+                "latency_ms": self.budgets.latency_ms,
             },
             "sensors": [
                 {
@@ -164,6 +224,7 @@ class Board:
                 "slot_size_bytes": self.flashing.slot_size_bytes,
                 "mcumgr_buf_size": self.flashing.mcumgr_buf_size,
                 "baud": self.flashing.baud,
+                "images": [slots.to_dict() for slots in self.flashing.images],
             },
             "ble": None if self.ble is None else {
                 "name_prefix": self.ble.name_prefix,
@@ -171,5 +232,6 @@ class Board:
                 "att_mtu": self.ble.att_mtu,
                 "conn_interval_ms": self.ble.conn_interval_ms,
             },
+            "zephyr_boards": list(self.zephyr_boards),
             "source": self.source,
         }

@@ -1,4 +1,4 @@
-"""The spine of wedge: model artifacts, inference engines and the CLI.
+"""The phone / host side of a wearable: the BLE companion bridge (`edge.bridge`) and its sinks.
 
-Quantization and flashing live in their own packages; this one runs models.
+It speaks the boards' wire formats (`wedge.firmware.protocol`) and nothing else of the firmware package.
 """

@@ -14,6 +14,7 @@ from typing import Final, Self
 import serial
 
 from wedge.firmware.protocol import dut
+from wedge.firmware.serial_port import open_failure, open_serial
 from wedge.hil.errors import DutError
 
 DEFAULT_TIMEOUT_S: Final[float] = 10.0
@@ -69,12 +70,9 @@ class DutClient:
 
     def open(self) -> None:
         try:
-            self._serial = serial.serial_for_url(self.port, baudrate=self._baud, timeout=0.05, exclusive=True)
+            self._serial = open_serial(self.port, self._baud, timeout_s=0.05)
         except (serial.SerialException, ValueError, OSError) as exc:
-            text = str(exc)
-            busy = "busy" in text.lower() or "lock" in text.lower() or "resource temporarily" in text.lower()
-            what = "is busy (another program holds it)" if busy else "cannot be opened"
-            raise DutError(f"the port {self.port} {what}: {text.splitlines()[0] if text else exc}") from None
+            raise DutError(open_failure(self.port, exc)) from None
 
     def close(self) -> None:
         if self._serial is not None:

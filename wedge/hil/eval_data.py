@@ -12,8 +12,8 @@ from typing import Final
 
 import numpy as np
 
-from wedge.edge.engines import TensorSpec
 from wedge.hil.errors import EvalDataError
+from wedge.runtime.types import TensorSpec
 
 LABELS_KEY: Final[str] = "labels"
 

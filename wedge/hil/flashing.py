@@ -87,7 +87,7 @@ async def _running(port: str, options: FlashOptions) -> str:
         report = await session.model_report()
     finally:
         await session.close()
-    return "unknown" if report is None else f"{report.label} ({report.state})"
+    return "unknown" if report is None else f"{report.label} ({report.state_text})"
 
 
 def running_model(port: str, options: FlashOptions | None = None) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wedge.edge.engines import Engine, TensorSpec, open_engine
+from wedge.runtime.engines import Engine, TensorSpec, open_engine
 
 
 def dequantized_outputs(specs: tuple[TensorSpec, ...], outputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -2,84 +2,53 @@
 
 Each worker writes its JUnit XML and JSON record under `<report>/<board>/`; the runner merges them into
 `report.json`, `junit.xml` and `report.html`. A board that fails to start fails its own tests, not the others.
+The labgrid places among the boards are acquired before the workers start and released when they end, also
+when the run is interrupted (the workers are stopped first).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from wedge.hil.board_map import BenchBoard, load_board_map
+from wedge.hil.board_map import BenchBoard, BoardMap, load_board_map
 from wedge.hil.errors import HilError
+from wedge.hil.labgrid import PROFILE_TAG, HeldPlaces, LabgridError, coordinator_address, hold_places
+from wedge.hil.report import write_reports
+from wedge.hil.results import BenchRun, BoardRun
+from wedge.quantize.labels import model_labels
 
 SUITES_DIR: Final[Path] = Path(__file__).resolve().parent / "suites"
 SUITES: Final[tuple[str, ...]] = ("flash", "accuracy", "latency", "faults", "ble")
 SMOKE_SUITES: Final[tuple[str, ...]] = ("flash", "accuracy", "latency")
 BOARD_TIMEOUT_S: Final[float] = 900.0
-_OUTCOMES: Final[tuple[str, ...]] = ("passed", "failed", "error", "skipped")
+# An interrupted run stops its workers with SIGINT (pytest then tears its fixtures down: boards stop, places
+# go back), and kills the ones still there after this long.
+WORKER_STOP_TIMEOUT_S: Final[float] = 20.0
+PLACE_MAP_NAME: Final[str] = "labgrid-places.toml"
 
 
 @dataclass(frozen=True)
-class BoardRun:
-    """One board's worker: its tests (as the plugin recorded them) and how the worker ended."""
+class LabOptions:
+    """labgrid for a run: the coordinator (else the map's, then LG_COORDINATOR), and places given without a map."""
 
-    board: BenchBoard
-    exit_code: int
-    wall_s: float
-    tests: tuple[dict[str, Any], ...]
-    junit_path: Path | None
-    problem: str | None
-
-    def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(_OUTCOMES, 0)
-        for test in self.tests:
-            counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
-        return counts
-
-    def metrics(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for test in self.tests:
-            merged.update(test["properties"])
-        return merged
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.board.to_dict(), "exit_code": self.exit_code, "wall_s": round(self.wall_s, 3),
-                "problem": self.problem, "summary": self.summary(), "tests": list(self.tests),
-                "metrics": self.metrics()}
-
-
-@dataclass(frozen=True)
-class BenchRun:
-    model: Path
-    eval_path: Path | None
-    board_map: Path
-    suites: tuple[str, ...]
-    wall_s: float
-    boards: tuple[BoardRun, ...]
-    files: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(b.exit_code == 0 and b.problem is None for b in self.boards)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": str(self.model), "eval": None if self.eval_path is None else str(self.eval_path),
-                "board_map": str(self.board_map), "suites": list(self.suites), "wall_s": round(self.wall_s, 3),
-                "passed": self.passed, "boards": [b.to_dict() for b in self.boards],
-                "latency_note": "a virtual board's m-lap-us clock is its profile's cycle model "
-                                "(MACs x cycles/MAC / clock); host wall time is reported separately"}
+    coordinator: str | None = None
+    places: tuple[str, ...] = ()
+    profile: str | None = None  # for places without a `profile` tag
+    key: Path | None = None  # the key the places' boards trust
 
 
 def _command(board: BenchBoard, model: Path, eval_path: Path | None, board_map: Path, folder: Path,
-             suites: Sequence[str], samples: int) -> list[str]:
+             suites: Sequence[str], samples: int, coordinator: str) -> list[str]:
     files = [str(SUITES_DIR / f"test_{name}.py") for name in suites]
     command = [sys.executable, "-m", "pytest", "-p", "wedge.hil.plugin", *files, "--board-map", str(board_map),
                "--board", board.name, "--model", str(model), "--hil-samples", str(samples),
@@ -88,6 +57,8 @@ def _command(board: BenchBoard, model: Path, eval_path: Path | None, board_map: 
                "--rootdir", str(folder), "-q", "--no-header", "-rfE"]
     if eval_path is not None:
         command += ["--eval", str(eval_path)]
+    if board.place is not None:
+        command += ["--labgrid", coordinator]
     return command
 
 
@@ -115,12 +86,46 @@ def _collect(board: BenchBoard, process: subprocess.Popen[bytes], folder: Path, 
     return BoardRun(board, exit_code, wall, tests, junit if junit.exists() else None, problem)
 
 
-def run_bench(model: Path, board_map_path: Path, report_dir: Path, *, eval_path: Path | None = None,
-              boards: Sequence[str] = (), suites: Sequence[str] = SUITES, samples: int = 32,
-              timeout_s: float = BOARD_TIMEOUT_S, on_start: Callable[[str], None] | None = None) -> BenchRun:
-    """Run `suites` on the boards of the map (all, or those named) in parallel; reports land in `report_dir`."""
-    from wedge.hil.report import write_reports
+def _stop_workers(workers: Sequence[tuple[BenchBoard, subprocess.Popen[bytes], Path, float]]) -> None:
+    for _, process, _, _ in workers:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
+    for _, process, _, _ in workers:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
+
+def _place_map(report_dir: Path, lab: LabOptions, held: HeldPlaces) -> Path:
+    """A bench.toml of the places given on the command line (in the report folder: it is the run's map)."""
+    lines = [f"coordinator = {json.dumps(held.coordinator)}\n"]
+    for name in lab.places:
+        profile = lab.profile or held.tags.get(name, {}).get(PROFILE_TAG)
+        if not profile:
+            raise LabgridError(f"place {name} has no {PROFILE_TAG} tag: give --profile, or tag it once with "
+                               f"labgrid-client -p {name} set-tags {PROFILE_TAG}=BOARD-PROFILE")
+        lines.append(f"\n[boards.{json.dumps(name)}]\nplace = {json.dumps('labgrid:' + name)}\n"
+                     f"profile = {json.dumps(profile)}\n")
+        if lab.key is not None:
+            lines.append(f"key = {json.dumps(str(lab.key.resolve()))}\n")
+    path = report_dir / PLACE_MAP_NAME
+    path.write_text("".join(lines))
+    return path
+
+
+def run_bench(model: Path, board_map_path: Path | None, report_dir: Path, *, eval_path: Path | None = None,
+              boards: Sequence[str] = (), suites: Sequence[str] = SUITES, samples: int = 32,
+              timeout_s: float = BOARD_TIMEOUT_S, on_start: Callable[[str], None] | None = None,
+              lab: LabOptions = LabOptions(), on_lab: Callable[[str], None] | None = None,
+              labels: Sequence[str] | None = None) -> BenchRun:
+    """Run `suites` on the boards of the map (all, or those named) in parallel; reports land in `report_dir`.
+
+    Boards come from the map, or are the labgrid places of `lab.places`; places are held for the run.
+    `labels` name the model's classes in the reports (default: the model file's own metadata, if any).
+    """
     unknown = sorted(set(suites) - set(SUITES))
     if unknown:
         raise HilError(f"unknown suite {unknown[0]!r}: choose from {', '.join(SUITES)}")
@@ -128,26 +133,61 @@ def run_bench(model: Path, board_map_path: Path, report_dir: Path, *, eval_path:
         raise HilError(f"model not found: {model}")
     if eval_path is not None and not eval_path.is_file():
         raise HilError(f"eval set not found: {eval_path}")
+    if lab.places and board_map_path is not None:
+        raise HilError("give the boards as --board-map or as --place, not both (a map can list places)")
+    if lab.key is not None and not lab.key.is_file():
+        raise HilError(f"key not found: {lab.key}")
+    names = tuple(labels) if labels is not None else model_labels(model)
+    if lab.places:
+        if boards:
+            raise HilError("--board picks boards of a map: with --place, name only the places you want")
+        coordinator = coordinator_address(lab.coordinator)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with hold_places(coordinator, lab.places, on_lab) as held:
+            board_map = load_board_map(_place_map(report_dir, lab, held))
+            return _run(model, eval_path, board_map, list(board_map.boards), report_dir, suites, samples,
+                        timeout_s, coordinator, on_start, names)
+    if board_map_path is None:
+        raise HilError("no boards: give --board-map bench.toml, or --labgrid COORDINATOR --place NAME")
     board_map = load_board_map(board_map_path)
     chosen = [board_map.get(name) for name in boards] if boards else list(board_map.boards)
+    coordinator = coordinator_address(lab.coordinator, board_map.coordinator)
     report_dir.mkdir(parents=True, exist_ok=True)
+    with hold_places(coordinator, [b.place for b in chosen if b.place is not None], on_lab):
+        return _run(model, eval_path, board_map, chosen, report_dir, suites, samples, timeout_s, coordinator,
+                    on_start, names)
+
+
+def _run(model: Path, eval_path: Path | None, board_map: BoardMap, chosen: Sequence[BenchBoard], report_dir: Path,
+         suites: Sequence[str], samples: int, timeout_s: float, coordinator: str,
+         on_start: Callable[[str], None] | None, labels: tuple[str, ...] = ()) -> BenchRun:
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     started = time.monotonic()
-    workers = []
-    for board in chosen:
-        folder = (report_dir / board.name).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in ("results.json", "junit.xml"):
-            (folder / stale).unlink(missing_ok=True)
-        command = _command(board, model.resolve(), None if eval_path is None else eval_path.resolve(),
-                           board_map.path.resolve(), folder, suites, samples)
-        with (folder / "pytest.log").open("wb") as log:
-            workers.append((board, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                                    cwd=folder), folder, time.monotonic()))
-        if on_start is not None:
-            on_start(board.name)
+    workers: list[tuple[BenchBoard, subprocess.Popen[bytes], Path, float]] = []
     # One waiting thread per worker, so each board's wall time ends when its own worker does.
-    with ThreadPoolExecutor(max_workers=max(1, len(workers))) as pool:
-        runs = tuple(pool.map(lambda w: _collect(w[0], w[1], w[2], w[3], timeout_s), workers))
-    run = BenchRun(model, eval_path, board_map.path, tuple(suites), time.monotonic() - started, runs)
+    pool = ThreadPoolExecutor(max_workers=max(1, len(chosen)))
+    try:
+        futures = []
+        for board in chosen:
+            folder = (report_dir / board.name).resolve()
+            if not folder.is_relative_to(report_dir.resolve()):
+                raise HilError(f"board {board.name!r} would write its reports outside {report_dir}")
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in ("results.json", "junit.xml"):
+                (folder / stale).unlink(missing_ok=True)
+            command = _command(board, model.resolve(), None if eval_path is None else eval_path.resolve(),
+                               board_map.path.resolve(), folder, suites, samples, coordinator)
+            with (folder / "pytest.log").open("wb") as log:
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+            workers.append((board, process, folder, time.monotonic()))
+            futures.append(pool.submit(_collect, board, process, folder, workers[-1][3], timeout_s))
+            if on_start is not None:
+                on_start(board.name)
+        runs = tuple(future.result() for future in futures)
+    except BaseException:  # an error, Ctrl-C or SIGTERM: no worker outlives the run (nor holds its place)
+        _stop_workers(workers)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    run = BenchRun(model, eval_path, board_map.path, tuple(suites), time.monotonic() - started, runs, labels=labels)
     return write_reports(run, report_dir)

@@ -7,21 +7,16 @@ model) on a Bumble virtual air; a real board is followed by its BLE name and can
 
 from __future__ import annotations
 
-import json
-import queue
-import sqlite3
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
+from wedge.edge.bridge.process import BridgeProcess
+from wedge.edge.bridge.sinks.sqlite import stored_records
+from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
 from wedge.hil.errors import HilError
-
-STATUS_TIMEOUT_S: Final[float] = 60.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +33,7 @@ class StreamCheck:
     seq: tuple[int, ...]
     arrival_s: tuple[float, ...]
     disconnects_s: tuple[tuple[float, float], ...]
+    labels: dict[str, int] = field(default_factory=dict)  # what the model said, by the device's own labels
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -46,74 +42,14 @@ class StreamCheck:
         return data
 
 
-class _Bridge:
-    """`wedge bridge --status-json` into one SQLite file; its status lines are read from stderr."""
-
-    def __init__(self, device: str, db: Path, transport: str | None, log: Path) -> None:
-        args = [sys.executable, "-m", "wedge.edge.cli", "bridge", "--device", device, "--sink", f"sqlite:{db}",
-                "--status-json", "--watchdog-s", "1"]
-        if transport is not None:
-            args += ["--transport", transport]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.log = log
-        self._status: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.latest: dict[str, Any] = {}
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        with self.log.open("w") as log:
-            for line in self.process.stderr:
-                log.write(line)
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(message, dict) and "status" in message:
-                    self._status.put(message["status"])
-        self._status.put(None)
-
-    def wait(self, what: str, predicate: Callable[[dict[str, Any]], bool],
-             timeout_s: float = STATUS_TIMEOUT_S) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                status = self._status.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if status is None:
-                raise HilError(f"the bridge exited while waiting for {what}: see {self.log}")
-            self.latest = status
-            if predicate(status):
-                return status
-        raise HilError(f"the bridge never reached {what} within {timeout_s:.0f} s (last status {self.latest})")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def _device(status: dict[str, Any]) -> dict[str, Any]:
     devices = status.get("devices") or [{}]
     return dict(devices[0])
 
 
-def _records(db: Path, device: str) -> list[tuple[int, int, int]]:
-    with sqlite3.connect(db) as connection:
-        return list(connection.execute(
-            "SELECT seq, received_us, t_device_us FROM records WHERE device = ? ORDER BY seq", (device,)))
-
-
 def stream_check(profile: str, model: Path, name: str, work: Path, *, seconds: float = 3.0,
                  rate_hz: float = 25.0, virtual: bool = True) -> StreamCheck:
     """Stream `seconds` (a forced disconnect halfway on a virtual board) and read back the SQLite records."""
-    from wedge.firmware.virtual.ble.processes import AirProcess, BoardProcess
-
     work.mkdir(parents=True, exist_ok=True)
     db = work / "stream.db"
     air = board = bridge = None
@@ -121,44 +57,54 @@ def stream_check(profile: str, model: Path, name: str, work: Path, *, seconds: f
     try:
         if virtual:
             air = AirProcess(work)
-            board = BoardProcess(profile, model, air.spec, work, name=name,
+            board = BleBoardProcess(profile, model, air.spec, work, name=name,
                                  extra_args=["--rate-hz", str(rate_hz), "--state-dir", str(work / "ble-state")])
-        bridge = _Bridge(name, db, air.spec if air is not None else None, work / "bridge.log")
-        bridge.wait("streaming", lambda s: _device(s).get("state") == "streaming")
+        bridge = BridgeProcess([name], [f"sqlite:{db}"], work / "bridge.log",
+                               transport=air.spec if air is not None else None, error=HilError)
+        bridge.wait_status("streaming", lambda s: _device(s).get("state") == "streaming")
         started = time.time()
         if board is not None:
-            bridge.wait("half the window", lambda s: time.time() - started >= seconds / 2)
+            bridge.wait_status("half the window", lambda s: time.time() - started >= seconds / 2)
             before = _device(bridge.latest).get("records", 0)
             cut = time.time()
             board.command({"cmd": "disconnect"})
-            bridge.wait("a reconnect", lambda s: _device(s).get("state") == "streaming"
+            bridge.wait_status("a reconnect", lambda s: _device(s).get("state") == "streaming"
                         and _device(s).get("records", 0) > before and _device(s).get("connects", 1) > 1)
             spans.append((cut - started, time.time() - started))
-        status = bridge.wait("the end of the window", lambda s: time.time() - started >= seconds
+        status = bridge.wait_status("the end of the window", lambda s: time.time() - started >= seconds
                              and _device(s).get("gaps_open", 0) == 0)
     finally:
         if bridge is not None:
-            bridge.stop()
+            bridge.terminate(30)
         if board is not None:
             board.terminate()
         if air is not None:
             air.terminate()
-    rows = _records(db, name)
+    key = _device(status).get("key")
+    stored = stored_records(db, key) if key else []
+    rows = [(r.epoch, r.seq, r.received_us, r.t_device_us) for r in stored]
+    labels = Counter(r.label for r in stored if r.label is not None)
     if not rows:
         raise HilError(f"no record of {name} reached SQLite")
-    seqs = [seq for seq, _, _ in rows]
-    first_us = rows[0][1]
-    arrival = [(received - first_us) / 1e6 for _, received, _ in rows]
+    seqs = [seq for _, seq, _, _ in rows]
+    # Each epoch (a board reboot starts one) is numbered on its own: a hole is one inside an epoch.
+    lost = 0
+    for epoch in {e for e, _, _, _ in rows}:
+        numbers = {seq for e, seq, _, _ in rows if e == epoch}
+        lost += max(numbers) - min(numbers) + 1 - len(numbers)
+    first_us = rows[0][2]
+    arrival = [(received - first_us) / 1e6 for _, _, received, _ in rows]
     # The rate the board produced at, from its own clock: arrivals bunch up while a backlog drains.
-    span_s = max((rows[-1][2] - rows[0][2]) / 1e6, 1e-9)
+    span_s = max((max(r[3] for r in rows) - min(r[3] for r in rows)) / 1e6, 1e-9)
     latency = status.get("latency_p50_s"), status.get("latency_p99_s")
     offset = (started * 1e6 - first_us) / 1e6
     return StreamCheck(
-        device=name, seconds=seconds, received_records=len(rows), lost_records=seqs[-1] - seqs[0] + 1 - len(set(seqs)),
+        device=name, seconds=seconds, received_records=len(rows), lost_records=lost,
         rate_hz=round((len(rows) - 1) / span_s, 2),
         latency_ms_median=None if latency[0] is None else round(latency[0] * 1000, 2),
         latency_ms_p99=None if latency[1] is None else round(latency[1] * 1000, 2),
         forced_disconnects=len(spans), reconnects=int(_device(status).get("connects", 1)) - 1,
         seq=tuple(seqs), arrival_s=tuple(arrival),
         disconnects_s=tuple((a + offset, b + offset) for a, b in spans),
+        labels=dict(labels.most_common()),
     )

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import enum
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, create_calibrator
 from onnxruntime.quantization.calibrate import TensorsData
-from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
 from wedge.errors import first_line
 from wedge.quantize.calibration import Batch, SampleSet
 from wedge.quantize.errors import QuantizeError
-from wedge.quantize.load import quiet_ort_logging
+from wedge.quantize.plan import ONNX_OP_TYPES
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # Samples per collect_data call: histogram calibrators hold every activation of a call, so this bounds
 # their memory; histograms merge across calls, so results do not depend on it.
 CHUNK_SAMPLES: Final = 8
-
-# The same op set quantize_static calibrates by default.
-OP_TYPES_TO_QUANTIZE: Final = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
 
 
 class Method(str, enum.Enum):
@@ -72,13 +69,15 @@ def calibrate(
     *,
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
+    op_types: Sequence[str] = ONNX_OP_TYPES,
 ) -> TensorsData:
-    """Activation ranges of `model_path` over `samples` with `method`; `on_batch(n)` reports progress."""
-    with tempfile.TemporaryDirectory(prefix="wedge-calib-") as tmp, quiet_ort_logging():
+    """Activation ranges of `model_path` over `samples` with `method` for the tensors of `op_types` nodes;
+    `on_batch(n)` reports progress."""
+    with tempfile.TemporaryDirectory(prefix="wedge-calib-") as tmp, quiet_onnxruntime():
         try:
             calibrator = create_calibrator(
                 model_path,
-                OP_TYPES_TO_QUANTIZE,
+                list(op_types),
                 augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                 calibrate_method=method.ort,
                 extra_options=dict(_EXTRA_OPTIONS[method]),

@@ -26,7 +26,7 @@ from wedge.errors import first_line
 from wedge.quantize.calibration import Batch, SampleSet
 from wedge.quantize.errors import QuantizeError
 from wedge.quantize.evaluate import SQNR_CAP_DB, sqnr_db
-from wedge.quantize.load import quiet_ort_logging
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # Samples compared tensor by tensor, and how many run at once (every activation of a batch is held).
 LAYER_SAMPLES: Final = 32
@@ -96,7 +96,7 @@ def per_layer_errors(
     fp32_model = onnx.load(str(fp32_path), load_external_data=False)
     power: dict[str, list[float]] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="wedge-layers-") as tmp, quiet_ort_logging():
+        with tempfile.TemporaryDirectory(prefix="wedge-layers-") as tmp, quiet_onnxruntime():
             fp32_aug = Path(tmp) / "fp32.onnx"
             int8_aug = Path(tmp) / "int8.onnx"
             modify_model_output_intermediate_tensors(str(fp32_path), str(fp32_aug))

@@ -5,10 +5,7 @@ Upgrades the opset to >= 13, fixes dynamic shapes, runs shape inference and ORT'
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -19,11 +16,16 @@ from onnx import version_converter
 
 from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
+from wedge.quantize.fold import fold_batch_norms
+from wedge.quantize.interface import batch_first, pin_inputs
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # onnxruntime writes per-channel QDQ with an `axis` attribute that DequantizeLinear only has from
 # opset 13 on; on opset 11 the quantizer silently produces a model that fails to load.
 MIN_OPSET: Final = 13
 MAX_NAME_CHARS: Final = 64
+# Bytes 4-8 of a TFLite flatbuffer (its file identifier).
+TFLITE_IDENTIFIER: Final = b"TFL3"
 
 _DEFAULT_DOMAINS: Final = ("", "ai.onnx")
 # Domains whose ops onnxruntime's CPU provider implements (contrib ops); anything else is custom.
@@ -82,6 +84,12 @@ def load_onnx(path: Path) -> onnx.ModelProto:
         raise ModelLoadError(f"model path is not a file: {path}")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"model file is empty: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head[4:8] == TFLITE_IDENTIFIER:
+        raise ModelLoadError(f"{path.name} is a TFLite model; wedge quantize takes float ONNX: convert it first "
+                             f"without TensorFlow (pip install tflite2onnx; tflite2onnx {path.name} "
+                             f"{path.stem}.onnx)")
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf raises DecodeError, but truncated files raise others too
@@ -256,27 +264,40 @@ def _needs_symbolic_shapes(model: onnx.ModelProto) -> bool:
 
 
 def preprocess(model: onnx.ModelProto, out_path: Path) -> list[str]:
-    """Run ORT's `quant_pre_process` (shape inference, constant folding); fall back without optimization."""
+    """Run ORT's `quant_pre_process` (shape inference, constant folding); on failure retry without graph
+    optimization, then without symbolic shape inference (which asserts on some graphs, e.g. weights inside `If`
+    branches), as onnxruntime's own tool allows."""
     from onnxruntime.quantization import quant_pre_process
 
     # quant_pre_process rewrites a ModelProto it is given; hand it a file so a retry starts clean.
     source = out_path.with_suffix(".source.onnx")
     onnx.save(model, str(source))
-    skip_symbolic = not _needs_symbolic_shapes(model)
-    notes: list[str] = []
+    symbolic = _needs_symbolic_shapes(model)
+    attempts = [(True, symbolic), (False, symbolic)]
+    if symbolic:
+        attempts += [(True, False), (False, False)]
+    failures: list[str] = []
     try:
-        with quiet_ort_logging():
-            quant_pre_process(str(source), str(out_path), skip_symbolic_shape=skip_symbolic)
-    except Exception as exc:
-        notes.append(f"graph optimization skipped ({first_line(exc)})")
-        try:
-            with quiet_ort_logging():
-                quant_pre_process(str(source), str(out_path), skip_optimization=True,
-                                  skip_symbolic_shape=skip_symbolic)
-        except Exception as exc2:
-            raise ModelLoadError(f"shape inference failed: {first_line(exc2)}") from None
+        for optimize, with_symbolic in attempts:
+            try:
+                with quiet_onnxruntime():
+                    quant_pre_process(str(source), str(out_path), skip_optimization=not optimize,
+                                      skip_symbolic_shape=not with_symbolic)
+            except Exception as exc:  # ORT's tools raise whatever their passes raise (AssertionError, too)
+                failures.append(first_line(exc) or type(exc).__name__)
+                continue
+            return _preprocess_notes(optimize, with_symbolic, symbolic, failures)
     finally:
         source.unlink(missing_ok=True)
+    raise ModelLoadError(f"shape inference failed: {failures[-1]}")
+
+
+def _preprocess_notes(optimized: bool, symbolic: bool, wanted_symbolic: bool, failures: list[str]) -> list[str]:
+    notes: list[str] = []
+    if not optimized:
+        notes.append(f"graph optimization skipped ({failures[0]})")
+    if wanted_symbolic and not symbolic:
+        notes.append(f"symbolic shape inference skipped ({failures[0]}); shapes from ONNX's own inference")
     return notes
 
 
@@ -296,18 +317,31 @@ def prepare_model(
     source: Path,
     workdir: Path,
     input_shapes: Mapping[str | None, tuple[int, ...]] | None = None,
+    *,
+    pinned_inputs: Mapping[str, float] | None = None,
+    batch_axes: Mapping[str, int] | None = None,
 ) -> PreparedModel:
-    """Load, check and preprocess `source` into `workdir`; returns where the prepared model is."""
+    """Load, check and preprocess `source` into `workdir`; returns where the prepared model is. `pinned_inputs`
+    become constants; inputs and outputs in `batch_axes` are fed batch first (--input-shape too)."""
     model = load_onnx(source)
     opset_in = default_opset(model)
-    inputs, notes = fix_input_shapes(model, input_shapes or {})
+    notes = pin_inputs(model, pinned_inputs or {})
+    notes += batch_first(model, batch_axes or {})
+    inputs, shape_notes = fix_input_shapes(model, input_shapes or {})
+    notes += shape_notes
     model, upgrade_notes = upgrade_opset(model, source.name)
     notes += upgrade_notes
     notes += shorten_names(model)
-    prepared_path = workdir / f"{source.stem}.prepared.onnx"
+    folded = fold_batch_norms(model)
+    if folded:
+        notes.append(f"folded {folded} BatchNormalization into the convolution before each")
+    # A fixed name inside the private work folder: the source's own name may not be UTF-8, which onnxruntime needs.
+    prepared_path = workdir / "model.prepared.onnx"
     notes += preprocess(model, prepared_path)
+    prepared = onnx.load(str(prepared_path))
+    if split_activation_bias(prepared) + name_nodes(prepared):
+        onnx.save(prepared, str(prepared_path))
     check_runs(prepared_path, source.name)
-    prepared = onnx.load(str(prepared_path), load_external_data=False)
     return PreparedModel(
         source=source,
         path=prepared_path,
@@ -319,16 +353,52 @@ def prepare_model(
     )
 
 
-@contextlib.contextmanager
-def quiet_ort_logging() -> Iterator[None]:
-    """ORT's quantization tools log warnings and print to stdout; the CLI owns the terminal."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.setLevel(level)
+def split_activation_bias(model: onnx.ModelProto) -> int:
+    """Split each Gemm whose C is an activation (onnxruntime's MatMul+Add fusion writes them) back into MatMul
+    and Add, in place: the quantizer then gives the product its own int8 grid, as an int8 kernel needs."""
+    initializers = {i.name for i in model.graph.initializer}
+    split = 0
+    for node in list(model.graph.node):
+        if node.op_type != "Gemm" or len(node.input) < 3 or not node.input[2] or node.input[2] in initializers:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            continue
+        product = f"{node.output[0]}_product"
+        weights = node.input[1]
+        nodes = []
+        if attrs.get("transB", 0):
+            weights = f"{node.input[1]}_transposed"
+            nodes.append(onnx.helper.make_node("Transpose", [node.input[1]], [weights], name=f"{node.name}_wt"))
+        nodes += [onnx.helper.make_node("MatMul", [node.input[0], weights], [product], name=f"{node.name}_matmul"),
+                  onnx.helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_add")]
+        position = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        for offset, new in enumerate(nodes):
+            model.graph.node.insert(position + offset, new)
+        split += 1
+    return split
+
+
+def load_prepared(prepared: PreparedModel) -> onnx.ModelProto:
+    """The prepared model's graph (weights left on disk when external)."""
+    return onnx.load(str(prepared.path), load_external_data=False)
+
+
+def name_nodes(model: onnx.ModelProto) -> int:
+    """Give every unnamed node a unique name (`conv_12`), so reports and --keep-float can address it."""
+    taken = {n.name for n in model.graph.node if n.name}
+    named = 0
+    for index, node in enumerate(model.graph.node):
+        if node.name:
+            continue
+        candidate = f"{node.op_type.lower()}_{index}"
+        while candidate in taken:
+            candidate += "_"
+        node.name = candidate
+        taken.add(candidate)
+        named += 1
+    return named
+
 
 

@@ -11,14 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wedge.edge.engines import Engine
-from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.quantize.calibrate import Method, calibrate
 from wedge.quantize.calibration import SampleSet
+from wedge.quantize.errors import QuantizeError
 from wedge.quantize.evaluate import Evaluation, compare_models
 from wedge.quantize.load import PreparedModel
+from wedge.quantize.metrics import DEFAULT_THRESHOLD
+from wedge.quantize.plan import QuantPlan
 from wedge.quantize.progress import Progress
 from wedge.quantize.static import write_qdq_model
+from wedge.quantize.stream import StatePairs
+from wedge.runtime.engines import Engine
+from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
+
+
+@dataclass(frozen=True)
+class SkippedMethod:
+    """A calibration method that failed on this model, and why (the search goes on without it)."""
+
+    method: Method
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method.value, "skipped": self.reason}
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,8 @@ class Candidate:
             "calibration_s": round(self.calibration_s, 3),
             "int8_accuracy_pct": self.evaluation.int8_accuracy_pct,
             "top1_agreement_pct": self.evaluation.primary.top1_agreement_pct,
+            "metric": self.evaluation.primary.metric,
+            "metric_pct": self.evaluation.primary.metric_pct,
             "sqnr_db": self.evaluation.primary.sqnr_db,
             "cosine": self.evaluation.primary.cosine,
         }
@@ -58,21 +75,36 @@ def search_calibration(
     batch_size: int,
     task: str,
     progress: Progress,
-) -> tuple[Candidate, list[Candidate]]:
-    """Quantize with each method into `workdir`; returns the best candidate and all of them, in order tried."""
+    plan: QuantPlan | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    stream: StatePairs = (),
+) -> tuple[Candidate, list[Candidate], list[SkippedMethod]]:
+    """Quantize with each method into `workdir` as `plan` says; returns the best candidate, all of them in the
+    order tried, and the methods that failed (with their reason). Raises only when every method fails."""
+    plan = plan or QuantPlan()
     candidates: list[Candidate] = []
+    skipped: list[SkippedMethod] = []
     for method in methods:
         started = time.perf_counter()
         advance = progress.stage(f"calibrating ({method.value})", len(calib))
-        ranges = calibrate(prepared.path, calib, method, batch_size=batch_size, on_batch=advance)
-        calibration_s = time.perf_counter() - started
-        path = workdir / f"{prepared.source.stem}.{method.value}.int8.onnx"
-        write_qdq_model(prepared.path, ranges, path)
+        path = workdir / f"model.{method.value}.int8.onnx"  # fixed: the source name may not be UTF-8
+        try:
+            ranges = calibrate(prepared.path, calib, method, batch_size=batch_size, on_batch=advance,
+                               op_types=plan.op_types)
+            calibration_s = time.perf_counter() - started
+            write_qdq_model(prepared.path, ranges, path, plan)
+        except QuantizeError as exc:
+            # One calibrator's failure (percentile: "too many bins" on some ranges) leaves the others usable.
+            skipped.append(SkippedMethod(method, str(exc)))
+            continue
         advance = progress.stage(f"evaluating ({method.value})", len(evaluation_set))
         with OnnxRuntimeEngine(path, simulate_int8=True) as int8:
-            result = compare_models(fp32, int8, evaluation_set, batch_size=batch_size, task=task,
+            result = compare_models(fp32, int8, evaluation_set, batch_size=batch_size, task=task, threshold=threshold,
+                                    stream=stream,
                                     on_batch=advance)
         candidates.append(Candidate(method, path, result, calibration_s))
+    if not candidates:
+        raise QuantizeError("every calibration method failed: " + "; ".join(s.reason for s in skipped))
     # max() keeps the first of equal scores: methods are listed simplest first.
     best = max(candidates, key=lambda c: c.score)
-    return best, candidates
+    return best, candidates, skipped

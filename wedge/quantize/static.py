@@ -10,23 +10,24 @@ from pathlib import Path
 
 import onnx
 from onnx import numpy_helper
-
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
 
 from wedge.errors import first_line
-from wedge.quantize.calibrate import OP_TYPES_TO_QUANTIZE
 from wedge.quantize.errors import QuantizeError
-from wedge.quantize.load import quiet_ort_logging
+from wedge.quantize.plan import QuantPlan
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # Weights symmetric (zero point 0) per output channel, activations asymmetric: what TFLite-Micro's
 # int8 kernels and CMSIS-NN expect, so the same ranges carry over to the .tflite export.
 _EXTRA_OPTIONS = {"WeightSymmetric": True, "ActivationSymmetric": False}
 
 
-def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) -> None:
-    """Quantize `prepared_path` with precomputed `ranges` into `out_path` (int8 QDQ ONNX)."""
-    with tempfile.TemporaryDirectory(prefix="wedge-ranges-") as tmp, quiet_ort_logging():
+def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path, plan: QuantPlan | None = None) -> None:
+    """Quantize `prepared_path` with precomputed `ranges` into `out_path` (int8 QDQ ONNX), the op types and
+    float nodes as `plan` says (default: onnxruntime's op set, nothing kept float)."""
+    plan = plan or QuantPlan()
+    with tempfile.TemporaryDirectory(prefix="wedge-ranges-") as tmp, quiet_onnxruntime():
         # ORT's calibration cache is its public way to quantize with ranges computed elsewhere.
         cache = Path(tmp) / "ranges.json"
         save_tensors_data(ranges, cache)
@@ -36,12 +37,13 @@ def write_qdq_model(prepared_path: Path, ranges: TensorsData, out_path: Path) ->
                 str(out_path),
                 None,
                 quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=OP_TYPES_TO_QUANTIZE,
+                op_types_to_quantize=list(plan.op_types),
+                nodes_to_exclude=list(plan.float_nodes),
                 per_channel=True,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=ranges.calibration_method,
-                extra_options=dict(_EXTRA_OPTIONS),
+                extra_options={**_EXTRA_OPTIONS, "ForceQuantizeNoInputCheck": plan.force_quantize_inputs},
                 calibration_cache_path=cache,
             )
         except Exception as exc:

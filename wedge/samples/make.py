@@ -41,6 +41,7 @@ from wedge.samples.train import (
     fit,
     predict,
 )
+from wedge.signals.recordings import heartpy_recordings
 
 # ONNX Runtime and the float64 numpy forward of the same float32 weights must agree this closely,
 # relative to the largest logit: anything looser means the export changed the model.
@@ -54,9 +55,6 @@ PPG_TEST_FRACTION: Final = 0.20
 PPG_TRAIN_PER_CLASS: Final = 1000
 PPG_CALIB_PER_CLASS: Final = 50
 PPG_TEST_PER_CLASS: Final = 100
-# data.csv carries no timing; heartpy's documentation gives its rate.
-HEARTPY_DATA_RATE_HZ: Final = 100.0
-HEARTPY_DATETIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"
 # Module → distribution of what the `samples` extra brings (threadpoolctl comes with scikit-learn).
 REQUIRED_MODULES: Final = MappingProxyType(
     {"sklearn": "scikit-learn", "heartpy": "heartpy", "threadpoolctl": "threadpoolctl"}
@@ -199,32 +197,10 @@ def digits_dataset() -> Dataset:
     return Dataset(x[train], y[train], x[calib], x[test], y[test])
 
 
-def heartpy_recordings() -> list[ppg.Recording]:
-    """The three PPG recordings bundled with heartpy, with their sample rates."""
-    hp = _require("heartpy")
-    data_dir = importlib.resources.files("heartpy") / "data"
-
-    def load(file: str, column: str = "None") -> NDArray[Any]:
-        return np.asarray(hp.get_data(str(data_dir / file), column_name=column))
-
-    # The rates are means over each recording's clock: data3's timestamps tick in ~16 ms steps, too
-    # coarse to place single samples, so every recording is taken as uniformly sampled.
-    timer_ms = load("data2.csv", "timer").astype(np.float64)
-    stamps = load("data3.csv", "datetime")
-    return [
-        ppg.Recording("data", load("data.csv").astype(np.float64), HEARTPY_DATA_RATE_HZ),
-        ppg.Recording("data2", load("data2.csv", "hr").astype(np.float64), float(hp.get_samplerate_mstimer(timer_ms))),
-        ppg.Recording(
-            "data3",
-            load("data3.csv", "hr").astype(np.float64),
-            float(hp.get_samplerate_datetime(stamps, timeformat=HEARTPY_DATETIME_FORMAT)),
-        ),
-    ]
-
-
 def ppg_dataset() -> Dataset:
     """Labelled 4 s PPG windows: real clean windows, plus the same corrupted by motion, plus no-contact."""
     rng = np.random.default_rng(PPG_SEED)
+    _require("heartpy")
     clean = ppg.split_clean_windows(heartpy_recordings(), rng, PPG_CALIB_FRACTION, PPG_TEST_FRACTION)
     train_x, train_y = ppg.make_split(rng, clean.train, PPG_TRAIN_PER_CLASS)
     calib_x, _ = ppg.make_split(rng, clean.calib, PPG_CALIB_PER_CLASS)

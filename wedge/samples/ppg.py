@@ -1,16 +1,19 @@
-"""Turns raw PPG recordings into the ring sample's labelled windows: resampling, quality gating, artifacts.
+"""Turns raw PPG recordings into the ring sample's labelled windows: quality gating, block splits, artifacts.
 
-Numpy only: the caller loads the recordings (make.py, with heartpy) and this module shapes them into data sets.
+Numpy only: the recordings come from `wedge.signals.recordings`, the signal processing from `wedge.signals.ppg`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
+
+from wedge.signals.ppg import MIN_PERIODICITY, beat_correlation, resample, zscore
+from wedge.signals.recordings import Recording
 
 RATE_HZ: Final = 50
 WINDOW_S: Final = 4
@@ -24,29 +27,15 @@ NO_CONTACT: Final = 2
 # the same heartbeats from the training set into the test set.
 BLOCK_S: Final = 20
 HOP_S: Final = 1
-# A clean window repeats itself one beat later: best Pearson correlation over lags of 40-180 bpm.
-MIN_PERIODICITY: Final = 0.6
-MIN_BEAT_LAG_S: Final = 60.0 / 180.0
-MAX_BEAT_LAG_S: Final = 60.0 / 40.0
 # Saturation presses several beats onto the same ceiling (within 1% of the window's span), while real
 # systolic peaks differ in height. A pulse's diastolic floor may be long and level, so the floor only
 # counts as a rail when it is held flat for several samples in a row (a dropout to zero).
 RAIL_BAND: Final = 0.01
 MAX_CEILING_SAMPLES: Final = 5
 MAX_FLOOR_RUN: Final = 3
-STD_FLOOR: Final = 1e-6
 
 Window = NDArray[np.float64]
 Synthesizer = Callable[[np.random.Generator, Window], Window]
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A raw PPG recording in ADC counts, sampled uniformly at rate_hz."""
-
-    name: str
-    signal: NDArray[np.float64]
-    rate_hz: float
 
 
 @dataclass(frozen=True)
@@ -58,36 +47,9 @@ class CleanWindows:
     test: tuple[Window, ...]
 
 
-def resample(signal: NDArray[np.float64], rate_hz: float, target_rate_hz: float) -> NDArray[np.float64]:
-    """`signal` at `target_rate_hz`: windowed-sinc low-pass below the new Nyquist, then linear interpolation."""
-    cutoff_hz = 0.4 * target_rate_hz
-    half_taps = int(round(8 * rate_hz / target_rate_hz))
-    n = np.arange(-half_taps, half_taps + 1)
-    taps = np.sinc(2.0 * cutoff_hz / rate_hz * n) * np.hamming(len(n))
-    taps /= taps.sum()
-    # Edge padding keeps the filter from pulling the first and last samples towards zero.
-    smoothed = np.convolve(np.pad(signal, half_taps, mode="edge"), taps, mode="valid")
-    t_in_s = np.arange(len(signal)) / rate_hz
-    t_out_s = np.arange(int(t_in_s[-1] * target_rate_hz) + 1) / target_rate_hz
-    return np.interp(t_out_s, t_in_s, smoothed)
-
-
-def zscore(window: NDArray[np.floating[Any]]) -> Window:
-    """The window shifted to zero mean and scaled to unit standard deviation (the model's input normalization)."""
-    centered = window - window.mean()
-    return centered / max(float(centered.std()), STD_FLOOR)
-
-
 def periodicity(window: Window, rate_hz: float = RATE_HZ) -> float:
     """The best correlation of the window with itself shifted by one plausible heartbeat."""
-    best = -1.0
-    for lag in range(int(MIN_BEAT_LAG_S * rate_hz), int(MAX_BEAT_LAG_S * rate_hz) + 1):
-        head, tail = window[:-lag], window[lag:]
-        head, tail = head - head.mean(), tail - tail.mean()
-        energy = float(np.sqrt((head @ head) * (tail @ tail)))
-        if energy > 0:
-            best = max(best, float(head @ tail) / energy)
-    return best
+    return beat_correlation(window, rate_hz).correlation
 
 
 def _longest_run(mask: NDArray[np.bool_]) -> int:

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.daemon import Bridge, BridgeStatus
 from wedge.edge.bridge.discovery import BleStack, DeviceSelector
 from wedge.edge.bridge.session import SessionOptions
 from wedge.edge.bridge.sinks.base import Sink
-from wedge.edge.bridge.stream_record import StreamRecord
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.firmware.protocol.ble_control import EpochSpan
+from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
+from wedge.samples import sample_path
+
+MODEL = sample_path("ppg_quality")
+
+def start_board(air: AirProcess, state: Path, name: str, rate_hz: float = 50.0) -> BleBoardProcess:
+    """A virtual ring advertising `name`, its device id, epoch and record buffer kept in `state`."""
+    return BleBoardProcess("ring-nrf52840", MODEL, air.spec, state.parent, name=name,
+                           extra_args=["--rate-hz", str(rate_hz), "--state-dir", str(state)])
+
 
 FAST = SessionOptions(scan_timeout_s=10.0, watchdog_min_s=1.0, backoff_first_s=0.1, backoff_max_s=1.0,
                       backfill_retry_s=0.5)
 
 
 class CollectingSink:
-    """Keeps every record; `wait_for` returns once a predicate over them holds."""
+    """Keeps every record (and lost range); `wait_for` returns once a predicate over them holds."""
 
     name = "collect"
     durable = False
 
     def __init__(self) -> None:
         self.records: list[StreamRecord] = []
+        self.lost: list[LostRange] = []
         self._changed = asyncio.Event()
 
     async def open(self) -> None:
@@ -33,14 +50,21 @@ class CollectingSink:
         self.records.extend(batch)
         self._changed.set()
 
-    async def resume_after(self, device: str) -> int | None:
-        return None
+    async def note_lost(self, ranges: Sequence[LostRange]) -> None:
+        self.lost.extend(ranges)
+
+    async def coverage(self, device: str, windows: Sequence[EpochSpan]) -> Coverage:
+        return Coverage()
 
     async def close(self) -> None:
         return None
 
-    def seqs(self, device: str) -> list[int]:
-        return [r.seq for r in self.records if r.device == device]
+    def seqs(self, device: str, epoch: int | None = None) -> list[int]:
+        return [r.seq for r in self.records if r.device == device and (epoch is None or r.epoch == epoch)]
+
+    def epochs(self, device: str) -> list[int]:
+        """The device's epochs, in the order their first record arrived."""
+        return list(dict.fromkeys(r.epoch for r in self.records if r.device == device))
 
     async def wait_for(self, predicate: Callable[[list[StreamRecord]], bool], timeout_s: float = 20.0) -> None:
         async with asyncio.timeout(timeout_s):
@@ -101,3 +125,18 @@ async def run_bridge(transport: str, names: Sequence[str], sinks: Sequence[Sink]
         stop.set()
         summary = await task
     return summary
+
+
+def stuck_ws_client(port: int, path: str = "/stream") -> socket.socket:
+    """A client that opens the WebSocket and then never reads again (a frozen tab, a wedged script)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(1)
+    assert answer.startswith(b"HTTP/1.1 101")
+    return sock

@@ -4,20 +4,23 @@ and SIGTERM flushes every sink before a clean exit."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from wedge.edge.cli import main
-from wedge.firmware.virtual.ble.processes import AirProcess, BoardProcess, ChildProcess
+from wedge.child_process import ChildProcess
+from wedge.cli import main
+from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
 from wedge.samples import sample_path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--device", "x", "--sink", "mqtt://broker"], "unknown sink"),
+    (["--device", "x", "--sink", "mqtt://broker"], "topic prefix"),
+    (["--device", "x", "--sink", "kafka://broker"], "unknown sink"),
     (["--device", "x", "--sink", "ws://0.0.0.0:8765"], "token"),
     (["--sink", "jsonl:-"], "no device to follow"),
     (["--device", "x", "--transport", "tcp-client:127.0.0.1:1", "--sink", "jsonl:-"], "no Bluetooth adapter"),
@@ -28,15 +31,21 @@ def test_bad_options_and_a_missing_adapter_end_with_one_error_line(args: list[st
     assert message in result.output and "Traceback" not in result.output
 
 
-@pytest.fixture(scope="module")
-def air(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirProcess]:
-    process = AirProcess(tmp_path_factory.mktemp("air"))
-    yield process
-    process.terminate()
+def test_a_device_that_never_advertises_is_named_and_the_bridge_exits_after_its_scan_timeout(
+        air: AirProcess) -> None:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "wedge.cli", "bridge", "--device", "nobody-here", "--transport",
+                             air.spec, "--sink", "jsonl:-", "--scan-timeout-s", "1.5", "--no-status"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: no device matching nobody-here advertised within 1.5 s")
+    assert "Traceback" not in result.stderr and "WARNING" not in result.stderr
+    assert time.monotonic() - started < 30  # once, not after retries
 
 
 def bridge_process(air: AirProcess, db: Path, log: Path) -> ChildProcess:
-    return ChildProcess([sys.executable, "-m", "wedge.edge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
+    return ChildProcess([sys.executable, "-m", "wedge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
                          "--sink", f"sqlite:{db}", "--sink", "jsonl:-", "--watchdog-s", "1", "--no-status"], log)
 
 
@@ -55,7 +64,7 @@ def seqs_until(bridge: ChildProcess, at_least: int, covering: range = range(0)) 
 
 def test_a_restarted_bridge_resumes_after_the_last_stored_record_and_sigterm_flushes(air: AirProcess,
                                                                                     tmp_path: Path) -> None:
-    board = BoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name="cli-ring",
+    board = BleBoardProcess("ring-nrf52840", sample_path("ppg_quality"), air.spec, tmp_path, name="cli-ring",
                          extra_args=["--rate-hz", "50", "--state-dir", str(tmp_path / "state")])
     db = tmp_path / "stream.db"
     try:

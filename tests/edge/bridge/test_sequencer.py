@@ -118,3 +118,20 @@ def test_any_arrival_order_with_repeats_releases_each_number_once_in_order(order
         released += s.offer(R(seq))
     assert seqs(released) == list(range(60))
     assert s.counters.duplicates == len(repeats)
+
+
+def test_numbers_the_sinks_hold_are_neither_gaps_nor_released_again() -> None:
+    s: Sequencer[R] = Sequencer(0, covered=[(0, 5), (8, 10)])
+    assert s.next_seq == 5
+    s.note_device_next(12)
+    assert s.missing() == [(5, 8), (10, 12)]
+    assert s.offer(R(9)) == [] and s.counters.duplicates == 1
+    assert seqs(s.offer(R(5))) == [5]
+
+
+def test_given_up_numbers_are_kept_as_ranges_for_the_sinks() -> None:
+    s: Sequencer[R] = Sequencer(0, covered=[(3, 5)])
+    s.offer(R(6))
+    s.give_up(9)
+    assert s.take_lost() == [(0, 3), (5, 6), (7, 9)] and s.counters.lost == 6
+    assert s.take_lost() == []

@@ -15,19 +15,14 @@ import pytest
 import serial
 from smpclient.requests.image_management import ImageStatesWrite
 
-from tests.firmware.firmware_models import (
-    VirtualBoardProcess,
-    int8_fc_model,
-    pack,
-    run_cli,
-    write_image,
-    write_model,
-)
+from tests.firmware.firmware_models import pack, run_cli, write_image, write_model
 from wedge.firmware.errors import DeviceError
 from wedge.firmware.flash.flasher import FlashOptions, flash_image
 from wedge.firmware.flash.session import DeviceSession
 from wedge.firmware.flash.upload import upload_image
 from wedge.firmware.image.model_image import ModelImage
+from wedge.firmware.virtual.processes import EmulatorProcess
+from wedge.samples.tiny_tflite import int8_fc_model
 
 FAST = FlashOptions(timeout_s=1.0, reconnect_timeout_s=3.0)
 
@@ -39,7 +34,7 @@ def _fc(tmp_path: Path, keys, version: str, *, features: int = 64, seed: int = 0
 
 
 @pytest.fixture
-def running(tmp_path: Path, keys, board: VirtualBoardProcess) -> VirtualBoardProcess:
+def running(tmp_path: Path, keys, board: EmulatorProcess) -> EmulatorProcess:
     """A virtual ring running fc 1.0.0, confirmed."""
     flash_image(board.port, _fc(tmp_path, keys, "1.0.0"), "v1.img", FAST)
     return board
@@ -56,7 +51,7 @@ def _assert_one_line_error(result, *fragments: str) -> None:
         assert fragment in errors[0], errors[0]
 
 
-def _keeps_v1(board: VirtualBoardProcess) -> None:
+def _keeps_v1(board: EmulatorProcess) -> None:
     status = board.status()
     assert (status["state"], status["model"], status["version"]) == ("running", "fc", "1.0.0")
 
@@ -67,7 +62,7 @@ def _tampered(image: ModelImage) -> bytes:
     return bytes(data)
 
 
-def test_bad_images_are_refused_before_sending(tmp_path: Path, keys, other_keys, running: VirtualBoardProcess) -> None:
+def test_bad_images_are_refused_before_sending(tmp_path: Path, keys, other_keys, running: EmulatorProcess) -> None:
     cases = {
         "tampered": (_tampered(_fc(tmp_path, keys, "2.0.0", seed=1)), ("is corrupt", "modified after signing")),
         "wrong key": (_fc(tmp_path, other_keys, "2.0.0", seed=2).data, ("signed with key", "trusts key")),
@@ -81,10 +76,10 @@ def test_bad_images_are_refused_before_sending(tmp_path: Path, keys, other_keys,
         path.write_bytes(data)
         _assert_one_line_error(run_cli("flash", str(path), "--port", running.port), *fragments)
         _keeps_v1(running)
-    assert running.status()["slots"][1] is None  # not a byte of them reached slot 1
+    assert running.status()["slots"][3] is None  # not a byte of them reached image 1's secondary slot
 
 
-def test_a_downgrade_is_refused_with_upgrade_only(tmp_path: Path, keys, running: VirtualBoardProcess) -> None:
+def test_a_downgrade_is_refused_with_upgrade_only(tmp_path: Path, keys, running: EmulatorProcess) -> None:
     older = write_image(tmp_path, "old.img", _fc(tmp_path, keys, "0.9.0", seed=4))
     _assert_one_line_error(run_cli("flash", str(older), "--port", running.port, "--upgrade-only"),
                            "not newer than the running 1.0.0")
@@ -92,7 +87,7 @@ def test_a_downgrade_is_refused_with_upgrade_only(tmp_path: Path, keys, running:
 
 
 def test_the_board_refuses_a_downgrade_itself_when_asked_for_upgrades_only(tmp_path: Path, keys,
-                                                                          running: VirtualBoardProcess) -> None:
+                                                                          running: EmulatorProcess) -> None:
     async def go() -> None:
         session = DeviceSession(running.port, timeout_s=1.0)
         await session.open()
@@ -107,7 +102,7 @@ def test_the_board_refuses_a_downgrade_itself_when_asked_for_upgrades_only(tmp_p
 
 
 def test_the_board_itself_refuses_what_the_host_let_through(tmp_path: Path, keys, other_keys,
-                                                            running: VirtualBoardProcess) -> None:
+                                                            running: EmulatorProcess) -> None:
     tampered = _fc(tmp_path, keys, "2.0.0", seed=8)
     images = {
         "wrong key": _fc(tmp_path, other_keys, "2.0.0", seed=6),
@@ -129,8 +124,10 @@ def test_the_board_itself_refuses_what_the_host_let_through(tmp_path: Path, keys
 
     for problem, image in images.items():
         event = asyncio.run(boot_it(image))
-        assert event is not None and "MCUboot refused fc 2.0.0 in slot 1" in event, (problem, event)
+        assert event is not None and "MCUboot refused fc 2.0.0 in image 1's secondary slot" in event, (problem, event)
         _keeps_v1(running)
+        # As MCUboot's boot_validate_slot does: the refused image's whole slot is erased, not just its trailer.
+        assert running.status()["slots"][3] is None, problem
 
 
 def test_a_missing_port_is_named(tmp_path: Path, keys) -> None:
@@ -138,7 +135,7 @@ def test_a_missing_port_is_named(tmp_path: Path, keys) -> None:
     _assert_one_line_error(run_cli("flash", str(image), "--port", str(tmp_path / "ttyNOPE")), "does not exist")
 
 
-def test_a_busy_port_is_named(tmp_path: Path, keys, running: VirtualBoardProcess) -> None:
+def test_a_busy_port_is_named(tmp_path: Path, keys, running: EmulatorProcess) -> None:
     image = write_image(tmp_path, "v2.img", _fc(tmp_path, keys, "2.0.0", seed=9))
     holder = serial.Serial(running.port, exclusive=True)
     try:
@@ -148,7 +145,7 @@ def test_a_busy_port_is_named(tmp_path: Path, keys, running: VirtualBoardProcess
     _keeps_v1(running)
 
 
-def test_a_device_that_stops_answering_is_reported(tmp_path: Path, keys, running: VirtualBoardProcess) -> None:
+def test_a_device_that_stops_answering_is_reported(tmp_path: Path, keys, running: EmulatorProcess) -> None:
     running.control(op="faults", hang_after_bytes=4000)
     with pytest.raises(DeviceError, match="did not answer|stopped answering"):
         flash_image(running.port, _fc(tmp_path, keys, "2.0.0", features=3000, seed=10), "v2.img", FAST)

@@ -1,7 +1,8 @@
 """Fault soak: many flashes under random faults (noise, a pulled cable, a hang, power cuts, slow flash).
 
 Whatever each flash reports, the board must end every run running a valid model: the one it had, or the new
-one. 10 runs by default; `--soak-runs 200` (or WEDGE_SOAK_RUNS=200) for the full soak.
+one. 10 runs by default; `--soak-runs 200` (or WEDGE_SOAK_RUNS=200) for the full soak. Both as wedge's firmware
+answers (test boot, self-test, confirm) and as a stock smp_svr does (the model made permanent, no self-test).
 """
 
 from __future__ import annotations
@@ -11,24 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.firmware_models import (
-    VirtualBoardProcess,
-    flash_supervised,
-    int8_fc_model,
-    pack,
-    random_fault,
-    write_model,
-)
+from tests.firmware.firmware_models import RING, pack, write_model
 from wedge.firmware.flash.flasher import FlashOptions, flash_image
 from wedge.firmware.virtual.faults import FaultSettings
+from wedge.firmware.virtual.processes import EmulatorProcess
+from wedge.hil.soak import flash_supervised, random_fault
+from wedge.samples.tiny_tflite import int8_fc_model
 
-OPTIONS = FlashOptions(timeout_s=0.3, reconnect_timeout_s=8.0, boot_timeout_s=30.0)
+OPTIONS = FlashOptions(timeout_s=0.3, reconnect_timeout_s=8.0, boot_timeout_s=30.0, board=RING)
 
 
 @pytest.mark.slow
-def test_no_fault_ever_leaves_the_board_without_a_valid_model(tmp_path: Path, keys, soak_runs: int) -> None:
+@pytest.mark.parametrize("mode", ["wedge", "zephyr-stock"])
+def test_no_fault_ever_leaves_the_board_without_a_valid_model(tmp_path: Path, keys, soak_runs: int, mode: str) -> None:
     rng = random.Random(20_240_601)
-    board = VirtualBoardProcess(tmp_path / "board", keys.public_path)
+    board = EmulatorProcess(tmp_path / "board", keys.private_path,
+                            extra=("--zephyr-stock",) if mode == "zephyr-stock" else ())
     board.folder.mkdir()
     board.start()
     images = [
@@ -44,7 +43,7 @@ def test_no_fault_ever_leaves_the_board_without_a_valid_model(tmp_path: Path, ke
             kind, fault = random_fault(rng)
             board.control(op="faults", **fault)
             result = flash_supervised(board, image, OPTIONS)
-            if board.process is None or board.process.poll() is not None:
+            if not board.alive():
                 board.start()
             board.control(op="faults", **FaultSettings().to_dict())
             board.control(op="unhang")

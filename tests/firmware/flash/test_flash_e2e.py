@@ -12,19 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.firmware.firmware_models import (
-    VirtualBoardProcess,
-    int8_add_model,
-    int8_fc_model,
-    pack,
-    run_cli,
-    write_image,
-    write_model,
-)
+from tests.firmware.firmware_models import pack, run_cli, write_image, write_model
 from wedge.errors import WedgeError
 from wedge.firmware.errors import RollbackError
 from wedge.firmware.flash.flasher import FlashOptions, FlashReport, flash_image
 from wedge.firmware.virtual.flash import POWER_CUT_EXIT_CODE
+from wedge.firmware.virtual.processes import EmulatorProcess
+from wedge.samples.tiny_tflite import int8_add_model, int8_fc_model
 
 FAST = FlashOptions(timeout_s=1.0, reconnect_timeout_s=20.0, boot_timeout_s=60.0)
 
@@ -34,7 +28,7 @@ def _image(tmp_path: Path, keys, version: str, *, features: int = 64, seed: int 
     return pack(model, keys, version, name=name)
 
 
-def _flash(board: VirtualBoardProcess, image, options: FlashOptions = FAST) -> FlashReport:
+def _flash(board: EmulatorProcess, image, options: FlashOptions = FAST) -> FlashReport:
     return flash_image(board.port, image, "model.img", options)
 
 
@@ -49,7 +43,7 @@ def test_flash_boots_for_test_then_confirms_and_survives_a_restart(tmp_path: Pat
     second = _flash(board, second_image)
     assert second.outcome == "confirmed" and second.previous == "fc 1.0.0"
     images = json.loads(run_cli("device", "images", "--port", board.port, "--json").stdout)
-    active = [slot for slot in images if slot["active"]]
+    active = [slot for slot in images if slot["active"] and slot["image"] == 1]
     assert active[0]["hash"] == second_image.image_hash.hex() and active[0]["confirmed"]
     board.stop()
     board.start()
@@ -83,7 +77,7 @@ def test_an_upload_resumes_after_the_cable_is_pulled(tmp_path: Path, keys, board
     assert board.status()["version"] == "2.0.0"
 
 
-def _flash_in_background(board: VirtualBoardProcess, image, options: FlashOptions) -> tuple[threading.Thread, dict[str, Any]]:
+def _flash_in_background(board: EmulatorProcess, image, options: FlashOptions) -> tuple[threading.Thread, dict[str, Any]]:
     outcome: dict[str, Any] = {}
 
     def work() -> None:

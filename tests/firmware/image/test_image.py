@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.firmware_models import RING, int8_fc_model, pack, write_model
+from tests.firmware.firmware_models import RING, pack, write_model
 from wedge.boards import load as load_board
 from wedge.firmware.errors import ImageError, SigningKeyError
 from wedge.firmware.image.build import build_image
@@ -14,6 +14,7 @@ from wedge.firmware.image.format import IMAGE_MAGIC, TLV_ED25519, TLV_KEYHASH, T
 from wedge.firmware.image.keys import generate_keys, load_public_key, load_signing_key, public_key_hash
 from wedge.firmware.image.manifest import Manifest
 from wedge.firmware.image.model_image import check_image, read_image_file, read_model_image, require_trusted
+from wedge.samples.tiny_tflite import int8_fc_model
 
 
 def test_a_packed_image_is_mcuboot_with_hash_signature_and_manifest(tiny_model: Path, keys) -> None:
@@ -90,3 +91,24 @@ def test_keys_are_never_overwritten(tmp_path: Path) -> None:
         generate_keys(tmp_path)
     assert load_signing_key(pair.private_path) is not None
     assert (pair.private_path.stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"format": 2.0}, "unknown image manifest format"),
+    ({"model_sha256": bytes(31)}, "'model_sha256' is 31 bytes, not 32"),
+    ({"signer_key": bytes(40)}, "'signer_key' is 40 bytes, not 32"),
+    ({"arena_bytes": -1}, "'arena_bytes' is negative"),
+    ({"model_bytes": -5}, "'model_bytes' is negative"),
+    ({"inputs": [{"name": "x", "shape": [1, -7], "dtype": "int8", "scales": [0.1], "zero_points": [0], "axis": 0}]},
+     "negative dimension or a non-finite scale"),
+    ({"inputs": [{"name": "x", "shape": [1, 4], "dtype": "int8", "scales": [10**400], "zero_points": [0], "axis": 0}]},
+     "non-finite scale"),
+])
+def test_a_manifest_with_impossible_values_is_refused_in_one_line(tiny_model: Path, keys, change: dict,
+                                                                  message: str) -> None:
+    import cbor2
+
+    manifest = pack(tiny_model, keys, "1.0.0").manifest
+    raw = {**cbor2.loads(manifest.to_cbor()), **change}
+    with pytest.raises(ImageError, match=message):
+        Manifest.from_cbor(cbor2.dumps(raw))

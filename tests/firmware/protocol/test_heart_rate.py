@@ -7,12 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wedge.firmware.protocol.ble_errors import MalformedPacket
-from wedge.firmware.protocol.heart_rate import (
-    HeartRateMeasurement,
-    decode_heart_rate,
-    encode_heart_rate,
-    rr_units,
-)
+from wedge.firmware.protocol.heart_rate import HeartRateMeasurement, decode_heart_rate, encode_heart_rate, rr_units
 
 u16 = st.integers(0, 0xFFFF)
 measurements = st.builds(

@@ -90,7 +90,7 @@ def test_responses_mirror_the_request_and_parse_with_the_smp_models() -> None:
     reply_header = parse_header(reply)
     assert is_response(reply_header) and not is_response(header)
     assert (reply_header.group_id, reply_header.command_id, reply_header.sequence) == (1, 1, header.sequence)
-    assert ImageUploadWriteResponse.load(reply_header, cbor2.loads(reply[8:])).off == 1234
+    assert ImageUploadWriteResponse.loads(reply).off == 1234  # the smp package reads it as its own
 
 
 def test_v2_errors_carry_the_group_and_v1_style_errors_a_bare_rc() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from wedge.edge.cli import main
+from wedge.cli import main
 from wedge.quantize.lm.tiny import heldout_text
 from wedge.quantize.lm.tokenizer import TextTokenizer
 from wedge.samples import sample_path
@@ -45,7 +45,7 @@ def test_quantize_task_lm_renders_tables_for_people(tmp_path, tiny_model):
 
 
 def test_generate_streams_a_continuation(tiny_int8):
-    done = subprocess.run([sys.executable, "-m", "wedge.edge.cli", "generate", str(tiny_int8), "--prompt",
+    done = subprocess.run([sys.executable, "-m", "wedge.cli", "generate", str(tiny_int8), "--prompt",
                            "The while statement", "--max-tokens", "12"], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.quantize.lm.conftest import random_weights
-from wedge.edge.cli import main
+from wedge.cli import main
 from wedge.quantize.errors import ModelLoadError
 from wedge.quantize.lm.gguf_model import load_gguf, load_gguf_tokenizer
 from wedge.quantize.lm.llama import LlamaWeights

@@ -161,7 +161,7 @@ def test_board_fit_estimates_decode_speed_from_memory_bandwidth(tiny_model):
 
 
 def test_line_progress_prints_each_stage_its_ticks_and_its_time(capsys):
-    from wedge.edge.cli.quantize_lm import LineProgress
+    from wedge.cli.progress import LineProgress
 
     progress = LineProgress(every_s=0.0)
     advance = progress.stage("perplexity fp32", 4)

@@ -9,17 +9,11 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 from tests.quantize.tflite.tflite_models import hybrid_model
-from wedge.edge.engines.base import QuantParams
-from wedge.quantize.tflite.arena import (
-    ARENA_STEP_BYTES,
-    TflmRefusedError,
-    measure_arena,
-    runs_in_arena,
-    smallest_arena,
-)
+from wedge.quantize.tflite.arena import ARENA_STEP_BYTES, TflmRefusedError, measure_arena, runs_in_arena, smallest_arena
 from wedge.quantize.tflite.convert import lower_graph
 from wedge.quantize.tflite.graph import read_qdq
 from wedge.quantize.tflite.writer import TfliteWriter
+from wedge.runtime.types import QuantParams
 
 
 @pytest.fixture(scope="module")

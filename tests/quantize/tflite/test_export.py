@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,13 @@ from onnx import helper
 
 from tests.quantize.tflite.tflite_models import graph_model, init, quantize, weights
 from wedge.boards import load
-from wedge.edge.artifacts import inspect_model
-from wedge.edge.cli import main
-from wedge.edge.engines import open_engine
+from wedge.cli import main
 from wedge.quantize.calibrate import Method
 from wedge.quantize.fit import assess_fit
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 from wedge.quantize.tflite import ExportError, export_tflite
+from wedge.runtime.artifacts import inspect_model
+from wedge.runtime.engines import open_engine
 from wedge.samples import SAMPLES
 
 N = helper.make_node
@@ -56,14 +57,14 @@ def test_float_io_export_takes_and_gives_floats(digits_qdq: tuple[Path, dict], t
 
 
 def test_a_failed_export_leaves_no_file(tmp_path: Path) -> None:
-    model = graph_model([N("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]), N("Exp", ["c"], ["e"]),
+    model = graph_model([N("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]), N("Hardmax", ["c"], ["e"], axis=1),
                          N("Conv", ["e", "w"], ["y"], kernel_shape=[1, 1])], {"x": [1, 4, 6, 6]}, ["y"],
                         [init("w", weights([4, 4, 1, 1], 1))])
     work = tmp_path / "work"
     work.mkdir()
     qdq, samples = quantize(model, work)
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match="no lowering for Exp"):
+    with pytest.raises(ExportError, match="no lowering for Hardmax"):
         export_tflite(qdq, out / "m.tflite", eval_samples=samples)
     assert not out.exists() or not any(out.iterdir())
 
@@ -82,7 +83,7 @@ def test_quantize_with_tflite_format_writes_both_models_and_fits_with_the_measur
                           board=load("ring-nrf52840"),
                           options=QuantizeOptions(methods=(Method.MINMAX,), format="tflite", layer_samples=8))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ppg_quality.int8.onnx", "ppg_quality.int8.tflite", "report.json"]
+        "ppg_quality.int8.onnx", "ppg_quality.int8.tflite", "report.html", "report.json"]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["tflite"]["path"] == str(tmp_path / "ppg_quality.int8.tflite")
     assert data["tflite"]["validation"]["passed"] is True
@@ -93,16 +94,26 @@ def test_quantize_with_tflite_format_writes_both_models_and_fits_with_the_measur
     assert report.tflite is not None and report.tflite.path == tmp_path / "ppg_quality.int8.tflite"
 
 
-def test_a_failed_export_in_quantize_leaves_the_output_folder_untouched(tmp_path: Path) -> None:
+def test_a_failed_export_in_quantize_fails_before_calibration_and_leaves_the_output_folder_untouched(
+        tmp_path: Path) -> None:
     source = tmp_path / "m.onnx"
-    onnx.save(graph_model([N("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]), N("Erf", ["c"], ["e"]),
+    onnx.save(graph_model([N("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]), N("Hardmax", ["c"], ["e"], axis=1),
                            N("Conv", ["e", "w"], ["y"], kernel_shape=[1, 1])], {"x": [1, 4, 6, 6]}, ["y"],
                           [init("w", weights([4, 4, 1, 1], 1))]), str(source))
     np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).normal(size=(16, 4, 6, 6)).astype(np.float32))
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match="no lowering for Erf"):
-        run_quantize(source, out, calib=tmp_path / "calib.npz",
+    stages: list[str] = []
+
+    class Recorder:
+        def stage(self, description: str, total: int | None) -> Callable[[int], None]:
+            stages.append(description)
+            return lambda count: None
+
+    with pytest.raises(ExportError, match=r"before calibration.*node 'hardmax_1' \(Hardmax\): TFLite export has "
+                                          r"no lowering for Hardmax; keep it float"):
+        run_quantize(source, out, calib=tmp_path / "calib.npz", progress=Recorder(),
                      options=QuantizeOptions(methods=(Method.MINMAX,), format="tflite", layer_samples=4))
+    assert not any(stage.startswith("calibrating") for stage in stages), stages
     assert list(out.iterdir()) == []
 
 

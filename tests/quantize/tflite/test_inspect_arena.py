@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.quantize.tflite.tflite_models import hybrid_model, shared_model
-from wedge.edge.cli import main
+from tests.conftest import REPO_ROOT, shared_model
+from tests.quantize.tflite.tflite_models import hybrid_model
+from wedge.cli import main
 from wedge.quantize.tflite.convert import lower_graph
 from wedge.quantize.tflite.graph import read_qdq
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +61,7 @@ def test_a_truncated_tflite_is_one_line_without_a_traceback(digits_tflite: Path,
     bad = tmp_path / "cut.tflite"
     bad.write_bytes(digits_tflite.read_bytes()[:2000])
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "wedge.edge.cli", "inspect", str(bad)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "wedge.cli", "inspect", str(bad)], capture_output=True,
                           text=True, env=env, check=False, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: cut.tflite")

@@ -15,8 +15,8 @@ from ai_edge_litert import schema_py_generated as schema
 from onnx import helper
 
 from tests.quantize.tflite.tflite_models import graph_model, init, lower_and_validate, quantize, weights
-from wedge.edge.artifacts.tflite_flatbuffer import read_tflite
 from wedge.quantize.tflite.errors import ExportError
+from wedge.runtime.artifacts.tflite_flatbuffer import read_tflite
 
 N = helper.make_node
 IMAGE = {"x": [1, 4, 8, 8]}
@@ -158,11 +158,12 @@ def test_flatten_read_by_softmax_transposes_back_to_onnx_order(tmp_path: Path) -
 
 
 def test_an_op_without_lowering_names_the_node_the_op_and_what_to_do(tmp_path: Path) -> None:
-    model = graph_model([_conv1x1()[0], N("Exp", ["c"], ["e"], name="my_exp"), _conv1x1("y", "e", 2)[0]], IMAGE,
-                        ["y"], [_conv1x1()[1], _conv1x1(seed=2)[1]])
+    model = graph_model([_conv1x1()[0], N("Hardmax", ["c"], ["e"], name="my_hardmax", axis=1),
+                         _conv1x1("y", "e", 2)[0]], IMAGE, ["y"], [_conv1x1()[1], _conv1x1(seed=2)[1]])
     qdq, samples = quantize(model, tmp_path)
-    with pytest.raises(ExportError, match=r"node 'my_exp' \(Exp\): TFLite export has no lowering for Exp; "
-                                          r"replace it .* or deploy the int8 ONNX"):
+    with pytest.raises(ExportError, match=r"node 'my_hardmax' \(Hardmax\): TFLite export has no lowering for "
+                                          r"Hardmax; keep it float \(--keep-float my_hardmax or Hardmax\), replace "
+                                          r"it in the model, or deploy the int8 ONNX"):
         lower_and_validate(qdq, samples)
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.quantize.tflite.tflite_models import SHARED_MODELS, quantize_file, shared_model
-from wedge.edge.cli import main
+from tests.conftest import SHARED_MODELS, shared_model
+from tests.quantize.tflite.tflite_models import quantize_file
+from wedge.cli import main
 from wedge.quantize.tflite import export_tflite
 from wedge.samples.reference_data import reference_data
 

@@ -17,9 +17,9 @@ from tests.quantize.tflite.tflite_models import (
     tflite_ops,
     weights,
 )
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.spec import bias_params, bias_values, check_weights, constant_params, same_params
+from wedge.runtime.types import QuantParams
 
 N = helper.make_node
 IMAGE = {"x": [1, 4, 8, 8]}

@@ -9,11 +9,11 @@ import numpy as np
 from onnx import helper
 
 from tests.quantize.tflite.tflite_models import ARENA_BYTES, graph_model, init, lower_and_validate, quantize, weights
-from wedge.edge.artifacts.tflite_flatbuffer import op_name, read_tflite
 from wedge.quantize.tflite.convert import lower_graph
 from wedge.quantize.tflite.graph import read_qdq
 from wedge.quantize.tflite.validate import DEFAULT_SAMPLES, synthetic_samples, validate_tflite
 from wedge.quantize.tflite.writer import TFLITE_IDENTIFIER
+from wedge.runtime.artifacts.tflite_flatbuffer import op_name, read_tflite
 
 
 def test_digits_agrees_with_onnxruntime_in_both_runtimes(digits_qdq: tuple[Path, dict]) -> None:

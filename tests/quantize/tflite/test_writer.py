@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.artifacts.tflite_flatbuffer import builtin_code, read_tflite
-from wedge.edge.engines import open_engine
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.writer import BUFFER_ALIGNMENT, TfliteWriter
+from wedge.runtime.artifacts.tflite_flatbuffer import builtin_code, read_tflite
+from wedge.runtime.engines import open_engine
+from wedge.runtime.types import QuantParams
 
 
 def _fully_connected(writer: TfliteWriter) -> None:

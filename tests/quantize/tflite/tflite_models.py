@@ -11,27 +11,20 @@ from typing import Any, Final
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from wedge.quantize.calibrate import Method, calibrate
 from wedge.quantize.calibration import ArraySampleSet, feed_batch_size
 from wedge.quantize.load import prepare_model
+from wedge.quantize.plan import TFLITE_OP_TYPES, QuantPlan
 from wedge.quantize.static import write_qdq_model
 from wedge.quantize.tflite.convert import LoweredModel, lower_graph
 from wedge.quantize.tflite.graph import read_qdq
 from wedge.quantize.tflite.validate import Validation, validate_tflite
 
-SHARED_MODELS: Final = Path(__file__).resolve().parents[3].parent / "shared" / "models"
 # In-process TFLM needs an arena; a generous one never crashes (only tiny ones do).
 ARENA_BYTES: Final = 2 * 1024 * 1024
 
-
-def shared_model(name: str) -> Path:
-    path = SHARED_MODELS / name
-    if not path.is_file():
-        pytest.skip(f"shared model {name} is absent ({SHARED_MODELS})")
-    return path
 
 
 def weights(shape: Sequence[int], seed: int, scale: float = 0.5) -> np.ndarray:
@@ -61,7 +54,7 @@ def graph_model(nodes: list[onnx.NodeProto], inputs: dict[str, list[int | str]],
 
 
 def quantize(model: onnx.ModelProto, folder: Path, *, count: int = 48) -> tuple[Path, dict[str, np.ndarray]]:
-    """Quantize `model` to int8 QDQ with onnxruntime (minmax) as `wedge quantize` does; returns the QDQ path
+    """Quantize `model` to int8 QDQ with onnxruntime (minmax) as `wedge quantize --format tflite` does; returns the QDQ path
     and fresh eval inputs keyed by input name."""
     source = folder / "case.onnx"
     onnx.save(model, str(source))
@@ -69,9 +62,9 @@ def quantize(model: onnx.ModelProto, folder: Path, *, count: int = 48) -> tuple[
     rng = np.random.default_rng(7)
     calib = {s.name: rng.normal(0, 1, (count, *s.sample_shape)).astype(np.float32) for s in prepared.inputs}
     ranges = calibrate(prepared.path, ArraySampleSet(calib, None, "calib"), Method.MINMAX,
-                       batch_size=feed_batch_size(prepared.inputs, 16))
+                       batch_size=feed_batch_size(prepared.inputs, 16), op_types=TFLITE_OP_TYPES)
     qdq = folder / "case.int8.onnx"
-    write_qdq_model(prepared.path, ranges, qdq)
+    write_qdq_model(prepared.path, ranges, qdq, QuantPlan(TFLITE_OP_TYPES, force_quantize_inputs=True))
     evaluation = {s.name: rng.normal(0, 1, (count, *s.sample_shape)).astype(np.float32) for s in prepared.inputs}
     return qdq, evaluation
 
@@ -85,9 +78,10 @@ def quantize_file(source: Path, calib: np.ndarray, folder: Path) -> Path:
     """The int8 QDQ ONNX of a model file, calibrated (minmax) on `calib`, as `wedge quantize` writes it."""
     prepared = prepare_model(source, folder)
     samples = ArraySampleSet({prepared.inputs[0].name: calib}, None, "calib")
-    ranges = calibrate(prepared.path, samples, Method.MINMAX, batch_size=feed_batch_size(prepared.inputs, 16))
+    ranges = calibrate(prepared.path, samples, Method.MINMAX, batch_size=feed_batch_size(prepared.inputs, 16),
+                       op_types=TFLITE_OP_TYPES)
     qdq = folder / f"{source.stem}.int8.onnx"
-    write_qdq_model(prepared.path, ranges, qdq)
+    write_qdq_model(prepared.path, ranges, qdq, QuantPlan(TFLITE_OP_TYPES, force_quantize_inputs=True))
     return qdq
 
 
@@ -105,7 +99,7 @@ def quantize_sample(name: str, folder: Path, *, eval_count: int = 60) -> tuple[P
 
 def tflite_ops(data: bytes) -> list[tuple[str, list[Any], list[Any]]]:
     """(op name, input TensorTs, output TensorTs) of a .tflite's main subgraph, in order (None: omitted)."""
-    from wedge.edge.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite
+    from wedge.runtime.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite
 
     model = read_tflite(data, "test")
     subgraph = model.subgraphs[0]
@@ -124,8 +118,8 @@ def hybrid_model() -> bytes:
     """Float activations through int8 weights: dynamic-range quantization, which TFLite-Micro lacks."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from wedge.edge.engines.base import QuantParams
     from wedge.quantize.tflite.writer import TfliteWriter
+    from wedge.runtime.types import QuantParams
 
     writer = TfliteWriter()
     x = writer.add_tensor("x", [1, 4], np.float32)

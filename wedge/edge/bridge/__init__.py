@@ -2,7 +2,7 @@
 every record into sinks without loss or duplicates, across drops and restarts of either side.
 
 Library use: `Bridge(selectors, sinks, BleStack.bumble(spec) or BleStack.platform()).run(stop_event)`;
-`wedge bridge` (wedge.edge.cli.bridge) is the command line over it.
+`wedge bridge` (wedge.cli.bridge) is the command line over it.
 """
 
 from wedge.edge.bridge.daemon import Bridge, BridgeStatus

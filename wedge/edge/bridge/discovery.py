@@ -1,11 +1,13 @@
 """Finding a device: by advertised name, by address, or by an advertised service UUID, through any bleak backend.
 
 `BleStack` says which backend bleak uses (the platform's, or Bumble on a given HCI transport); the rest of
-the bridge never needs to know which.
+the bridge never needs to know which. A name or a service UUID may match several devices: each is followed by
+its own session, and `AddressClaims` keeps two sessions from following one device.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,11 +66,7 @@ class BleStack:
     @classmethod
     def bumble(cls, transport_spec: str) -> BleStack:
         # Imported here: a bridge on the OS stack never loads Bumble.
-        from wedge.edge.bridge.bumble_backend import (
-            BleakClientBumble,
-            BleakScannerBumble,
-            BumbleAdapter,
-        )
+        from wedge.edge.bridge.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleAdapter
 
         adapter = BumbleAdapter(transport_spec)
         args = {"bumble": {"adapter": adapter}}
@@ -86,12 +84,38 @@ class Found:
     rssi: int | None
 
 
-async def find_device(selector: DeviceSelector, stack: BleStack, timeout_s: float) -> Found | None:
-    """The first advertising device the selector matches, or None after timeout_s; BridgeError without adapter."""
+class AddressClaims:
+    """Which session follows which device address: one session per device, whatever the selectors say."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, object] = {}
+
+    def claimed(self) -> frozenset[str]:
+        return frozenset(self._owners)
+
+    def claim(self, address: str, owner: object) -> bool:
+        """Take the address for `owner`; False when another owner has it."""
+        return self._owners.setdefault(address.upper(), owner) is owner
+
+    def release(self, address: str, owner: object) -> None:
+        if self._owners.get(address.upper()) is owner:
+            del self._owners[address.upper()]
+
+
+def scan_failure(stack: BleStack, exc: BaseException) -> BridgeError:
+    """The one-line error of a scan that could not start (no adapter, a transport that is not there)."""
+    hint = "" if stack.adapter is not None else " (no Bluetooth adapter? --transport drives one with Bumble)"
+    return BridgeError(f"cannot scan with {stack.label}: {first_line(exc)}{hint}")
+
+
+async def find_device(selector: DeviceSelector, stack: BleStack, timeout_s: float, *,
+                      exclude: Collection[str] = ()) -> Found | None:
+    """The first advertising device the selector matches (and whose address is not in `exclude`), or None after
+    timeout_s; BridgeError without adapter."""
     seen: dict[str, int] = {}
 
     def match(device: BLEDevice, adv: AdvertisementData) -> bool:
-        if selector.matches(device, adv):
+        if device.address.upper() not in exclude and selector.matches(device, adv):
             seen[device.address] = adv.rssi
             return True
         return False
@@ -101,8 +125,7 @@ async def find_device(selector: DeviceSelector, stack: BleStack, timeout_s: floa
         device = await BleakScanner.find_device_by_filter(match, timeout=timeout_s, service_uuids=service_filter,
                                                           **stack.scanner_args)
     except (BleakError, OSError, EOFError) as exc:
-        hint = "" if stack.adapter is not None else " (no Bluetooth adapter? --transport drives one with Bumble)"
-        raise BridgeError(f"cannot scan with {stack.label}: {first_line(exc)}{hint}") from exc
+        raise scan_failure(stack, exc) from exc
     if device is None:
         return None
     return Found(device, seen.get(device.address))

@@ -14,3 +14,7 @@ class BridgeError(WedgeError):
 
 class SinkError(BridgeError):
     """A sink cannot be opened or written (bad spec, disk full, locked database, port in use)."""
+
+
+class DeviceNotFound(BridgeError):
+    """No device matching a selector advertised within the scan timeout, and none ever had in this run."""

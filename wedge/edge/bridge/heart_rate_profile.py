@@ -17,7 +17,9 @@ from wedge.edge.bridge.session import Link
 from wedge.edge.bridge.stream_record import StreamRecord
 from wedge.edge.bridge.wedge_profile import read_key, subscribe_battery
 from wedge.firmware.protocol import gatt_uuids as ids
+from wedge.firmware.protocol.ble_control import EpochSpan
 from wedge.firmware.protocol.ble_errors import MalformedPacket
+from wedge.firmware.protocol.ble_records import NO_EPOCH
 from wedge.firmware.protocol.heart_rate import decode_heart_rate
 
 # Heart rate monitors notify about once a second (Heart Rate Service 1.0 leaves it to the device).
@@ -43,8 +45,9 @@ class HeartRateProfile:
         key = f"{await read_key(client)}/heart-rate"
         self._key = link.stats.key = key
         if self._next_seq is None:
-            last = await link.resume(key)
-            self._next_seq = 0 if last is None else last + 1
+            # Epoch 0 (the bridge numbers these): an empty window asks only for the newest number stored.
+            stored = await link.coverage(key, [EpochSpan(NO_EPOCH, 0, 0)])
+            self._next_seq = stored.epoch(NO_EPOCH).newest or 0
         await client.start_notify(ids.HEART_RATE_MEASUREMENT, lambda _c, data: self._on_measurement(data, link))
         await subscribe_battery(client, link)
 
@@ -57,7 +60,8 @@ class HeartRateProfile:
             logger.info("%s: malformed heart rate measurement: %s", self._key, exc)
             return
         assert self._next_seq is not None and self._key is not None
-        record = StreamRecord.from_heart_rate(self._key, self._next_seq, measurement, time.time_ns() // 1000)
+        record = StreamRecord.from_heart_rate(self._key, self._next_seq, measurement, time.time_ns() // 1000,
+                                              link.stats.name)
         self._next_seq += 1
         link.stats.records += 1
         link.emit([record])

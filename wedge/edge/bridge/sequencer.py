@@ -1,9 +1,10 @@
-"""Orders one device's records by sequence number: drops duplicates, holds records behind a gap, names the gaps.
+"""Orders one epoch of a device's records by sequence number: drops duplicates, holds records behind a gap,
+names the gaps.
 
 Records leave in sequence order while gaps close quickly (a backfill after a lost notification). A gap still
 open after `hold_s` stops holding the stream: the held records leave, and the gap's records leave when the
-backfill brings them, late but exactly once. A gap given up (the device no longer buffers those numbers)
-counts as lost.
+backfill brings them, late but exactly once. Numbers the sinks already hold (`covered`) count as released. A
+gap given up (the device no longer buffers those numbers) counts as lost, and its ranges are kept for the sinks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
+
+from wedge.edge.bridge.coverage import Range, complement, merge
 
 # Past this many held records the stream is released even before hold_s, so holding stays bounded in memory.
 DEFAULT_MAX_HELD: Final[int] = 20_000
@@ -43,7 +46,7 @@ class Sequencer(Generic[T]):
     disjoint [start, end) ranges, so a long backlog costs a few ranges, not a set of thousands of numbers.
     """
 
-    def __init__(self, next_seq: int | None = None, *, hold_s: float = DEFAULT_HOLD_S,
+    def __init__(self, next_seq: int | None = None, *, covered: Iterable[Range] = (), hold_s: float = DEFAULT_HOLD_S,
                  max_held: int = DEFAULT_MAX_HELD, clock: Callable[[], float] = time.monotonic) -> None:
         self.next_seq = next_seq
         self.hold_s = hold_s
@@ -51,9 +54,13 @@ class Sequencer(Generic[T]):
         self._clock = clock
         self._held: dict[int, T] = {}
         self._held_since: float | None = None
-        self._ahead: list[tuple[int, int]] = []
-        self._known_end = next_seq or 0
+        self._ahead: list[tuple[int, int]] = merge(covered)
+        self._known_end = max([next_seq or 0] + [end for _, end in self._ahead])
         self.counters = SequenceCounters()
+        self.lost_ranges: list[Range] = []  # given up and not yet handed to the sinks (`take_lost`)
+        if next_seq is not None:
+            self._drop_ahead_below(next_seq)
+            self._release()
 
     @property
     def started(self) -> bool:
@@ -62,6 +69,15 @@ class Sequencer(Generic[T]):
     @property
     def held(self) -> int:
         return len(self._held)
+
+    @property
+    def known_end(self) -> int:
+        """One past the newest number known to exist (received, covered, or announced by the device)."""
+        return self._known_end
+
+    def take_lost(self) -> list[Range]:
+        lost, self.lost_ranges = self.lost_ranges, []
+        return lost
 
     def start_at(self, seq: int) -> None:
         """Begin (or move forward) the release point; earlier numbers are not expected any more."""
@@ -131,9 +147,10 @@ class Sequencer(Generic[T]):
         """Numbers below before_seq that never arrived are lost; returns the records this releases."""
         if self.next_seq is None or before_seq <= self.next_seq:
             return []
-        ahead_below = sum(min(end, before_seq) - start for start, end in self._ahead if start < before_seq)
         held_below = sorted(s for s in self._held if s < before_seq)
-        self.counters.lost += (before_seq - self.next_seq) - ahead_below - len(held_below)
+        lost = complement(self._ahead + [(s, s + 1) for s in held_below], self.next_seq, before_seq)
+        self.counters.lost += sum(end - start for start, end in lost)
+        self.lost_ranges.extend(lost)
         released = [self._held.pop(s) for s in held_below]
         self._drop_ahead_below(before_seq)
         self.next_seq = before_seq
@@ -152,13 +169,7 @@ class Sequencer(Generic[T]):
                 runs[-1] = (runs[-1][0], seq + 1)
             else:
                 runs.append((seq, seq + 1))
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(self._ahead + runs):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        self._ahead = merged
+        self._ahead = merge(self._ahead + runs)
 
     def _drop_ahead_below(self, seq: int) -> None:
         self._ahead = [(max(start, seq), end) for start, end in self._ahead if end > seq]

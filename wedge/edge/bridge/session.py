@@ -2,7 +2,8 @@
 
 A session never ends on a fault: a vanished device, a refused connection, a silent stream (no notification for
 several expected periods) or a dropped link all lead to a reconnect after an exponential backoff, and the
-profile resubscribes and backfills each time. Only `stop` ends it.
+profile resubscribes and backfills each time. Only `stop` ends it. A session follows one device: once attached
+it stays bound to that device's address, which no other session may take.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -18,19 +20,25 @@ from typing import Any, Final, Protocol
 from bleak import BleakClient
 from bleak_retry_connector import establish_connection
 
-from wedge.edge.bridge.discovery import BleStack, DeviceSelector, find_device
-from wedge.edge.bridge.errors import BridgeError
-from wedge.edge.bridge.stream_record import StreamRecord
+from wedge.edge.bridge.coverage import Coverage
+from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, Found, find_device
+from wedge.edge.bridge.errors import BridgeError, DeviceNotFound
+from wedge.edge.bridge.models import ModelCatalog
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
+from wedge.firmware.protocol.ble_control import EpochSpan
 
 TICK_S: Final[float] = 0.25
+# The newest link events a device's stats keep (for the live page's reconnect and restart marks).
+MAX_LINK_EVENTS: Final[int] = 32
 # A session that stayed up this long starts its next backoff from the beginning again.
 STABLE_SESSION_S: Final[float] = 10.0
 
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[Sequence[StreamRecord]], None]
-Resume = Callable[[str], Awaitable[int | None]]
+CoverageQuery = Callable[[str, Sequence[EpochSpan]], Awaitable[Coverage]]
+NoteLost = Callable[[Sequence[LostRange]], None]
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,15 @@ class DeviceStats:
     selector: str
     state: str = "searching"
     key: str | None = None
+    name: str | None = None
     address: str | None = None
+    epoch: int | None = None
+    epoch_changes: int = 0
+    last_event: str | None = None
     rssi: int | None = None
     battery_percent: int | None = None
+    heart_rate_bpm: int | None = None   # the device's Heart Rate Measurement, when it has the service
+    skin_contact: bool | None = None    # ... and whether it says it touches the skin
     mtu: int | None = None
     connects: int = 0
     disconnects: int = 0
@@ -72,9 +86,16 @@ class DeviceStats:
     backfill_requests: int = 0
     last_error: str | None = None
     last_frame_s: float = field(default_factory=time.monotonic)
+    # (kind, wall clock µs): "connected", "disconnected", "restart" (a new epoch), newest last.
+    events: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=MAX_LINK_EVENTS))
+
+    def note_event(self, kind: str) -> None:
+        self.events.append((kind, time.time_ns() // 1000))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "last_frame_s"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("last_frame_s", "events")}
+        data["events"] = [{"kind": kind, "t_us": t_us} for kind, t_us in self.events]
+        return data
 
 
 class Profile(Protocol):
@@ -92,13 +113,33 @@ class Profile(Protocol):
         """Hand over whatever the profile still holds (the session is ending)."""
 
 
+@dataclass(frozen=True)
+class Outlet:
+    """Where a session's records go (`emit`), what the sinks already hold (`coverage`), where records a
+    device no longer has are reported (`note_lost`), and the models the bridge can name (`models`)."""
+
+    emit: Emit
+    coverage: CoverageQuery
+    note_lost: NoteLost
+    models: ModelCatalog = field(default_factory=ModelCatalog)
+
+
 @dataclass
 class Link:
-    """What a profile gets from its session: the device's stats, where records go and where to resume."""
+    """What a profile gets from its session: the device's stats, and the sinks' outlet."""
 
     stats: DeviceStats
-    emit: Emit
-    resume: Resume
+    outlet: Outlet
+
+    def emit(self, records: Sequence[StreamRecord]) -> None:
+        self.outlet.emit(records)
+
+    async def coverage(self, device: str, windows: Sequence[EpochSpan]) -> Coverage:
+        return await self.outlet.coverage(device, windows)
+
+    def note_lost(self, ranges: Sequence[LostRange]) -> None:
+        if ranges:
+            self.outlet.note_lost(ranges)
 
     def frame_seen(self) -> None:
         self.stats.frames += 1
@@ -108,15 +149,26 @@ class Link:
 class DeviceSession:
     """Keeps one device connected and streaming until `stop` is set."""
 
-    def __init__(self, selector: DeviceSelector, stack: BleStack, profile: Profile, emit: Emit, resume: Resume,
-                 options: SessionOptions | None = None) -> None:
+    def __init__(self, selector: DeviceSelector, stack: BleStack, profile: Profile, outlet: Outlet,
+                 options: SessionOptions | None = None, *, claims: AddressClaims | None = None,
+                 address: str | None = None) -> None:
         self.selector = selector
         self.stack = stack
         self.profile = profile
         self.options = options or SessionOptions()
-        self.stats = DeviceStats(selector.describe())
-        self._link = Link(self.stats, emit, resume)
+        self.stats = DeviceStats(selector.describe(), address=address)
+        self.claims = claims or AddressClaims()
+        # The device this session follows, once it attached (or from the start, when the bridge found it).
+        self.address = address
+        if address is not None and not self.claims.claim(address, self):
+            raise BridgeError(f"{address} is followed by another session already")
+        self._link = Link(self.stats, outlet)
         self._scanned = False
+        self._ever_found = address is not None  # a session the bridge started for a device it already saw
+
+    @property
+    def bound(self) -> bool:
+        return self.address is not None
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff_s = self.options.backoff_first_s
@@ -128,8 +180,9 @@ class DeviceSession:
             except asyncio.CancelledError:
                 raise
             except BridgeError as exc:
-                # No adapter at start is the user's to fix; an adapter lost later may come back.
-                if not scanned_once:
+                # No adapter at start, or no such device at all, is the user's to fix; an adapter lost later
+                # may come back.
+                if not scanned_once or isinstance(exc, DeviceNotFound):
                     raise
                 self.stats.last_error = first_line(exc)
                 logger.warning("%s: %s", self.selector.describe(), self.stats.last_error)
@@ -150,14 +203,33 @@ class DeviceSession:
 
     async def _connect_once(self, stop: asyncio.Event) -> None:
         self.stats.state = "searching"
-        found = await find_device(self.selector, self.stack, self.options.scan_timeout_s)
+        selector = self.selector if self.address is None else DeviceSelector(address=self.address)
+        exclude = self.claims.claimed() - {(self.address or "").upper()}
+        found = await find_device(selector, self.stack, self.options.scan_timeout_s, exclude=exclude)
         self._scanned = True
         if found is None:
             self.stats.state = "not found"
-            raise TimeoutError(f"no device matching {self.selector.describe()} advertised "
-                               f"within {self.options.scan_timeout_s:g} s")
-        self.stats.address = found.device.address
-        self.stats.rssi = found.rssi
+            message = f"no device matching {selector.describe()} advertised within {self.options.scan_timeout_s:g} s"
+            if not self._ever_found:
+                # Never seen in this run: a wrong name or a device that is off is the user's to hear, not a retry.
+                raise DeviceNotFound(f"{message} (is it on, in range and advertising? `wedge scan` lists the "
+                                     "devices nearby)")
+            raise TimeoutError(message)
+        self._ever_found = True
+        address = found.device.address
+        if not self.claims.claim(address, self):
+            raise TimeoutError(f"{address} was taken by another session while this one scanned")
+        try:
+            self.stats.address = address
+            self.stats.name = found.device.name or self.stats.name
+            self.stats.rssi = found.rssi
+            await self._session(found, stop)
+        finally:
+            if self.address is None:  # never attached: another session (or this one, later) may take it
+                self.claims.release(address, self)
+
+    async def _session(self, found: Found, stop: asyncio.Event) -> None:
+        """Connect, attach and stream until the link ends; the session binds to the device once attached."""
         self.stats.state = "connecting"
         disconnected = asyncio.Event()
         try:
@@ -170,10 +242,13 @@ class DeviceSession:
             self.stats.connect_failures += 1
             raise
         self.stats.connects += 1
+        self.stats.note_event("connected")
         self.stats.mtu = client.mtu_size
         try:
             self.stats.state = "subscribing"
             await self.profile.attach(client, self._link)
+            # From now on this session follows this device, and only it.
+            self.address = found.device.address
             self.stats.state = "streaming"
             await self._watch(client, disconnected, stop)
         finally:
@@ -181,6 +256,7 @@ class DeviceSession:
                 with contextlib.suppress(Exception):
                     await client.disconnect()
             self.stats.disconnects += 1
+            self.stats.note_event("disconnected")
             self.stats.state = "disconnected"
 
     async def _watch(self, client: BleakClient, disconnected: asyncio.Event, stop: asyncio.Event) -> None:

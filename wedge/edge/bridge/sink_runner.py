@@ -1,7 +1,9 @@
 """Runs one sink behind its own queue: batches records, retries a failed batch with backoff, measures latency.
+Lost ranges (records a device no longer had) go through the same queue, after the records.
 
 A failing sink keeps what it was given (up to a bound) and keeps retrying; the other sinks and the devices
-are not held up. `flush` waits until everything queued has been written, for a clean exit.
+are not held up. `flush` waits until everything queued has been written, for a clean exit; `running_sinks` opens
+a set of runners' sinks, and flushes and closes them (the bridge's and the fleet's).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from wedge.edge.bridge.errors import BridgeError
 from wedge.edge.bridge.sinks.base import Sink
-from wedge.edge.bridge.stream_record import StreamRecord
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
 
 MAX_BATCH: Final[int] = 2000
@@ -63,6 +66,7 @@ class SinkRunner:
         self.group_commit_s = group_commit_s
         self.stats = SinkStats()
         self._pending: deque[StreamRecord] = deque()
+        self._lost: list[LostRange] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -84,9 +88,31 @@ class SinkRunner:
         self._idle.clear()
         self._wake.set()
 
+    def put_lost(self, ranges: Sequence[LostRange]) -> None:
+        if not ranges:
+            return
+        self._lost.extend(ranges)
+        self._idle.clear()
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    async def _write(self, write: Awaitable[None], delay_s: float) -> float | None:
+        """One attempt: None when it was written, else the next retry delay (after waiting this one)."""
+        try:
+            await write
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats.errors += 1
+            self.stats.last_error = first_line(exc)
+            logger.warning("sink %s: write failed (%s); retrying in %.1f s", self.sink.name,
+                           self.stats.last_error, delay_s)
+            await asyncio.sleep(delay_s)  # a retry backoff, not a synchronization
+            return min(delay_s * 2, RETRY_MAX_S)
+        return None
 
     async def _loop(self) -> None:
         delay_s = RETRY_FIRST_S
@@ -99,19 +125,18 @@ class SinkRunner:
             if wait_s > 0 and len(self._pending) < MAX_BATCH and not self._flushing:
                 await asyncio.sleep(wait_s)  # collecting a group commit, not synchronizing
             last_write = loop.time()
-            while self._pending:
+            while self._pending or self._lost:
+                if not self._pending:
+                    lost = list(self._lost)
+                    retry = await self._write(self.sink.note_lost(lost), delay_s)
+                    if retry is None:
+                        del self._lost[:len(lost)]
+                    delay_s = retry or RETRY_FIRST_S
+                    continue
                 batch = [self._pending[i] for i in range(min(MAX_BATCH, len(self._pending)))]
-                try:
-                    await self.sink.write(batch)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.stats.errors += 1
-                    self.stats.last_error = first_line(exc)
-                    logger.warning("sink %s: write failed (%s); retrying in %.1f s", self.sink.name,
-                                   self.stats.last_error, delay_s)
-                    await asyncio.sleep(delay_s)  # a retry backoff, not a synchronization
-                    delay_s = min(delay_s * 2, RETRY_MAX_S)
+                retry = await self._write(self.sink.write(batch), delay_s)
+                if retry is not None:
+                    delay_s = retry
                     continue
                 delay_s = RETRY_FIRST_S
                 for _ in batch:
@@ -141,3 +166,28 @@ class SinkRunner:
                 await self._task
         with contextlib.suppress(Exception):
             await self.sink.close()
+
+
+@contextlib.asynccontextmanager
+async def running_sinks(runners: Sequence[SinkRunner], flush_timeout_s: float) -> AsyncIterator[None]:
+    """Open every runner's sink and start it (BridgeError naming a sink that cannot open); after a clean exit of
+    the block, write out what is queued (within flush_timeout_s each); always close the sinks that were opened."""
+    opened: list[SinkRunner] = []
+    try:
+        for runner in runners:
+            try:
+                await runner.sink.open()
+            except BridgeError:
+                raise
+            except Exception as exc:
+                raise BridgeError(f"sink {runner.sink.name} cannot open: {first_line(exc)}") from exc
+            opened.append(runner)
+            runner.start()
+        yield
+        for runner in opened:
+            if not await runner.flush(flush_timeout_s):
+                logger.error("sink %s: %d records could not be written before exit (%s)", runner.sink.name,
+                             runner.pending, runner.stats.last_error)
+    finally:
+        for runner in opened:
+            await runner.close()

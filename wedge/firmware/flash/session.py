@@ -1,14 +1,18 @@
 """A connection to one SMP device: identify it, make requests with retries, reconnect, and wait for it to boot.
 
-Every failure becomes a one-line DeviceError or FlashError: a missing or busy port, a device that does not
-speak SMP, one that stops answering, or an SMP error reply (named as Zephyr's error codes).
+Identity works on stock Zephyr: MCUmgr params, OS info and bootloader info are optional Kconfig features (an
+ENOTSUP answer falls back to the board profile's SMP buffer and to `--board`), the board is recognised by the
+Zephyr board targets its profile lists, and wedge's own group is used when present at its configured id.
+Every failure becomes a one-line DeviceError or FlashError: a missing or busy port, a device that does not speak
+SMP, one that stops answering or dies, a reply that does not validate, or an SMP error reply (named as
+Zephyr's error codes).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from pydantic import ValidationError
 from smp import error as smperror
@@ -18,19 +22,35 @@ from smpclient import SMPClient
 from smpclient.exceptions import SMPBadSequence, SMPValidationException
 from smpclient.generics import SMPRequest, error, success
 from smpclient.requests.image_management import ImageStatesRead
-from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead, OSApplicationInfoRead, ResetWrite
+from smpclient.requests.os_management import (
+    BootloaderInformationRead,
+    EchoWrite,
+    MCUMgrParametersRead,
+    OSApplicationInfoRead,
+    ResetWrite,
+)
 from smpclient.transport import SMPTransportDisconnected
 
-from wedge.firmware.errors import DeviceError, FlashError
+from wedge.boards import Board, BoardError, list_boards
+from wedge.boards import load as load_board
+from wedge.errors import first_line
+from wedge.firmware.errors import DeviceError, FlashError, ImageError
 from wedge.firmware.flash.transport import SerialPortTransport
+from wedge.firmware.image.firmware_image import FirmwareDescriptor
 from wedge.firmware.protocol.console import BOOT_BANNER_PREFIX
-from wedge.firmware.protocol.smp_messages import GroupId
-from wedge.firmware.protocol.wedge_group import BoardInfoRead, ModelState, ModelStatusRead
+from wedge.firmware.protocol.smp_messages import BootloaderModeRead, GroupId
+from wedge.firmware.protocol.wedge_group import WEDGE_GROUP_ID, ModelStatus, wedge_requests
 
 TResponse = TypeVar("TResponse")
 
 # While a board boots it hears nothing: probe with an echo this often unless its boot banner comes first.
 BOOT_PROBE_S: Final[float] = 1.0
+# A board's port that vanished (USB CDC re-enumerating at reset, a pulled cable) is back within this long, or
+# the board is taken to have died (lost power, crashed in its bootloader or its self-test).
+PORT_RETURN_S: Final[float] = 10.0
+# The SMP buffer Zephyr builds with by default (CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE), when nothing else says.
+ZEPHYR_DEFAULT_BUF_SIZE: Final[int] = 384
+ZEPHYR_DEFAULT_BUF_COUNT: Final[int] = 4
 _ECHO_PROBE_TIMEOUT_S: Final[float] = 0.5
 
 _IMAGE_ERRORS: Final[dict[int, str]] = {
@@ -44,6 +64,12 @@ _IMAGE_ERRORS: Final[dict[int, str]] = {
     IMG_MGMT_ERR.IMAGE_SETTING_TEST_TO_ACTIVE_DENIED: "that image is already the running one",
     IMG_MGMT_ERR.INVALID_IMAGE_HEADER_MAGIC: "the data is not an MCUboot image",
     IMG_MGMT_ERR.INVALID_IMAGE_DATA_OVERRUN: "more data was sent than the image length",
+    IMG_MGMT_ERR.IMAGE_ALREADY_PENDING: "another image of that slot pair is already pending a test or confirmed",
+    IMG_MGMT_ERR.IMAGE_CONFIRMATION_DENIED: (
+        "the device does not let a host confirm an image that is not its running application "
+        "(CONFIG_MCUMGR_GRP_IMG_ALLOW_CONFIRM_NON_ACTIVE_IMAGE_ANY is off)"
+    ),
+    IMG_MGMT_ERR.INVALID_SLOT: "the device has no such image or slot",
 }
 
 
@@ -53,7 +79,8 @@ class LinkLost(Exception):
 
 @dataclass(frozen=True)
 class DeviceIdentity:
-    """Who answered on the port: board profile name, SMP buffer, and (wedge firmware) budgets and trusted key."""
+    """Who answered on the port: board profile, what it said of itself (each optional), and what wedge's group
+    adds (budgets, trusted key, the application's firmware descriptor)."""
 
     port: str
     board: str
@@ -63,6 +90,12 @@ class DeviceIdentity:
     model_slot_bytes: int | None
     arena_bytes: int | None
     firmware: str | None
+    zephyr_board: str | None = None       # `info i` (None: no OS info on the device)
+    bootloader: str | None = None         # bootloader info (None: the command is off)
+    bootloader_mode: int | None = None
+    params_reported: bool = True          # False: ENOTSUP, buffer from the profile
+    wedge_group: bool = False
+    descriptor: FirmwareDescriptor | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,16 +103,34 @@ class DeviceIdentity:
             "board": self.board,
             "buf_size": self.buf_size,
             "buf_count": self.buf_count,
+            "buf_reported": self.params_reported,
             "key_hash": None if self.key_hash is None else self.key_hash.hex(),
             "model_slot_bytes": self.model_slot_bytes,
             "arena_bytes": self.arena_bytes,
             "firmware": self.firmware,
+            "zephyr_board": self.zephyr_board,
+            "bootloader": self.bootloader,
+            "bootloader_mode": self.bootloader_mode,
+            "wedge_group": self.wedge_group,
+            "descriptor": None if self.descriptor is None else self.descriptor.to_dict(),
         }
+
+
+def board_for_target(target: str, boards: list[Board] | None = None) -> Board | None:
+    """The profile whose `zephyr_boards` lists `target` (an `info i` answer: CONFIG_BOARD[@rev], or a full
+    board target), or whose name it is."""
+    text = target.strip()
+    bare = text.split("@")[0]
+    for board in boards if boards is not None else list_boards():
+        names = {board.name, *board.zephyr_boards, *(t.split("/")[0] for t in board.zephyr_boards)}
+        if text in names or bare in names:
+            return board
+    return None
 
 
 @dataclass(frozen=True)
 class SlotState:
-    """One image slot as the device reports it."""
+    """One image slot as the device reports it (`image` 0 when a single-image device leaves it out)."""
 
     slot: int
     version: str
@@ -89,9 +140,11 @@ class SlotState:
     confirmed: bool
     active: bool
     permanent: bool
+    image: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "image": self.image,
             "slot": self.slot,
             "version": self.version,
             "hash": self.hash.hex(),
@@ -100,34 +153,6 @@ class SlotState:
             "confirmed": self.confirmed,
             "active": self.active,
             "permanent": self.permanent,
-        }
-
-
-@dataclass(frozen=True)
-class ModelReport:
-    """What the board's runtime says about its model (wedge firmware only)."""
-
-    state: str
-    boot_count: int
-    model_name: str | None
-    model_version: str | None
-    model_hash: bytes | None
-    self_test_us: int | None
-    event: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.model_name} {self.model_version}" if self.model_name else "no model"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "boot_count": self.boot_count,
-            "model": self.model_name,
-            "version": self.model_version,
-            "hash": None if self.model_hash is None else self.model_hash.hex(),
-            "self_test_us": self.self_test_us,
-            "event": self.event,
         }
 
 
@@ -144,17 +169,50 @@ def describe_error(response: Any) -> str:
     return f"{name} (rc {rc})" + (f": {response.rsn}" if getattr(response, "rsn", None) else "")
 
 
-class DeviceSession:
-    """One SMP device on one port."""
+class SessionTransport(Protocol):
+    """What the session needs of a transport beyond smpclient's SMPTransport: pipelining, a console to watch
+    for the boot banner, and whether the link is up. The serial transport and the BLE one provide it."""
 
-    def __init__(self, port: str, *, baud: int = 115_200, timeout_s: float = 2.0, attempts: int = 3) -> None:
+    mtu: int
+    max_unencoded_size: int
+
+    async def connect(self, address: str, timeout_s: float) -> None: ...
+    async def disconnect(self) -> None: ...
+    async def send(self, data: bytes) -> None: ...
+    async def receive(self) -> bytes: ...
+    async def send_pipelined(self, data: bytes) -> None: ...
+    async def receive_any(self) -> bytes: ...
+    def initialize(self, smp_server_transport_buffer_size: int) -> None: ...
+    @property
+    def connected(self) -> bool: ...
+    def clear_console(self) -> None: ...
+    def console_text(self) -> bytes: ...
+    async def wait_console(self, marker: bytes, timeout_s: float) -> bool: ...
+    async def address_present(self, timeout_s: float) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Identify:
+    """How to identify a device: `board` when it does not say (no OS info), the wedge group's id."""
+
+    board: str | None = None
+    wedge_group_id: int = WEDGE_GROUP_ID
+
+
+class DeviceSession:
+    """One SMP device on one address (a serial port, or a BLE name with a BLE transport)."""
+
+    def __init__(self, port: str, *, baud: int = 115_200, timeout_s: float = 2.0, attempts: int = 3,
+                 transport: SessionTransport | None = None, identify: Identify = Identify()) -> None:
         self.port = port
         self.timeout_s = timeout_s
         self.attempts = attempts
         self._baud = baud
-        self.transport = SerialPortTransport(baud=baud)
-        self.client = SMPClient(self.transport, port, timeout_s=timeout_s)
+        self.transport: SessionTransport = transport or SerialPortTransport(baud=baud)
+        self.client = SMPClient(self.transport, port, timeout_s=timeout_s)  # type: ignore[arg-type]
         self.identity: DeviceIdentity | None = None
+        self._identify_with = identify
+        self.wedge = wedge_requests(identify.wedge_group_id)
 
     # -- connection --------------------------------------------------------------------------------------
 
@@ -177,12 +235,19 @@ class DeviceSession:
         await self.transport.disconnect()
 
     async def reconnect(self, timeout_s: float) -> DeviceIdentity:
-        """Close, wait for the port to be back, open and identify again (a booting board answers late)."""
+        """Close, wait for the port to be back, open and identify again (a booting board answers late).
+
+        A port that stays away PORT_RETURN_S is a board that died: said so, not waited for in full."""
         await self.close()
         deadline = time.monotonic() + timeout_s
         last: Exception | None = None
         while (left := deadline - time.monotonic()) > 0:
-            await self.transport.connect(self.port, left)
+            if not await self.transport.address_present(min(left, PORT_RETURN_S)):
+                if deadline - time.monotonic() <= 0:
+                    break
+                raise DeviceError(f"the board on {self.port} died: its port went away and did not come back "
+                                  f"within {min(timeout_s, PORT_RETURN_S):.0f} s (power lost, or it crashed)")
+            await self.transport.connect(self.port, max(0.1, deadline - time.monotonic()))
             try:
                 self.identity = await self._identify()
                 return self.identity
@@ -192,19 +257,50 @@ class DeviceSession:
         raise DeviceError(f"the device on {self.port} did not answer within {timeout_s:.0f} s: {last}")
 
     async def _identify(self) -> DeviceIdentity:
-        params = await self.request(MCUMgrParametersRead(), attempts=2)
-        self.transport.initialize(params.buf_size)
-        info = await self.request(OSApplicationInfoRead(format="i"))
-        board_info = await self.request(BoardInfoRead(), allow_unsupported=True)
+        given = self._identify_with.board
+        # An echo first: it is in every mcumgr build, so a silent port is told apart from a partial feature set.
+        await self.request(EchoWrite(d="wedge"), attempts=2, allow_unsupported=True)
+        params = await self.request(MCUMgrParametersRead(), allow_unsupported=True)
+        info = await self.request(OSApplicationInfoRead(format="i"), allow_unsupported=True)
+        target = None if info is None else _text(info.output, "os info output", self.port).strip()
+        board = _identify_board(self.port, target, given)
+        if params is not None:
+            buf_size = _positive(params.buf_size, "buf_size", self.port)
+            buf_count = _positive(params.buf_count, "buf_count", self.port)
+        else:
+            buf_size = board.flashing.mcumgr_buf_size or ZEPHYR_DEFAULT_BUF_SIZE
+            buf_count = ZEPHYR_DEFAULT_BUF_COUNT
+        self.transport.initialize(buf_size)
+        loader = await self.request(BootloaderInformationRead(), allow_unsupported=True)
+        mode = None
+        if loader is not None:
+            mode_reply = await self.request(BootloaderModeRead(query="mode"), allow_unsupported=True,
+                                            allow_group_error=True)
+            mode = getattr(mode_reply, "mode", None) if mode_reply is not None else None
+        board_info = await self.request(self.wedge.board_info(), allow_unsupported=True)
+        descriptor = None
+        if board_info is not None and board_info.descriptor is not None:
+            try:
+                descriptor = FirmwareDescriptor.from_mapping({**board_info.descriptor, "signer_key": b""})
+            except ImageError as exc:
+                raise DeviceError(f"the device on {self.port} describes its firmware wrongly: {exc}") from None
+        if board_info is not None and board_info.board != board.name:
+            raise DeviceError(f"the device on {self.port} says it is {board_info.board}, not {board.name}")
         return DeviceIdentity(
             port=self.port,
-            board=info.output.strip(),
-            buf_size=params.buf_size,
-            buf_count=params.buf_count,
-            key_hash=getattr(board_info, "key_hash", None),
-            model_slot_bytes=getattr(board_info, "model_slot_bytes", None),
-            arena_bytes=getattr(board_info, "arena_bytes", None),
-            firmware=getattr(board_info, "firmware", None),
+            board=board.name,
+            buf_size=buf_size,
+            buf_count=buf_count,
+            key_hash=None if board_info is None else board_info.key_hash,
+            model_slot_bytes=None if board_info is None else board_info.model_slot_bytes,
+            arena_bytes=None if board_info is None else board_info.arena_bytes,
+            firmware=None if board_info is None else board_info.firmware,
+            zephyr_board=target,
+            bootloader=None if loader is None else _text(loader.bootloader, "bootloader", self.port),
+            bootloader_mode=mode if isinstance(mode, int) else None,
+            params_reported=params is not None,
+            wedge_group=board_info is not None,
+            descriptor=descriptor,
         )
 
     # -- requests ----------------------------------------------------------------------------------------
@@ -216,10 +312,13 @@ class DeviceSession:
         timeout_s: float | None = None,
         attempts: int | None = None,
         allow_unsupported: bool = False,
+        allow_group_error: bool = False,
     ) -> Any:
         """The success reply to `request`, re-sent on timeouts; LinkLost if the device is gone or silent.
 
-        An error reply raises FlashError, except ENOTSUP when `allow_unsupported` (then None is returned).
+        An error reply raises FlashError, except ENOTSUP when `allow_unsupported` (then None is returned), and a
+        group's own error when `allow_group_error` (also None). A reply whose body is not a map, or whose fields
+        have the wrong types, is a one-line DeviceError: nothing of it is used.
         """
         tries = attempts or self.attempts
         for attempt in range(tries):
@@ -232,49 +331,61 @@ class DeviceSession:
             except SMPTransportDisconnected as exc:
                 raise LinkLost(str(exc)) from None
             except SMPValidationException as exc:
-                raise DeviceError(f"the device on {self.port} sent a reply smpclient cannot read: {exc.msg.strip()}") from None
+                raise DeviceError(f"the device on {self.port} sent a reply to {type(request).__name__} that does "
+                                  f"not validate: {first_line(exc.msg)}") from None
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                # smp's loads() expands the CBOR body as keyword arguments: a body that is not a map fails here.
+                raise DeviceError(f"the device on {self.port} sent a malformed reply to {type(request).__name__}: "
+                                  f"{first_line(exc)}") from None
             if success(response):
                 return response
             if error(response):
                 if allow_unsupported and _unsupported(response):
                     return None
+                if allow_group_error and isinstance(response, smperror.ErrorV2):
+                    return None
                 raise FlashError(f"the device refused {type(request).__name__}: {describe_error(response)}")
         raise LinkLost(f"the device on {self.port} stopped answering")
 
     async def echo(self, text: str = "wedge", timeout_s: float | None = None) -> None:
-        await self.request(EchoWrite(d=text), timeout_s=timeout_s, attempts=1)
+        """An echo; ENOTSUP (CONFIG_MCUMGR_GRP_OS_ECHO off) still shows an SMP server answering."""
+        await self.request(EchoWrite(d=text), timeout_s=timeout_s, attempts=1, allow_unsupported=True)
 
     async def image_states(self) -> tuple[SlotState, ...]:
         response = await self.request(ImageStatesRead())
-        return tuple(
-            SlotState(
+        states = []
+        for state in response.images:
+            if not isinstance(state.slot, int) or not isinstance(state.version, str) or not (
+                    state.hash is None or isinstance(state.hash, (bytes, bytearray))):
+                raise DeviceError(f"the device on {self.port} sent an image state with wrongly typed fields")
+            states.append(SlotState(
                 slot=state.slot, version=state.version, hash=bytes(state.hash or b""),
                 bootable=bool(state.bootable), pending=bool(state.pending), confirmed=bool(state.confirmed),
                 active=bool(state.active), permanent=bool(state.permanent),
-            )
-            for state in response.images
-        )
+                image=int(state.image) if isinstance(getattr(state, "image", None), int) else 0,
+            ))
+        return tuple(states)
 
-    async def model_report(self) -> ModelReport | None:
+    async def model_report(self) -> ModelStatus | None:
         """The runtime's report, or None from a device without wedge's SMP group."""
-        response = await self.request(ModelStatusRead(), allow_unsupported=True)
+        if self.identity is not None and not self.identity.wedge_group:
+            return None
+        response = await self.request(self.wedge.model_status(), allow_unsupported=True)
         if response is None:
             return None
-        return ModelReport(
-            state=ModelState(response.state).name.lower().replace("_", " "),
-            boot_count=response.boot_count,
-            model_name=response.model_name,
-            model_version=response.model_version,
-            model_hash=response.model_hash,
-            self_test_us=response.self_test_us,
-            event=response.event,
-        )
+        try:
+            return ModelStatus.from_response(response)
+        except ValueError as exc:
+            raise DeviceError(f"the device on {self.port} sent a malformed model status: {first_line(exc)}") from None
 
     async def reset(self, boot_timeout_s: float) -> None:
         """Reset the board and wait until it answers again."""
         self.transport.clear_console()
         try:
             await self.request(ResetWrite(), attempts=1)
+        except FlashError as exc:
+            raise FlashError(f"the device on {self.port} cannot be reset over SMP, so it cannot boot a new image "
+                             f"({exc})") from None
         except LinkLost:
             pass  # the reply can be lost in the reset itself; the boot wait tells whether it happened
         await self.wait_for_boot(boot_timeout_s)
@@ -300,9 +411,41 @@ def parse_reply(request: SMPRequest[Any, Any, Any], frame: bytes) -> Any:
     for kind in (request._Response, request._ErrorV1, request._ErrorV2):
         try:
             return kind.loads(frame)
-        except ValidationError:
+        except (ValidationError, TypeError, ValueError, KeyError):
             continue
     raise DeviceError(f"the device sent a reply to {type(request).__name__} that is none of its reply types")
+
+
+def _identify_board(port: str, target: str | None, given: str | None) -> Board:
+    if given is not None:
+        try:
+            board = load_board(given)
+        except BoardError as exc:
+            raise DeviceError(str(exc)) from None
+        if target is not None and board_for_target(target, [board]) is None:
+            raise DeviceError(f"the device on {port} says it is a {target}, which {board.name} does not list "
+                              f"(zephyr_boards: {', '.join(board.zephyr_boards) or 'none'})")
+        return board
+    if target is None:
+        raise DeviceError(f"the device on {port} does not say what board it is (no OS info: "
+                          "CONFIG_MCUMGR_GRP_OS_INFO is off): pass --board NAME")
+    board = board_for_target(target)
+    if board is None:
+        raise DeviceError(f"the device on {port} is a {target!r}, which no board profile lists in zephyr_boards: "
+                          "pass --board NAME, or add the target to a profile")
+    return board
+
+
+def _text(value: object, what: str, port: str) -> str:
+    if not isinstance(value, str):
+        raise DeviceError(f"the device on {port} sent a {what} that is not text")
+    return value
+
+
+def _positive(value: object, what: str, port: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise DeviceError(f"the device on {port} reported {what} = {value!r}, not a positive integer")
+    return value
 
 
 def _unsupported(response: Any) -> bool:

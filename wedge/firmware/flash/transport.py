@@ -8,7 +8,6 @@ says so), reads in pyserial's ReaderThread, and keeps console text apart for the
 from __future__ import annotations
 
 import asyncio
-import errno
 import time
 from pathlib import Path
 from typing import Final
@@ -18,25 +17,16 @@ from serial.threaded import Protocol, ReaderThread
 from smpclient.transport import SMPTransportDisconnected
 
 from wedge.firmware.errors import DeviceError
-from wedge.firmware.protocol.smp_messages import MalformedMessage, is_response, max_message_bytes, parse_header
-from wedge.firmware.protocol.smp_serial import (
-    LINE_LENGTH_BYTES,
-    Console,
-    Frame,
-    SerialFrameReader,
-    encode_frame,
-)
+from wedge.firmware.flash.replies import ReplyQueue
+from wedge.firmware.protocol.smp_messages import max_message_bytes
+from wedge.firmware.protocol.smp_serial import LINE_LENGTH_BYTES, Console, Frame, SerialFrameReader, encode_frame
+from wedge.firmware.serial_port import is_url, open_failure, open_serial
 
 # Before the server's buffer size is known: one 128-byte line's worth, enough for any small request.
 _UNINITIALIZED_MESSAGE_BYTES: Final[int] = 90
 # How often to look for a port path that is not there yet: no OS event announces a new device file here.
 _PORT_POLL_S: Final[float] = 0.05
 _CONSOLE_KEEP_BYTES: Final[int] = 8192
-_BUSY_ERRNOS: Final[frozenset[int]] = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EACCES})
-
-
-def is_url(address: str) -> bool:
-    return "://" in address
 
 
 async def wait_for_port(address: str, timeout_s: float) -> bool:
@@ -69,18 +59,19 @@ class _Bridge(Protocol):
 class SerialPortTransport:
     """smpclient's SMPTransport protocol over a pyserial port."""
 
+    # Two chunks in flight keep the line busy while a reply travels back (Zephyr's UART has two RX buffers).
+    default_window: int = 2
+
     def __init__(self, *, baud: int = 115_200, write_timeout_s: float = 5.0) -> None:
         self._baud = baud
         self._write_timeout_s = write_timeout_s
         self._smp_server_transport_buffer_size: int | None = None
         self._port: serial.SerialBase | None = None
         self._reader_thread: ReaderThread | None = None
-        self._frames: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._replies = ReplyQueue("the port is closed")
         self._reader = SerialFrameReader()
         self._console = bytearray()
         self._console_event = asyncio.Event()
-        self._sequence: int | None = None
-        self._lost: str | None = None
         self.address: str | None = None
 
     # -- SMPTransport ----------------------------------------------------------------------------------
@@ -91,32 +82,16 @@ class SerialPortTransport:
         if not await wait_for_port(address, timeout_s):
             raise DeviceError(f"serial port {address} does not exist")
         try:
-            port = serial.serial_for_url(address, baudrate=self._baud, timeout=None,
-                                         write_timeout=self._write_timeout_s, exclusive=True, do_not_open=True)
-            port.open()
-        except serial.SerialException as exc:
-            raise self._open_error(address, exc) from exc
-        except (ValueError, OSError) as exc:
-            raise DeviceError(f"cannot open serial port {address}: {exc}") from exc
+            port = open_serial(address, self._baud, timeout_s=None, write_timeout_s=self._write_timeout_s)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise DeviceError(open_failure(address, exc)) from exc
         port.reset_input_buffer()
         self._port = port
-        self._frames = asyncio.Queue()
+        self._replies.reset()
         self._reader = SerialFrameReader()
-        self._lost = None
         loop = asyncio.get_running_loop()
         self._reader_thread = ReaderThread(port, lambda: _Bridge(self, loop))
         self._reader_thread.start()
-
-    @staticmethod
-    def _open_error(address: str, exc: serial.SerialException) -> DeviceError:
-        code = getattr(exc, "errno", None)
-        if code == errno.ENOENT:
-            return DeviceError(f"serial port {address} does not exist")
-        if code in _BUSY_ERRNOS:
-            if code == errno.EACCES:
-                return DeviceError(f"no permission to open serial port {address} (add yourself to its group, e.g. dialout)")
-            return DeviceError(f"serial port {address} is busy: another program has it open")
-        return DeviceError(f"cannot open serial port {address}: {exc}")
 
     async def disconnect(self) -> None:
         thread, port = self._reader_thread, self._port
@@ -129,24 +104,22 @@ class SerialPortTransport:
     async def send(self, data: bytes) -> None:
         if len(data) > self.max_unencoded_size:
             raise ValueError(f"an SMP message of {len(data)} bytes exceeds the server's {self.max_unencoded_size}")
-        port = self._port
-        if port is None or self._lost is not None:
-            raise SMPTransportDisconnected(self._lost or "the port is closed")
+        if self._port is None:
+            raise SMPTransportDisconnected("the port is closed")
+        self._replies.check()
         # Only the reply to this request counts: earlier replies (to requests that timed out) are stale.
-        self._sequence = parse_header(data).sequence
-        while not self._frames.empty():
-            if self._frames.get_nowait() is None:
-                raise SMPTransportDisconnected(self._lost or "the port is closed")
+        self._replies.expect(data)
         await self.send_pipelined(data)
 
     async def receive(self) -> bytes:
-        return await self._next_response(only_sequence=self._sequence)
+        return await self._replies.next(only_sequence=self._replies.sequence)
 
     async def send_pipelined(self, data: bytes) -> None:
         """Send a request without waiting for earlier replies (they stay queued for `receive_any`)."""
         port = self._port
-        if port is None or self._lost is not None:
-            raise SMPTransportDisconnected(self._lost or "the port is closed")
+        if port is None:
+            raise SMPTransportDisconnected("the port is closed")
+        self._replies.check()
         try:
             port.write(encode_frame(data, LINE_LENGTH_BYTES))
         except serial.SerialTimeoutException as exc:
@@ -156,21 +129,7 @@ class SerialPortTransport:
 
     async def receive_any(self) -> bytes:
         """The next response frame, whatever request it answers."""
-        return await self._next_response(only_sequence=None)
-
-    async def _next_response(self, *, only_sequence: int | None) -> bytes:
-        """The next well-formed response (to request `only_sequence`, when given); skips everything else."""
-        while True:
-            frame = await self._frames.get()
-            if frame is None:
-                self._frames.put_nowait(None)  # every later reader sees the loss too
-                raise SMPTransportDisconnected(self._lost or "the port is closed")
-            try:
-                header = parse_header(frame)
-            except MalformedMessage:
-                continue
-            if is_response(header) and (only_sequence is None or header.sequence == only_sequence):
-                return frame
+        return await self._replies.next(only_sequence=None)
 
     async def send_and_receive(self, data: bytes) -> bytes:
         await self.send(data)
@@ -194,7 +153,11 @@ class SerialPortTransport:
 
     @property
     def connected(self) -> bool:
-        return self._port is not None and self._lost is None
+        return self._port is not None and self._replies.lost is None
+
+    async def address_present(self, timeout_s: float) -> bool:
+        """Whether the port (path) is there, waiting up to `timeout_s` for it to come back."""
+        return await wait_for_port(self.address or "", timeout_s) if self.address else True
 
     def clear_console(self) -> None:
         self._console.clear()
@@ -208,7 +171,7 @@ class SerialPortTransport:
         deadline = time.monotonic() + timeout_s
         while marker not in self._console:
             left = deadline - time.monotonic()
-            if left <= 0 or self._lost is not None:
+            if left <= 0 or self._replies.lost is not None:
                 return False
             self._console_event.clear()
             try:
@@ -220,7 +183,7 @@ class SerialPortTransport:
     def _on_data(self, data: bytes) -> None:
         for event in self._reader.feed(data):
             if isinstance(event, Frame):
-                self._frames.put_nowait(event.message)
+                self._replies.put(event.message)
             elif isinstance(event, Console):
                 self._console += event.text
                 del self._console[:-_CONSOLE_KEEP_BYTES]
@@ -229,6 +192,5 @@ class SerialPortTransport:
     def _on_lost(self, exc: BaseException | None) -> None:
         if self._port is None:
             return  # we closed it ourselves
-        self._lost = f"the device on {self.address} went away ({exc or 'port closed'})"
-        self._frames.put_nowait(None)
+        self._replies.lose(f"the device on {self.address} went away ({exc or 'port closed'})")
         self._console_event.set()

@@ -23,7 +23,7 @@ from smpclient.transport import SMPTransportDisconnected
 from wedge.firmware.errors import DeviceError, FlashError
 from wedge.firmware.flash.session import DeviceSession, LinkLost, describe_error, parse_reply
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES
-from wedge.firmware.image.model_image import ModelImage
+from wedge.firmware.image.model_image import SignedImage
 from wedge.firmware.protocol.smp_messages import parse_header
 
 # Zephyr may erase the whole slot on the first chunk: give it longer than the other requests.
@@ -45,16 +45,19 @@ class UploadStats:
     resumes: int
     window: int
     duration_s: float
+    already_on_device_bytes: int = 0  # what an earlier, interrupted upload had left (resumed, not re-sent)
 
     @property
     def resent_bytes(self) -> int:
-        return self.sent_payload_bytes - self.image_bytes
+        """Payload sent more than once: everything sent beyond what the device still needed."""
+        return max(0, self.sent_payload_bytes - (self.image_bytes - self.already_on_device_bytes))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "image_bytes": self.image_bytes,
             "sent_payload_bytes": self.sent_payload_bytes,
             "resent_bytes": self.resent_bytes,
+            "already_on_device_bytes": self.already_on_device_bytes,
             "chunk_payload_bytes": self.chunk_payload_bytes,
             "chunks": self.chunks,
             "resumes": self.resumes,
@@ -164,15 +167,18 @@ async def _pump(session: DeviceSession, data: bytes, offset: int, window: int, p
 
 async def upload_image(
     session: DeviceSession,
-    image: ModelImage,
+    image: SignedImage,
     *,
+    image_number: int | None = None,
     upgrade_only: bool = False,
     progress: Progress | None = None,
     window: int = DEFAULT_WINDOW,
     max_resumes: int = 5,
     reconnect_timeout_s: float = 15.0,
 ) -> UploadStats:
-    """Upload `image` to slot 1 of image 0; resumes after link losses, checks the device's SHA-256 match."""
+    """Upload `image` to the secondary slot of MCUboot image `image_number` (default: the one it is packed for);
+    resumes after link losses, checks the device's SHA-256 match. Zephyr takes a missing `image` as 0, the
+    application, so it is always sent."""
     if window < 1:
         raise ValueError(f"the window must be at least 1, got {window}")
     data = image.data
@@ -180,20 +186,25 @@ async def upload_image(
     tally = _Tally()
     resumes = 0
     started = time.monotonic()
+    number = image.image_number if image_number is None else image_number
+    already: int | None = None
     while True:
         try:
-            first = ImageUploadWrite(off=0, data=data[:IMAGE_HEADER_BYTES], image=0, len=total,
+            first = ImageUploadWrite(off=0, data=data[:IMAGE_HEADER_BYTES], image=number, len=total,
                                      sha=image.upload_sha256, upgrade=True if upgrade_only else None)
             response = await session.request(first, timeout_s=FIRST_CHUNK_TIMEOUT_S)
             tally.sent += IMAGE_HEADER_BYTES
             offset = _offset(response, total)
+            if already is None:
+                # The device resumes an upload it kept from an earlier session: those bytes were sent then.
+                already = offset if offset > IMAGE_HEADER_BYTES else 0
             if progress is not None:
                 progress(offset, total)
             match = response.match if offset == total else await _pump(session, data, offset, window, progress, tally)
             if match is False:
                 raise FlashError("the device's SHA-256 of the uploaded image does not match: the transfer was corrupted")
             return UploadStats(total, tally.sent, tally.largest, tally.chunks, resumes, window,
-                               time.monotonic() - started)
+                               time.monotonic() - started, already or 0)
         except LinkLost as exc:
             resumes += 1
             if resumes > max_resumes:

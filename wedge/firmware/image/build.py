@@ -21,14 +21,17 @@ from imgtool import image as imgtool_image
 from imgtool import version as imgtool_version
 
 from wedge.boards import Board
-from wedge.edge.artifacts import ArtifactError, inspect_model
-from wedge.edge.artifacts.tflm_ops import tflm_unsupported
 from wedge.errors import first_line
+from wedge.files import write_atomic
 from wedge.firmware.errors import ImageError
-from wedge.firmware.image.format import IMAGE_HEADER_BYTES, TLV_WEDGE_MANIFEST
+from wedge.firmware.image.format import IMAGE_HEADER_BYTES, TLV_WEDGE_MANIFEST, ImageVersion
 from wedge.firmware.image.keys import load_signing_key, raw_public_key
 from wedge.firmware.image.manifest import Manifest, TensorManifest
 from wedge.firmware.image.model_image import ModelImage, read_model_image, require_trusted
+from wedge.runtime.artifacts import ArtifactError, inspect_model
+from wedge.runtime.artifacts.labels import ModelLabels, tflite_labels
+from wedge.runtime.artifacts.model_info import ModelInfo
+from wedge.runtime.artifacts.tflm_ops import tflm_unsupported
 
 
 @dataclass(frozen=True)
@@ -75,17 +78,29 @@ def _fit_problems(board: Board, model_bytes: int, image_bytes: int, arena_bytes:
     return problems
 
 
-def _sign(model_path: Path, version: Any, key: Any, manifest: Manifest) -> bytes:
+def _dependencies(min_firmware: str | None) -> dict[str, Any] | None:
+    """imgtool's dependency argument (as its --dependencies "(0, 1.2.0)" builds it): image 0 at least this version."""
+    if min_firmware is None:
+        return None
+    ImageVersion.parse(min_firmware)
+    return {imgtool_image.DEP_IMAGES_KEY: ["0"],
+            imgtool_image.DEP_VERSIONS_KEY: [imgtool_version.decode_version(min_firmware)]}
+
+
+def sign_payload(payload: Path, version: Any, key: Any, custom_tlvs: dict[int, bytes],
+                 dependencies: dict[str, Any] | None = None) -> bytes:
+    """The signed MCUboot image of `payload` with imgtool (SHA-256, the key's hash, ed25519), `custom_tlvs`
+    in the protected area."""
     signer = imgtool_image.Image(version=version, header_size=IMAGE_HEADER_BYTES, pad_header=True)
     # imgtool prints progress ("sign the digest") on stdout, which would corrupt `--json` output.
     with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory(prefix="wedge-pack-") as work:
         try:
-            signer.load(str(model_path))
-            signer.create(key, "hash", None, custom_tlvs={TLV_WEDGE_MANIFEST: manifest.to_cbor()})
+            signer.load(str(payload))
+            signer.create(key, "hash", None, dependencies=dependencies, custom_tlvs=custom_tlvs)
             out = Path(work) / "image.bin"
             signer.save(str(out))
         except (click.ClickException, ValueError, OSError) as exc:
-            raise ImageError(f"imgtool cannot sign {model_path.name}: {first_line(exc)}") from exc
+            raise ImageError(f"imgtool cannot sign {payload.name}: {first_line(exc)}") from exc
         return out.read_bytes()
 
 
@@ -107,14 +122,22 @@ def build_image(
     *,
     arena_bytes: int,
     model_name: str | None = None,
-    labels: Sequence[str] = (),
+    labels: Sequence[str] | None = None,
+    unit: str | None = None,
     check_fit: bool = True,
+    image: int | None = None,
+    min_firmware: str | None = None,
 ) -> PackResult:
     """Sign `model` (.tflite) for `board` into an image in memory.
 
     arena_bytes: the TFLM arena the model needs (as the TFLite export measures it), written in the manifest.
+    labels, unit: what the first output means; None takes what the .tflite carries (`wedge quantize` writes the
+    labels it was given, or found in the ONNX model, into the .tflite's metadata).
     check_fit: refuse a model the board cannot run (missing kernels, arena or slot too small); when False
     the problems become notes, and the board itself will refuse or roll back the image.
+    image: the MCUboot image it is for (default: the board's model image, 1).
+    min_firmware: the application (image 0) version the model needs at least: an MCUboot dependency TLV, so
+    the bootloader never swaps it in under an older application.
     """
     model_path = check_model_path(model)
     if board.compute.runtime != "tflm":
@@ -130,21 +153,34 @@ def build_image(
     if arena_bytes <= 0:
         raise ImageError(f"the arena size must be positive, got {arena_bytes}")
     ops = list(info.op_histogram)
+    target = board.flashing.model_image if image is None else image
+    if target == 0:
+        raise ImageError("image 0 is the application firmware: a model goes to image 1 (`wedge pack --firmware` "
+                         "builds application images)")
+    if board.flashing.images and board.flashing.image(target) is None:
+        raise ImageError(f"{board.name} has no MCUboot image {target} (its images: "
+                         f"{', '.join(str(s.number) for s in board.flashing.images)})")
+    dependencies = _dependencies(min_firmware)
     model_data = model_path.read_bytes()
+    meaning = _meaning(model_data, labels, unit, info, model_path.name)
     manifest = Manifest(
-        model_name=model_name or model_path.stem,
+        # A file name that is not UTF-8 still names the model, with its undecodable bytes shown as U+FFFD.
+        model_name=model_name or os.fsencode(model_path.stem).decode("utf-8", "replace"),
         model_version=version,
         board=board.name,
         runtime=board.compute.runtime,
         inputs=tuple(TensorManifest.from_spec(s) for s in info.inputs),
         outputs=tuple(TensorManifest.from_spec(s) for s in info.outputs),
-        labels=tuple(labels),
+        labels=meaning.labels,
         arena_bytes=arena_bytes,
         model_bytes=len(model_data),
         model_sha256=hashlib.sha256(model_data).digest(),
         signer_key=raw_public_key(key.key.public_key()),
+        ops=tuple(sorted(ops)),
+        image=target,
+        unit=meaning.unit,
     )
-    data = _sign(model_path, header_version, key, manifest)
+    data = sign_payload(model_path, header_version, key, {TLV_WEDGE_MANIFEST: manifest.to_cbor()}, dependencies)
     image = read_model_image(data, model_path.name)
     require_trusted(image, model_path.name, key.key.public_key())
     problems = _fit_problems(board, len(model_data), image.size_bytes, arena_bytes, ops)
@@ -154,15 +190,32 @@ def build_image(
     return PackResult(image=image, path=None, notes=notes)
 
 
+def _meaning(model_data: bytes, labels: Sequence[str] | None, unit: str | None, info: ModelInfo,
+             name: str) -> ModelLabels:
+    """The labels and unit given, else the ones the .tflite carries; checked against the first output."""
+    try:
+        carried = tflite_labels(model_data) or ModelLabels()
+        meaning = ModelLabels(tuple(labels) if labels is not None else carried.labels,
+                              unit if unit is not None else carried.unit)
+        shape = info.outputs[0].shape if info.outputs else ()
+        classes = shape[-1] if shape and isinstance(shape[-1], int) else None
+        meaning.check_classes(classes, name)
+    except ArtifactError as exc:
+        raise ImageError(str(exc)) from None
+    return meaning
+
+
 def write_image(result: PackResult, out: str | Path) -> PackResult:
     """Write the image atomically (a half-written image must never look like a whole one)."""
+    path = write_image_bytes(result.image.data, out)
+    return PackResult(image=result.image, path=path, notes=result.notes)
+
+
+def write_image_bytes(data: bytes, out: str | Path) -> Path:
+    """Write image bytes to `out` atomically, with the mode any new file gets (an image is not a secret: only
+    keys are 0600); ImageError when the folder cannot take them."""
     path = Path(out)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(result.image.data)
-        os.replace(tmp, path)
+        return write_atomic(path, data)
     except OSError as exc:
         raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return PackResult(image=result.image, path=path, notes=result.notes)

@@ -6,6 +6,7 @@ ed25519 signature, and wedge's CBOR manifest (a vendor TLV in the protected area
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import Final
@@ -23,8 +24,12 @@ IMAGE_HEADER_BYTES: Final[int] = imgtool_image.IMAGE_HEADER_SIZE
 TLV_KEYHASH: Final[int] = imgtool_image.TLV_VALUES["KEYHASH"]
 TLV_SHA256: Final[int] = imgtool_image.TLV_VALUES["SHA256"]
 TLV_ED25519: Final[int] = imgtool_image.TLV_VALUES["ED25519"]
-# A vendor TLV type (MCUboot reserves 0xXXA0-0xXXFE for vendors) holding the CBOR manifest.
+# Protected: image id + minimum version of another image (MCUboot's IMAGE_TLV_DEPENDENCY, imgtool --dependencies).
+TLV_DEPENDENCY: Final[int] = imgtool_image.TLV_VALUES["DEPENDENCY"]
+# Vendor TLV types (MCUboot reserves 0xXXA0-0xXXFE for vendors): the CBOR model manifest, and the CBOR
+# descriptor of an application firmware (which is also its payload).
 TLV_WEDGE_MANIFEST: Final[int] = 0x00A5
+TLV_WEDGE_FIRMWARE: Final[int] = 0x00A6
 _TLV_INFO_BYTES: Final[int] = mcuboot.IMAGE_TLV_INFO_STRUCT.size
 
 
@@ -39,6 +44,17 @@ class ImageVersion:
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.major, self.minor, self.revision, self.build)
+
+    @staticmethod
+    def parse(text: str) -> ImageVersion:
+        """MAJOR.MINOR.REVISION[+BUILD], as imgtool takes a version; ImageError otherwise."""
+        match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)(?:\+(\d+))?", text.strip())
+        if match is None:
+            raise ImageError(f"version {text!r} is not MAJOR.MINOR.REVISION[+BUILD] (for example 1.2.0)")
+        major, minor, revision, build = (int(part) if part else 0 for part in match.groups())
+        if major > 0xFF or minor > 0xFF or revision > 0xFFFF or build > 0xFFFFFFFF:
+            raise ImageError(f"version {text!r} does not fit MCUboot's 8.8.16+32-bit version")
+        return ImageVersion(major, minor, revision, build)
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.revision}"

@@ -51,6 +51,18 @@ def generate_keys(out_dir: str | Path) -> KeyPair:
     return KeyPair(private_path, public_path, public_key_hash(key.key.public_key()))
 
 
+def existing_or_new_keys(folder: str | Path) -> KeyPair:
+    """The pair already in `folder` (both halves, matching), else a new one written there."""
+    folder = Path(folder)
+    private_path, public_path = folder / PRIVATE_KEY_NAME, folder / PUBLIC_KEY_NAME
+    if not private_path.exists() and not public_path.exists():
+        return generate_keys(folder)
+    public = load_signing_key(private_path).key.public_key()
+    if raw_public_key(load_public_key(public_path)) != raw_public_key(public):
+        raise SigningKeyError(f"{public_path} is not the public half of {private_path}")
+    return KeyPair(private_path, public_path, public_key_hash(public))
+
+
 def _load(path: str | Path) -> object:
     key_path = Path(path)
     if not key_path.is_file():

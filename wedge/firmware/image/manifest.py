@@ -5,16 +5,23 @@ Encoded as a CBOR map in a protected TLV; decoding validates every field, so a d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import cbor2
 
-from wedge.edge.engines import TensorSpec
 from wedge.firmware.errors import ImageError
+from wedge.runtime.types import TensorSpec
 
-MANIFEST_FORMAT: Final[int] = 1
+MANIFEST_FORMAT: Final[int] = 2
+DIGEST_BYTES: Final[int] = 32
+FLOAT32_MAX: Final[float] = 3.4028234663852886e38
+# Format 1 had no `ops` and no `image`: such a model is image 1 and its ops are unknown.
+READABLE_FORMATS: Final[frozenset[int]] = frozenset({1, 2})
+# The MCUboot image a model goes to unless packed for another (image 0 is the application).
+MODEL_IMAGE: Final[int] = 1
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,16 @@ class Manifest:
     model_bytes: int
     model_sha256: bytes
     signer_key: bytes
+    ops: tuple[str, ...] | None = None      # the operators the model needs (None: a format-1 manifest)
+    image: int = MODEL_IMAGE                # the MCUboot image it is packed for
+    unit: str | None = None                 # a regression output's unit (classifiers name `labels` instead)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (bytes as hex)."""
         return {
             "format": MANIFEST_FORMAT,
+            "image": self.image,
+            "ops": None if self.ops is None else list(self.ops),
             "model_name": self.model_name,
             "model_version": self.model_version,
             "board": self.board,
@@ -79,6 +91,7 @@ class Manifest:
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "labels": list(self.labels),
+            "unit": self.unit,
             "arena_bytes": self.arena_bytes,
             "model_bytes": self.model_bytes,
             "model_sha256": self.model_sha256.hex(),
@@ -86,7 +99,7 @@ class Manifest:
         }
 
     def to_cbor(self) -> bytes:
-        data = self.to_dict()
+        data = {key: value for key, value in self.to_dict().items() if value is not None}
         data["model_sha256"] = self.model_sha256
         data["signer_key"] = self.signer_key
         return cbor2.dumps(data, canonical=True)
@@ -100,8 +113,19 @@ class Manifest:
             raise ImageError(f"the image manifest is not valid CBOR: {exc}") from exc
         if not isinstance(raw, dict):
             raise ImageError("the image manifest is not a CBOR map")
-        if raw.get("format") != MANIFEST_FORMAT:
-            raise ImageError(f"unknown image manifest format {raw.get('format')!r} (this wedge reads {MANIFEST_FORMAT})")
+        version = raw.get("format")
+        if type(version) is not int or version not in READABLE_FORMATS:  # 1.0 and True are not formats
+            raise ImageError(f"unknown image manifest format {version!r} (this wedge reads "
+                             f"{', '.join(map(str, sorted(READABLE_FORMATS)))})")
+        image = _field(raw, "image", int) if version >= 2 else MODEL_IMAGE
+        if not 0 <= image <= 15:
+            raise ImageError(f"the image manifest names MCUboot image {image}, not 0..15")
+        for key in ("model_sha256", "signer_key"):  # a SHA-256 digest; a raw ed25519 public key
+            if len(_field(raw, key, bytes)) != DIGEST_BYTES:
+                raise ImageError(f"the image manifest's {key!r} is {len(raw[key])} bytes, not {DIGEST_BYTES}")
+        for key in ("arena_bytes", "model_bytes"):
+            if _field(raw, key, int) < 0:
+                raise ImageError(f"the image manifest's {key!r} is negative ({raw[key]})")
         return Manifest(
             model_name=_field(raw, "model_name", str),
             model_version=_field(raw, "model_version", str),
@@ -114,22 +138,42 @@ class Manifest:
             model_bytes=_field(raw, "model_bytes", int),
             model_sha256=_field(raw, "model_sha256", bytes),
             signer_key=_field(raw, "signer_key", bytes),
+            ops=tuple(_strings(raw, "ops")) if version >= 2 else None,
+            image=image,
+            unit=_optional_text(raw, "unit"),
         )
 
 
-def _field(raw: Mapping[str, Any], key: str, kind: type) -> Any:
+def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
+    """An optional string field (absent from manifests packed before it existed)."""
+    return None if raw.get(key) is None else _field(raw, key, str)
+
+
+def checked_field(raw: Mapping[str, Any], key: str, kind: type, what: str = "image manifest") -> Any:
+    """raw[key] if it is a `kind`; ImageError naming the field otherwise."""
     value = raw.get(key)
     # bool is an int in Python; a manifest never means a flag where it says a count.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ImageError(f"the image manifest has no valid {key!r}")
+        raise ImageError(f"the {what} has no valid {key!r}")
     return value
 
 
-def _strings(raw: Mapping[str, Any], key: str) -> list[str]:
-    values = _field(raw, key, list)
+def checked_strings(raw: Mapping[str, Any], key: str, what: str = "image manifest") -> list[str]:
+    values = checked_field(raw, key, list, what)
     if not all(isinstance(v, str) for v in values):
-        raise ImageError(f"the image manifest's {key!r} must be strings")
+        raise ImageError(f"the {what}'s {key!r} must be strings")
     return values
+
+
+_field = checked_field
+_strings = checked_strings
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:
+        return False
 
 
 def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
@@ -140,10 +184,13 @@ def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
         shape = _field(item, "shape", list)
         scales = _field(item, "scales", list)
         zero_points = _field(item, "zero_points", list)
-        if not all(isinstance(d, int) for d in shape + zero_points) or not all(
-            isinstance(s, (int, float)) for s in scales
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in shape + zero_points) or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales
         ):
             raise ImageError(f"the image manifest's {key!r} has a malformed tensor")
+        if any(d < -1 for d in shape) or not all(_finite(s) for s in scales):
+            # -1 marks a dynamic dimension; a scale is a finite float32 (an integer too big for one is not).
+            raise ImageError(f"the image manifest's {key!r} has a tensor with a negative dimension or a non-finite scale")
         tensors.append(TensorManifest(
             name=_field(item, "name", str),
             shape=tuple(shape),

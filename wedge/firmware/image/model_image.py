@@ -1,21 +1,24 @@
-"""A signed model image read back: its parts, manifest, hashes, and the checks a host or a bootloader makes.
+"""A signed image read back (a model with its manifest, or an application firmware with its descriptor): its
+parts, hashes, dependencies, and the checks a host or a bootloader makes.
 
-`read_model_image` fails only on structure; `check_image` reports hash, signature and key findings, and
-`require_trusted` turns the first failed check into an ImageError.
+`read_model_image` / `read_signed_image` fail only on structure; `check_image` reports hash, signature and key
+findings, and `require_trusted` turns the first failed check into an ImageError.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from wedge.firmware.errors import ImageError, SigningKeyError
 from wedge.firmware.image.format import (
+    TLV_DEPENDENCY,
     TLV_ED25519,
     TLV_KEYHASH,
     TLV_SHA256,
@@ -27,14 +30,58 @@ from wedge.firmware.image.format import (
 from wedge.firmware.image.keys import public_key_from_raw, public_key_hash
 from wedge.firmware.image.manifest import Manifest
 
+# imgtool's DEPENDENCY TLV payload (image.py, Image.create): image id, 3 pad bytes, then major, minor, revision,
+# build as MCUboot's struct image_version (bootutil/image.h, struct image_dependency).
+_DEPENDENCY: Final = struct.Struct("<B3xBBHI")
+
 
 @dataclass(frozen=True)
-class ModelImage:
-    """A wedge image: the bytes, their MCUboot parts and the manifest. `image_hash` is the SHA-256 TLV."""
+class Dependency:
+    """An MCUboot image dependency: `image` must run at least `minimum` for this image to be swapped in."""
+
+    image: int
+    minimum: ImageVersion
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "minimum": str(self.minimum)}
+
+
+def dependencies_of(parts: ImageParts) -> tuple[Dependency, ...]:
+    raw = parts.protected_tlvs.get(TLV_DEPENDENCY)
+    if raw is None:
+        return ()
+    if len(raw) % _DEPENDENCY.size:
+        raise ImageError(f"a DEPENDENCY TLV of {len(raw)} bytes is not {_DEPENDENCY.size}")
+    found = []
+    for offset in range(0, len(raw), _DEPENDENCY.size):
+        image, major, minor, revision, build = _DEPENDENCY.unpack_from(raw, offset)
+        found.append(Dependency(image, ImageVersion(major, minor, revision, build)))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class SignedImage:
+    """An MCUboot image signed by wedge: the bytes and their parts. `image_hash` is the SHA-256 TLV."""
 
     data: bytes
     parts: ImageParts
-    manifest: Manifest
+
+    @property
+    def signer_key(self) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def image_number(self) -> int:
+        """The MCUboot image (0 the application, 1 the model) this image is for."""
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dependencies(self) -> tuple[Dependency, ...]:
+        return dependencies_of(self.parts)
 
     @property
     def version(self) -> ImageVersion:
@@ -57,6 +104,25 @@ class ModelImage:
     def upload_sha256(self) -> bytes:
         """SHA-256 of the whole file: what an SMP upload names its data by (to resume and to check it)."""
         return hashlib.sha256(self.data).digest()
+
+
+@dataclass(frozen=True)
+class ModelImage(SignedImage):
+    """A model image: the bytes, their MCUboot parts and the manifest."""
+
+    manifest: Manifest
+
+    @property
+    def signer_key(self) -> bytes:
+        return self.manifest.signer_key
+
+    @property
+    def image_number(self) -> int:
+        return self.manifest.image
+
+    @property
+    def label(self) -> str:
+        return f"{self.manifest.model_name} {self.manifest.model_version}"
 
 
 @dataclass(frozen=True)
@@ -92,16 +158,36 @@ def read_model_image(data: bytes, name: str = "image", *, exact: bool = True) ->
     return ModelImage(data=bytes(data[: parts.total_bytes]), parts=parts, manifest=Manifest.from_cbor(manifest_bytes))
 
 
-def read_image_file(path: str | Path) -> ModelImage:
-    """Read and parse the image file at `path`."""
+def read_signed_image(data: bytes, name: str = "image", *, exact: bool = True) -> SignedImage:
+    """A model image (it has a wedge manifest) or an application firmware image (it has a firmware descriptor)."""
+    from wedge.firmware.image.firmware_image import firmware_from_parts
+
+    parts = parse_image(data, name, exact=exact)
+    firmware = firmware_from_parts(data, parts)
+    if firmware is not None:
+        return firmware
+    return read_model_image(data, name, exact=exact)
+
+
+def read_any_image_file(path: str | Path) -> SignedImage:
+    """Read the image file at `path`: a model or a firmware image."""
     image_path = Path(path)
+    return read_signed_image(_read(image_path), image_path.name)
+
+
+def _read(image_path: Path) -> bytes:
     if not image_path.is_file():
         raise ImageError(f"image file not found: {image_path}")
     try:
-        data = image_path.read_bytes()
+        return image_path.read_bytes()
     except OSError as exc:
         raise ImageError(f"cannot read {image_path}: {exc.strerror or exc}") from exc
-    return read_model_image(data, image_path.name)
+
+
+def read_image_file(path: str | Path) -> ModelImage:
+    """Read and parse the image file at `path`."""
+    image_path = Path(path)
+    return read_model_image(_read(image_path), image_path.name)
 
 
 def _verifies(key: Ed25519PublicKey, signature: bytes, digest: bytes) -> bool:
@@ -112,7 +198,7 @@ def _verifies(key: Ed25519PublicKey, signature: bytes, digest: bytes) -> bool:
     return True
 
 
-def check_image(image: ModelImage, trusted_key: Ed25519PublicKey | None = None) -> ImageCheck:
+def check_image(image: SignedImage, trusted_key: Ed25519PublicKey | None = None) -> ImageCheck:
     """Recompute the SHA-256 and check the ed25519 signature (MCUboot signs the digest), optionally by `trusted_key`."""
     parts = image.parts
     problems: list[str] = []
@@ -125,7 +211,7 @@ def check_image(image: ModelImage, trusted_key: Ed25519PublicKey | None = None) 
         problems.append("its SHA-256 does not match its contents (the image was modified after signing)")
     signature = parts.tlvs.get(TLV_ED25519)
     try:
-        signer = public_key_from_raw(image.manifest.signer_key)
+        signer = public_key_from_raw(image.signer_key)
     except (SigningKeyError, ValueError):
         signer = None
     signer_hash = public_key_hash(signer) if signer is not None else b""
@@ -152,7 +238,7 @@ def check_image(image: ModelImage, trusted_key: Ed25519PublicKey | None = None) 
     return ImageCheck(hash_ok, signature_ok, signer_hash, trusted, tuple(problems))
 
 
-def require_trusted(image: ModelImage, name: str, trusted_key: Ed25519PublicKey | None = None) -> ImageCheck:
+def require_trusted(image: SignedImage, name: str, trusted_key: Ed25519PublicKey | None = None) -> ImageCheck:
     """check_image, raising ImageError with the first problem."""
     result = check_image(image, trusted_key)
     if result.problems:

@@ -1,16 +1,33 @@
 """The wedge stream's byte layout: inference records, and the notification frames that carry them over BLE.
 
-A record holds one window's result (sequence number, device timestamp, model id, outputs). A frame is one
+A record holds one window's result, keyed by (boot epoch, sequence number) on its device. A frame is one
 notification of at most ATT_MTU - 3 bytes: several whole records, or one fragment of a record too large for one.
-All integers are little-endian.
+All integers are little-endian; every header field has a fixed size and offset (no padding, no varints).
 
-Record, version 1:
-    u8 version | u8 flags (bit 0: re-sent from the device's buffer) | u32 seq | u64 t_device_us | u32 model_id |
-    u8 output count | per output: u8 dtype | u8 output flags (bit 0: quantized) | u16 value count |
-    [f32 scale | i32 zero_point, when quantized] | values (count x dtype size)
+Record, version 2 (written by this build):
+    offset  size  field
+    0       1     u8  version = 2
+    1       1     u8  flags: bit 0 = re-sent from the device's buffer (backfill); other bits 0
+    2       4     u32 epoch: the device's boot epoch, never 0 (chosen at each boot, see below)
+    6       4     u32 seq: 0 for the epoch's first record, +1 for each next one
+    10      8     u64 t_device_us: end of the window, device clock, µs since the UNIX epoch
+    18      4     u32 model_id: first 4 bytes (big-endian) of the model's SHA-256
+    22      1     u8  output count
+    23      ...   per output: u8 dtype (OutputDType) | u8 output flags (bit 0: quantized) | u16 value count |
+                  [f32 scale | i32 zero_point, when quantized] | values (count x dtype size, little-endian)
+Record, version 1 (still decoded, as epoch 0 = "no epoch"):
+    u8 version = 1 | u8 flags | u32 seq | u64 t_device_us | u32 model_id | u8 output count | outputs as above
 Frame:
     0x01 records:  u8 kind | u8 count | count x (u16 length | record)
     0x02 fragment: u8 kind | u32 seq | u8 index | u8 total | a slice of the record's bytes
+    (a device sends the fragments of one record back to back, never interleaved with another record's)
+
+Epochs: a device starts a new epoch at every boot, and its sequence numbers start again at 0, so a record's key
+on its device is (epoch, seq) and the stable device id (the stream status, `ble_control`) names the device. The
+firmware keeps the last epoch in flash and boots into epoch + 1 (one flash write per boot, none per record);
+with no stored epoch (first boot, factory reset, erased settings) it draws a random one in [1, 2^31) from the
+hardware RNG, so a reset device does not reuse an epoch of its past. There are no skipped numbers inside an
+epoch: a record that was produced has a number, and every number up to the epoch's end was produced.
 """
 
 from __future__ import annotations
@@ -24,29 +41,33 @@ from typing import Any, Final
 
 import numpy as np
 
+from wedge.ble_spec import ATT_MTU_MAX, ATT_MTU_MIN, notification_payload_bytes
 from wedge.firmware.protocol.ble_errors import MalformedPacket, UnsupportedVersion
 
-RECORD_VERSION: Final[int] = 1
+RECORD_VERSION: Final[int] = 2
+RECORD_VERSION_1: Final[int] = 1
+# Version 1 records have no epoch: they read as this one, which no version 2 record may carry.
+NO_EPOCH: Final[int] = 0
+MAX_EPOCH: Final[int] = 0xFFFF_FFFF
 FRAME_RECORDS: Final[int] = 0x01
 FRAME_FRAGMENT: Final[int] = 0x02
-# A notification carries ATT_MTU - 3 bytes: 1 byte opcode and 2 bytes handle (Core Spec Vol 3, Part F, 3.4.7.1).
-ATT_NOTIFY_OVERHEAD_BYTES: Final[int] = 3
-MIN_ATT_MTU: Final[int] = 23
-MAX_ATT_MTU: Final[int] = 517
 MAX_SEQ: Final[int] = 0xFFFF_FFFF
 MAX_OUTPUT_VALUES: Final[int] = 0xFFFF
 MAX_FRAGMENTS: Final[int] = 0xFF
 FLAG_BACKFILL: Final[int] = 0x01
 OUTPUT_FLAG_QUANTIZED: Final[int] = 0x01
 
-_RECORD_HEADER: Final = struct.Struct("<BBIQIB")
+_RECORD_HEADER: Final = struct.Struct("<BBIIQIB")      # version 2
+_RECORD_HEADER_V1: Final = struct.Struct("<BBIQIB")
+_HEADERS: Final[dict[int, struct.Struct]] = {RECORD_VERSION: _RECORD_HEADER, RECORD_VERSION_1: _RECORD_HEADER_V1}
 _OUTPUT_HEADER: Final = struct.Struct("<BBH")
 _QUANT: Final = struct.Struct("<fi")
 _RECORDS_HEADER: Final = struct.Struct("<BB")
 _RECORD_LENGTH: Final = struct.Struct("<H")
 _FRAGMENT_HEADER: Final = struct.Struct("<BIBB")
+FRAGMENT_HEADER_BYTES: Final[int] = _FRAGMENT_HEADER.size
 # The smallest frame payload that still moves a fragment forward: its header and one byte of record.
-MIN_PAYLOAD_BYTES: Final[int] = MIN_ATT_MTU - ATT_NOTIFY_OVERHEAD_BYTES
+MIN_PAYLOAD_BYTES: Final[int] = notification_payload_bytes(ATT_MTU_MIN)
 
 
 @unique
@@ -117,16 +138,18 @@ class Output:
 
 @dataclass(frozen=True)
 class Record:
-    """One inference window's result as the device sends it."""
+    """One inference window's result as the device sends it; `epoch` is NO_EPOCH for a version 1 record."""
 
     seq: int
     t_device_us: int
     model_id: int
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     backfill: bool = False
+    epoch: int = NO_EPOCH
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "epoch": self.epoch,
             "seq": self.seq,
             "t_device_us": self.t_device_us,
             "model_id": self.model_id,
@@ -135,16 +158,26 @@ class Record:
         }
 
 
-def encode_record(record: Record) -> bytes:
-    """The record's bytes (version 1)."""
+def encode_record(record: Record, version: int = RECORD_VERSION) -> bytes:
+    """The record's bytes: version 2 (its epoch must be 1..2^32-1), or version 1 (for an epoch-less record)."""
     if not 0 <= record.seq <= MAX_SEQ:
         raise ValueError(f"seq {record.seq} does not fit in 32 bits")
     if len(record.outputs) > 0xFF:
         raise ValueError(f"a record carries at most 255 outputs, got {len(record.outputs)}")
-    parts = [_RECORD_HEADER.pack(
-        RECORD_VERSION, FLAG_BACKFILL if record.backfill else 0, record.seq, record.t_device_us,
-        record.model_id, len(record.outputs),
-    )]
+    flags = FLAG_BACKFILL if record.backfill else 0
+    if version == RECORD_VERSION:
+        if not NO_EPOCH < record.epoch <= MAX_EPOCH:
+            raise ValueError(f"a version 2 record needs an epoch in 1..{MAX_EPOCH}, got {record.epoch}")
+        header = _RECORD_HEADER.pack(version, flags, record.epoch, record.seq, record.t_device_us,
+                                     record.model_id, len(record.outputs))
+    elif version == RECORD_VERSION_1:
+        if record.epoch != NO_EPOCH:
+            raise ValueError(f"a version 1 record has no epoch, got {record.epoch}")
+        header = _RECORD_HEADER_V1.pack(version, flags, record.seq, record.t_device_us, record.model_id,
+                                        len(record.outputs))
+    else:
+        raise ValueError(f"record version {version} is not one this build writes (1 or 2)")
+    parts = [header]
     for output in record.outputs:
         if len(output.values) > MAX_OUTPUT_VALUES:
             raise ValueError(f"an output carries at most {MAX_OUTPUT_VALUES} values, got {len(output.values)}")
@@ -156,10 +189,22 @@ def encode_record(record: Record) -> bytes:
     return b"".join(parts)
 
 
+def _header(data: bytes | bytearray | memoryview) -> struct.Struct:
+    """The header layout of an encoded record, from its version byte."""
+    if len(data) < 1:
+        raise MalformedPacket("empty record")
+    layout = _HEADERS.get(data[0])
+    if layout is None:
+        raise UnsupportedVersion(f"record version {data[0]} is not supported (this build reads "
+                                 f"{RECORD_VERSION_1} and {RECORD_VERSION})")
+    if len(data) < layout.size:
+        raise MalformedPacket(f"record truncated: {len(data)} bytes, the header alone is {layout.size}")
+    return layout
+
+
 def with_backfill_flag(encoded: bytes) -> bytes:
     """An encoded record marked as re-sent from the device's buffer (its flags byte set), without re-encoding."""
-    if len(encoded) < _RECORD_HEADER.size:
-        raise MalformedPacket(f"a record needs {_RECORD_HEADER.size} bytes, got {len(encoded)}")
+    _header(encoded)
     return encoded[:1] + bytes([encoded[1] | FLAG_BACKFILL]) + encoded[2:]
 
 
@@ -187,14 +232,15 @@ def decode_record(data: bytes | bytearray | memoryview) -> Record:
     """A record from its bytes; MalformedPacket (UnsupportedVersion for another version) when they do not decode."""
     view = memoryview(data)
     size = len(view)
-    if size < 1:
-        raise MalformedPacket("empty record")
-    if view[0] != RECORD_VERSION:
-        raise UnsupportedVersion(f"record version {view[0]} is not supported (this build reads {RECORD_VERSION})")
-    if size < _RECORD_HEADER.size:
-        raise MalformedPacket(f"record truncated: {size} bytes, the header alone is {_RECORD_HEADER.size}")
-    _, flags, seq, t_device_us, model_id, count = _RECORD_HEADER.unpack_from(view)
-    offset = _RECORD_HEADER.size
+    layout = _header(view)
+    if layout is _RECORD_HEADER:
+        _, flags, epoch, seq, t_device_us, model_id, count = layout.unpack_from(view)
+        if epoch == NO_EPOCH:
+            raise MalformedPacket(f"record {seq}: epoch 0 is reserved for version 1 records")
+    else:
+        _, flags, seq, t_device_us, model_id, count = layout.unpack_from(view)
+        epoch = NO_EPOCH
+    offset = layout.size
     outputs = []
     for index in range(count):
         if size < offset + _OUTPUT_HEADER.size:
@@ -220,21 +266,28 @@ def decode_record(data: bytes | bytearray | memoryview) -> Record:
         offset = end
     if offset != size:
         raise MalformedPacket(f"record {seq}: {size - offset} bytes after the last output")
-    return Record(seq, t_device_us, model_id, tuple(outputs), bool(flags & FLAG_BACKFILL))
+    return Record(seq, t_device_us, model_id, tuple(outputs), bool(flags & FLAG_BACKFILL), epoch)
+
+
+def record_key(encoded: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """(epoch, seq) of an encoded record, read from its header (epoch NO_EPOCH for version 1)."""
+    layout = _header(encoded)
+    if layout is _RECORD_HEADER:
+        _, _, epoch, seq = struct.unpack_from("<BBII", encoded)
+        return int(epoch), int(seq)
+    return NO_EPOCH, int(struct.unpack_from("<BBI", encoded)[2])
 
 
 def record_seq(encoded: bytes) -> int:
     """The sequence number of an encoded record, read from its header."""
-    if len(encoded) < _RECORD_HEADER.size:
-        raise MalformedPacket(f"a record needs {_RECORD_HEADER.size} bytes, got {len(encoded)}")
-    return int(_RECORD_HEADER.unpack_from(encoded)[2])
+    return record_key(encoded)[1]
 
 
 def payload_bytes_for_mtu(att_mtu: int) -> int:
     """How many bytes one notification carries at this ATT MTU."""
-    if not MIN_ATT_MTU <= att_mtu <= MAX_ATT_MTU:
-        raise ValueError(f"ATT MTU must be {MIN_ATT_MTU}..{MAX_ATT_MTU}, got {att_mtu}")
-    return att_mtu - ATT_NOTIFY_OVERHEAD_BYTES
+    if not ATT_MTU_MIN <= att_mtu <= ATT_MTU_MAX:
+        raise ValueError(f"ATT MTU must be {ATT_MTU_MIN}..{ATT_MTU_MAX}, got {att_mtu}")
+    return notification_payload_bytes(att_mtu)
 
 
 def fragment_record(encoded: bytes, payload_bytes: int) -> list[bytes]:
@@ -273,8 +326,8 @@ class FrameWriter:
         self._records.append(encoded)
 
     def clear(self) -> None:
+        """Drop the queued records; a record already being fragmented finishes, so the reader never sees half."""
         self._records.clear()
-        self._fragments.clear()
 
     @property
     def pending_records(self) -> int:
@@ -282,6 +335,11 @@ class FrameWriter:
 
     def __bool__(self) -> bool:
         return bool(self._records or self._fragments)
+
+    @property
+    def mid_record(self) -> bool:
+        """A record's fragments are being sent: its next frames must follow before any other writer's."""
+        return bool(self._fragments)
 
     def next_frame(self, payload_bytes: int) -> bytes | None:
         """The next notification's bytes (at most payload_bytes), or None when nothing is queued."""

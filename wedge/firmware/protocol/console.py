@@ -1,6 +1,7 @@
 """Console text a board prints on the UART it shares with SMP: the boot banner a host waits for after a reset.
 
-Zephyr prints `*** Booting Zephyr OS ... ***` when it starts; the virtual board prints a banner in that style.
+Zephyr's kernel prints `*** Booting Zephyr OS build <version> ***` when it starts (kernel/banner.c); so does the
+virtual board.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from typing import Final
 BOOT_BANNER_PREFIX: Final[bytes] = b"*** Booting "
 
 
-def boot_banner(board: str, model: str) -> bytes:
-    """The line a board prints once it has booted and can answer SMP."""
-    return BOOT_BANNER_PREFIX + f"wedge virtual board {board}: {model} ***\r\n".encode()
+ZEPHYR_BUILD: Final[str] = "v4.4.0"
+
+
+def boot_banner(build: str = ZEPHYR_BUILD) -> bytes:
+    """The line Zephyr prints once the kernel is up (the application answers SMP right after)."""
+    return BOOT_BANNER_PREFIX + f"Zephyr OS build {build} ***\r\n".encode()
 
 
 def console_line(text: str) -> bytes:

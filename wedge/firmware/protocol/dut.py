@@ -26,6 +26,8 @@ WARMUP_DONE: Final[str] = "m-warmup-done"
 INFER_DONE: Final[str] = "m-infer-done"
 # The reference firmware runs 10 warm-up inferences when `infer N` gives no W.
 DEFAULT_WARMUP_RUNS: Final[int] = 10
+INT32_MIN: Final[int] = -(1 << 31)
+INT32_MAX: Final[int] = (1 << 31) - 1
 
 
 class DutProtocolError(FirmwareError):
@@ -56,6 +58,21 @@ class Results:
 
 
 @dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class DbPrint:
+    """Print the input buffer as `m-buffer-` lines of 8 hex bytes."""
+
+
+@dataclass(frozen=True)
+class Empty:
+    """A bare `%`: the reference parser answers it with `m-ready` alone."""
+
+
+@dataclass(frozen=True)
 class DbLoad:
     """Announce `size_bytes` of input to come; resets the buffer position."""
 
@@ -77,7 +94,8 @@ class Infer:
     warmup_runs: int = DEFAULT_WARMUP_RUNS
 
 
-Command = Name | Profile | Timestamp | Results | DbLoad | DbData | Infer
+Command = Name | Profile | Timestamp | Results | DbLoad | DbData | Infer | Help | DbPrint | Empty
+TIMESTAMP_MODE: Final[str] = "m-timestamp-mode-performance"  # th_timestamp_initialize in performance mode
 
 
 def encode_command(command: Command) -> bytes:
@@ -90,6 +108,12 @@ def encode_command(command: Command) -> bytes:
         text = "timestamp"
     elif isinstance(command, Results):
         text = "results"
+    elif isinstance(command, Help):
+        text = "help"
+    elif isinstance(command, DbPrint):
+        text = "db print"
+    elif isinstance(command, Empty):
+        text = ""
     elif isinstance(command, DbLoad):
         text = f"db load {command.size_bytes}"
     elif isinstance(command, DbData):
@@ -102,21 +126,28 @@ def encode_command(command: Command) -> bytes:
 def _int(token: str, what: str) -> int:
     if not re.fullmatch(r"-?[0-9]+", token):
         raise DutProtocolError(f"{what} must be an integer, got {token!r}")
-    return int(token)
+    value = int(token)
+    # The reference reads numbers with atoi into an int: a firmware holds 32 bits, and says so past them.
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise DutProtocolError(f"{what} does not fit in 32 bits, got {token!r}")
+    return value
 
 
 def parse_command(text: str) -> Command:
     """A command from its text without the `%` (whitespace-separated tokens, as strtok splits them)."""
     tokens = text.split()
     if not tokens:
-        raise DutProtocolError("empty command")
+        return Empty()
     head, rest = tokens[0], tokens[1:]
-    simple: dict[str, Command] = {"name": Name(), "profile": Profile(), "timestamp": Timestamp(), "results": Results()}
+    simple: dict[str, Command] = {"name": Name(), "profile": Profile(), "timestamp": Timestamp(), "results": Results(),
+                                  "help": Help()}
     if head in simple:
         return simple[head]
     if head == "db":
         if not rest:
             raise DutProtocolError("Command 'db' requires a subcommand")
+        if rest[0] == "print":
+            return DbPrint()
         if rest[0] == "load":
             if len(rest) < 2:
                 raise DutProtocolError("Command 'db load' requires the # of bytes")
@@ -127,10 +158,11 @@ def parse_command(text: str) -> Command:
         digits = rest[0]
         if len(digits) % 2:
             raise DutProtocolError("Insufficent number of hex digits")
-        try:
-            return DbData(bytes.fromhex(digits))
-        except ValueError:
-            raise DutProtocolError(f"Invalid hex digit in '{digits[:16]}'") from None
+        for start in range(0, len(digits), 2):
+            pair = digits[start : start + 2]
+            if not re.fullmatch(r"[0-9a-fA-F]{2}", pair):
+                raise DutProtocolError(f"Invalid hex digit '{pair}'")  # the reference names the bad pair
+        return DbData(bytes.fromhex(digits))
     if head == "infer":
         runs = _int(rest[0], "infer N") if rest else 1
         if runs <= 0:
@@ -140,6 +172,21 @@ def parse_command(text: str) -> Command:
             raise DutProtocolError("Inference warmup must be >=0")
         return Infer(runs, warmup)
     raise DutProtocolError(f"Unknown command: {head}")
+
+
+def help_lines(firmware: str) -> list[str]:
+    """`help%` as the reference's ee_profile_parse prints it."""
+    return [firmware, "", "help         : Print this information", "name         : Print the name of the device",
+            "timestsamp   : Generate a timetsamp", "db SUBCMD    : Manipulate a generic byte buffer",
+            "  load N     : Allocate N bytes and set load counter", "  db HH[HH]* : Load 8-bit hex byte(s) until N bytes",
+            "  print [N=16] [offset=0]", "             : Print N bytes at offset as hex",
+            "infer N [W=0]: Load input, execute N inferences after W warmup loops",
+            "results      : Return the result fp32 vector"]
+
+
+def buffer_lines(data: bytes, per_line: int = 8) -> list[str]:
+    """`db print%`: `m-buffer-` then the bytes as hex joined by `-`, 8 a line."""
+    return ["m-buffer-" + "-".join(f"{b:02x}" for b in data[i : i + per_line]) for i in range(0, len(data), per_line)]
 
 
 def db_commands(data: bytes, max_command_bytes: int = REFERENCE_COMMAND_BYTES) -> Iterator[DbData]:

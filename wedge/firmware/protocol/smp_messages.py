@@ -6,11 +6,16 @@ failure) or `err: {group, rc}` (SMP v2, a group's own error), as Zephyr's mcumgr
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import cbor2
+from pydantic import ConfigDict
+from smp import error as smperror
 from smp import header as smpheader
+from smp import message
 from smp.error import MGMT_ERR
 from smp.image_management import (
     IMG_MGMT_ERR,
@@ -20,9 +25,11 @@ from smp.image_management import (
     ImageUploadWriteRequest,
 )
 from smp.os_management import (
+    BootloaderInformationReadRequest,
     EchoWriteRequest,
     MCUMgrParametersReadRequest,
     OSApplicationInfoReadRequest,
+    OSManagementErrorV2,
     ResetWriteRequest,
 )
 
@@ -43,14 +50,37 @@ class MalformedMessage(ValueError):
     """Bytes that are not an SMP request: too short, a bad header, or a body that is not a CBOR map."""
 
 
-def parse_header(message: bytes) -> Header:
-    """The header of an SMP message; MalformedMessage if there is none."""
+@dataclass(frozen=True)
+class RawHeader:
+    """An SMP header as the bytes say it, whatever its group and command: the `smp` package's Header refuses
+    command ids it does not know, but a server must answer those (Zephyr: rc 8, ENOTSUP)."""
+
+    op: OP
+    version: Version
+    flags: int
+    length: int
+    group_id: int
+    sequence: int
+    command_id: int
+
+
+_HEADER: Final = struct.Struct(">BBHHBB")
+
+
+def parse_header(message: bytes) -> RawHeader:
+    """The header of an SMP message (Zephyr's struct smp_hdr); MalformedMessage if there is none."""
     if len(message) < HEADER_BYTES:
         raise MalformedMessage(f"{len(message)} bytes is shorter than the {HEADER_BYTES}-byte SMP header")
+    first, flags, length, group, sequence, command = _HEADER.unpack_from(message)
     try:
-        return Header.loads(message[:HEADER_BYTES])
-    except (ValueError, AssertionError) as exc:
+        return RawHeader(op=OP(first & 0x07), version=Version((first >> 3) & 0x03), flags=flags, length=length,
+                         group_id=group, sequence=sequence, command_id=command)
+    except ValueError as exc:
         raise MalformedMessage(f"bad SMP header: {exc}") from exc
+
+
+def _pack_header(op: OP, version: Version, length: int, group: int, sequence: int, command: int) -> bytes:
+    return _HEADER.pack((int(version) << 3) | int(op), 0, length, group, sequence, command)
 
 
 def parse_body(message: bytes) -> dict[str, Any]:
@@ -67,31 +97,33 @@ def parse_body(message: bytes) -> dict[str, Any]:
     return value
 
 
-def is_response(header: Header) -> bool:
+def is_response(header: RawHeader) -> bool:
     """True for READ_RSP/WRITE_RSP: a client ignores anything else (such as its own request echoed back)."""
     return header.op in (OP.READ_RSP, OP.WRITE_RSP)
 
 
-def encode_response(request: Header, body: Mapping[str, Any]) -> bytes:
+def encode_response(request: RawHeader, body: Mapping[str, Any]) -> bytes:
     """The reply to `request`: same version, group, command and sequence, the response op, a CBOR body."""
     payload = cbor2.dumps(dict(body), canonical=True)
-    header = Header(
-        op=_RESPONSE_OP.get(request.op, OP.WRITE_RSP),
-        version=request.version,
-        flags=smpheader.Flag(0),
-        length=len(payload),
-        group_id=request.group_id,
-        sequence=request.sequence,
-        command_id=request.command_id,
-    )
-    return bytes(header) + payload
+    return _pack_header(_RESPONSE_OP.get(request.op, OP.WRITE_RSP), request.version, len(payload),
+                        int(request.group_id), request.sequence, int(request.command_id)) + payload
 
 
-def error_response(request: Header, rc: int, *, group_error: bool = True) -> bytes:
-    """An error reply: `err: {group, rc}` for a group's error to an SMP v2 request, else a bare `rc`."""
+def encode_request(op: OP, group: int, command: int, body: Mapping[str, Any], sequence: int = 0,
+                   version: Version = Version.V2) -> bytes:
+    """A request of any group and command (also ones the `smp` package has no model for)."""
+    payload = cbor2.dumps(dict(body), canonical=True)
+    return _pack_header(op, version, len(payload), group, sequence, command) + payload
+
+
+def error_response(request: RawHeader, rc: int, *, group_error: bool = True, legacy_rc: int | None = None) -> bytes:
+    """An error reply: `err: {group, rc}` for a group's error to an SMP v2 request, else a bare `rc`.
+
+    legacy_rc: what the group's mg_translate_error gives a v1 request for this group error (default: rc itself).
+    """
     if group_error and request.version == Version.V2:
         return encode_response(request, {"err": {"group": int(request.group_id), "rc": int(rc)}})
-    return encode_response(request, {"rc": int(rc)})
+    return encode_response(request, {"rc": int(rc if legacy_rc is None or not group_error else legacy_rc)})
 
 
 def max_message_bytes(buf_size: int) -> int:
@@ -118,6 +150,8 @@ __all__ = [
     "OsCommand",
     "ResetWriteRequest",
     "Version",
+    "RawHeader",
+    "encode_request",
     "encode_response",
     "error_response",
     "is_response",
@@ -125,3 +159,23 @@ __all__ = [
     "parse_body",
     "parse_header",
 ]
+
+
+class BootloaderModeReadResponse(message.ReadResponse):
+    """Zephyr's answer to the bootloader-info query "mode" (os_mgmt_bootloader_info): `mode` alone, and
+    `no-downgrade` when MCUboot refuses downgrades. The `smp` package's response model requires `bootloader`,
+    which Zephyr sends only when there is no query, so this one is defined here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    _GROUP_ID = smpheader.GroupId.OS_MANAGEMENT
+    _COMMAND_ID = smpheader.CommandId.OSManagement.BOOTLOADER_INFO
+
+    mode: int
+
+
+class BootloaderModeRead(BootloaderInformationReadRequest):
+    """`query: "mode"`, paired with its replies as smpclient's `SMPClient.request` expects."""
+
+    _Response = BootloaderModeReadResponse
+    _ErrorV1 = smperror.ErrorV1
+    _ErrorV2 = OSManagementErrorV2

@@ -1,7 +1,7 @@
 """The virtual board's control socket: a Unix socket in its state folder taking one JSON object per line.
 
 Commands: `status`; `faults` (set fault knobs, see FaultSettings); `unhang`; `reset` (the reset button);
-`cut` (pull the cable now). `control_request` is the client side, for tests and scripts.
+`cut` (pull the cable now); `ble-drop` (the radio drops its connections). `control_request` is the client side, for tests and scripts.
 """
 
 from __future__ import annotations
@@ -21,15 +21,18 @@ MAX_SOCKET_PATH_BYTES: Final[int] = 107
 
 
 def _slots(board: VirtualBoard) -> list[dict[str, Any]]:
+    """MCUboot's slots in img_mgmt's numbering (0/1 image 0, the application; 2/3 image 1, the model)."""
     slots = []
-    for index in (0, 1):
-        image = slot_image(board.flash, board.flash.layout.slot(index))
-        slots.append(None if image is None else {
-            "slot": index,
-            "model": image.manifest.model_name,
-            "version": image.manifest.model_version,
-            "hash": image.image_hash.hex(),
-        })
+    for pair in board.flash.layout.images:
+        for index in (0, 1):
+            image = slot_image(board.flash, pair, index)
+            slots.append(None if image is None else {
+                "image": pair.number,
+                "slot": index,
+                "model": image.label.rsplit(" ", 1)[0],
+                "version": str(image.version),
+                "hash": image.image_hash.hex(),
+            })
     return slots
 
 
@@ -45,6 +48,9 @@ def board_status(board: VirtualBoard) -> dict[str, Any]:
         "hash": status.model_hash.hex() if status.model_hash else None,
         "boot_count": status.boot_count,
         "event": status.event,
+        "firmware": None if board.firmware is None else board.firmware.label,
+        "dark": board.dark,
+        "stock": board.options.stock,
         "slots": _slots(board),
         "faults": board.faults.to_dict(),
     }
@@ -69,7 +75,10 @@ def _handle(board: VirtualBoard, request: dict[str, Any]) -> dict[str, Any]:
         if board.uart is not None:
             board.uart.cut()
         return {"ok": True}
-    return {"ok": False, "error": f"unknown op {op!r}: status, faults, unhang, reset or cut"}
+    if op == "ble-drop":
+        board.drop_ble()
+        return {"ok": True}
+    return {"ok": False, "error": f"unknown op {op!r}: status, faults, unhang, reset, cut or ble-drop"}
 
 
 async def serve_control(board: VirtualBoard, path: Path) -> asyncio.AbstractServer:

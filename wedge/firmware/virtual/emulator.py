@@ -29,6 +29,8 @@ class PortAnnouncement:
     control: Path
     model: str | None
     event: str | None
+    dut_link: Path | None = None
+    firmware: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,8 @@ class PortAnnouncement:
             "control": str(self.control),
             "model": self.model,
             "event": self.event,
+            "dut_link": None if self.dut_link is None else str(self.dut_link),
+            "firmware": self.firmware,
         }
 
 
@@ -80,6 +84,8 @@ def _announcement(virtual: VirtualBoard, path: str) -> PortAnnouncement:
         control=virtual.state.control_path,
         model=model,
         event=status.event,
+        dut_link=virtual.options.dut_link,
+        firmware=None if virtual.firmware is None else virtual.firmware.label,
     )
 
 

@@ -45,15 +45,43 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class SlotPair:
+    """One MCUboot image's primary and secondary slots (MCUboot numbers them 2 x image and 2 x image + 1)."""
+
+    number: int
+    role: str
+    primary: Partition
+    secondary: Partition
+    page_bytes: int
+
+    @property
+    def slot_bytes(self) -> int:
+        return self.primary.size_bytes
+
+    @property
+    def data_bytes(self) -> int:
+        """What an image may use: the slot less its trailer page."""
+        return self.primary.size_bytes - self.page_bytes
+
+    @property
+    def max_sectors(self) -> int:
+        return self.data_bytes // self.page_bytes
+
+    def slot(self, index: int) -> Partition:
+        return self.primary if index == 0 else self.secondary
+
+
+@dataclass(frozen=True)
 class FlashLayout:
-    """MCUboot's partitions: two image slots, a scratch sector for the swap, and the swap-status area.
+    """The chip's flash as the board profile lays it out: one slot pair per MCUboot image, then a scratch sector
+    and the swap-status journal (kept after the chip's flash: they stand for MCUboot's scratch partition and the
+    status it records in the trailers).
 
     The last page of each slot is its trailer (magic and flags), so an image may use the pages before it.
     """
 
     page_bytes: int
-    primary: Partition
-    secondary: Partition
+    images: tuple[SlotPair, ...]
     scratch: Partition
     status: Partition
 
@@ -61,38 +89,49 @@ class FlashLayout:
     def total_bytes(self) -> int:
         return self.status.end
 
-    @property
-    def slot_data_bytes(self) -> int:
-        return self.primary.size_bytes - self.page_bytes
-
-    @property
-    def max_sectors(self) -> int:
-        return self.slot_data_bytes // self.page_bytes
+    def image(self, number: int) -> SlotPair:
+        for pair in self.images:
+            if pair.number == number:
+                return pair
+        raise ValueError(f"no MCUboot image {number}")
 
     def slot(self, index: int) -> Partition:
-        if index == 0:
-            return self.primary
-        if index == 1:
-            return self.secondary
-        raise ValueError(f"no image slot {index}")
+        """MCUboot slot `index` (0/1 image 0, 2/3 image 1), as img_mgmt numbers slots."""
+        return self.image(index // 2).slot(index % 2)
+
+    @property
+    def slot_count(self) -> int:
+        return 2 * len(self.images)
 
     @staticmethod
     def for_board(board: Board, page_bytes: int = PAGE_BYTES) -> FlashLayout:
-        slot_bytes = board.flashing.slot_size_bytes // page_bytes * page_bytes
-        if slot_bytes < 2 * page_bytes:
-            raise VirtualBoardError(f"{board.name}'s image slot of {board.flashing.slot_size_bytes} bytes is too small")
-        max_sectors = slot_bytes // page_bytes - 1
+        if not board.flashing.images:
+            raise VirtualBoardError(f"{board.name} lists no MCUboot images in its profile ([[flashing.images]]): "
+                                    "it cannot be emulated")
+        pairs = []
+        for slots in board.flashing.images:
+            size = slots.slot_size_bytes // page_bytes * page_bytes
+            if size < 2 * page_bytes or slots.primary_offset % page_bytes or slots.secondary_offset % page_bytes:
+                raise VirtualBoardError(f"{board.name}'s image {slots.number} slots are not {page_bytes}-byte pages")
+            pairs.append(SlotPair(slots.number, slots.role, Partition(f"image-{slots.number}-primary",
+                                                                      slots.primary_offset, size),
+                                  Partition(f"image-{slots.number}-secondary", slots.secondary_offset, size),
+                                  page_bytes))
+        chip_end = math.ceil(board.memory.flash_bytes / page_bytes) * page_bytes
+        max_sectors = max(pair.max_sectors for pair in pairs)
         status_records = 3 * max_sectors + 8
         status_bytes = math.ceil(status_records * STATUS_RECORD_BYTES / page_bytes) * page_bytes
-        primary = Partition("slot0", 0, slot_bytes)
-        secondary = Partition("slot1", primary.end, slot_bytes)
-        scratch = Partition("scratch", secondary.end, page_bytes)
+        scratch = Partition("scratch", chip_end, page_bytes)
         status = Partition("swap-status", scratch.end, status_bytes)
-        return FlashLayout(page_bytes, primary, secondary, scratch, status)
+        return FlashLayout(page_bytes, tuple(pairs), scratch, status)
 
 
-def _power_off() -> NoReturn:
+def power_off() -> NoReturn:
+    """The power goes: the process ends on the spot, mid-write, with POWER_CUT_EXIT_CODE."""
     os._exit(POWER_CUT_EXIT_CODE)
+
+
+_power_off = power_off
 
 
 class FlashFaults:

@@ -1,138 +1,222 @@
-"""The SMP image group of the virtual board, answering as Zephyr's img_mgmt does.
+"""The SMP image group of the virtual board, for two MCUboot images, as Zephyr's img_mgmt answers it.
 
-Upload writes slot 1 with `off`/`len`/`sha`/`image` (a first chunk whose `sha` matches the upload in progress
-resumes it: the reply names the offset to continue from), state read lists the slots, state write marks an
-image for test or confirms the running one, erase clears slot 1.
+Followed: zephyrproject-rtos/zephyr subsys/mgmt/mcumgr/grp/img_mgmt/src/img_mgmt_state.c (img_mgmt_state_read:
+every image's two slots with `image`, `slot`, version, hash and all five flags, the active slot of each image
+flagged active; img_mgmt_set_next_boot_slot: the test/confirm rules, IMAGE_CONFIRMATION_DENIED for the primary
+slot of an image that is not the running application unless ALLOW_CONFIRM_NON_ACTIVE_IMAGE_ANY,
+IMAGE_ALREADY_PENDING while a test is pending; img_mgmt_slot_in_use) and img_mgmt.c (upload: `image` defaults to
+0, `len` bounded by the target slot, an upload of the same `sha` resumes at its offset; erase).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from wedge.firmware.errors import ImageError
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES, header_version
-from wedge.firmware.image.model_image import ModelImage
 from wedge.firmware.protocol.smp_messages import (
     IMG_MGMT_ERR,
-    Header,
     ImageEraseRequest,
     ImageStatesReadRequest,
     ImageStatesWriteRequest,
     ImageUploadWriteRequest,
+    RawHeader,
     encode_response,
     error_response,
 )
 from wedge.firmware.virtual.bootloader import slot_image
-from wedge.firmware.virtual.flash import Flash
+from wedge.firmware.virtual.flash import Flash, SlotPair
 from wedge.firmware.virtual.trailer import SwapType, next_swap, read_trailer, set_image_ok, write_trailer
 
+# The board's console: one line a flash, test request and confirmation (`wedge emulate` prints them on stderr).
+logger = logging.getLogger(__name__)
+
 SHA256_BYTES: Final[int] = 32
+# The running application is image 0 (img_mgmt_active_image()).
+ACTIVE_IMAGE: Final[int] = 0
 
 
 @dataclass
 class _Upload:
+    image: int
     size: int
     sha: bytes
     off: int
     erased_to: int
 
 
-def _version_text(image: ModelImage) -> str:
-    v = image.version
-    # Zephyr prints major.minor.revision and appends the build number only when it is set.
-    return f"{v.major}.{v.minor}.{v.revision}" + (f".{v.build}" if v.build else "")
+@dataclass(frozen=True)
+class ImageGroupOptions:
+    """The img_mgmt Kconfig choices of the firmware: CONFIG_MCUMGR_GRP_IMG_ALLOW_CONFIRM_NON_ACTIVE_IMAGE_ANY
+    (default n; wedge's application sets it, so a host may confirm a model it saw pass its self-test)."""
+
+    allow_confirm_non_active_any: bool = False
+
+
+def _version_text(version: Any) -> str:
+    # img_mgmt_ver_str: major.minor.revision, and .build only when it is set.
+    return f"{version.major}.{version.minor}.{version.revision}" + (f".{version.build}" if version.build else "")
 
 
 class ImageGroup:
-    """Slot 1 uploads and the slot states, on top of the flash and the trailers."""
+    """Uploads, slot states, test/confirm and erase, on the flash and its trailers."""
 
-    def __init__(self, flash: Flash, max_image_bytes: int, running_hash: Callable[[], bytes | None]) -> None:
+    def __init__(self, flash: Flash, options: ImageGroupOptions = ImageGroupOptions(),
+                 on_confirmed: Callable[[int], None] | None = None) -> None:
         self._flash = flash
         self._layout = flash.layout
-        self._max_image_bytes = max_image_bytes
-        self._running_hash = running_hash
+        self._options = options
         self._upload: _Upload | None = None
+        self._on_confirmed = on_confirmed
 
     def forget_upload(self) -> None:
         """A reset loses the upload in progress (Zephyr keeps it in RAM)."""
         self._upload = None
 
-    # -- helpers ----------------------------------------------------------------------------------------
+    # -- Zephyr's next-boot model --------------------------------------------------------------------------
 
-    def _swap(self) -> SwapType:
-        return next_swap(read_trailer(self._flash, self._layout.primary), read_trailer(self._flash, self._layout.secondary))
+    def _pair(self, slot: int) -> SlotPair:
+        return self._layout.image(slot // 2)
 
-    def _slot1_in_use(self) -> bool:
-        """Slot 1 holds the image to revert to while an unconfirmed test image runs: it must not be touched."""
-        return self._swap() == SwapType.REVERT
+    def _next_boot(self, image: int) -> tuple[int, str]:
+        """img_mgmt_get_next_boot_slot: the slot image `image` boots next, and how (normal, test, revert)."""
+        pair = self._layout.image(image)
+        swap = next_swap(read_trailer(self._flash, pair.primary), read_trailer(self._flash, pair.secondary))
+        active = 2 * image
+        return {
+            SwapType.NONE: (active, "normal"),
+            SwapType.PERM: (active + 1, "normal"),
+            SwapType.REVERT: (active + 1, "revert"),
+            SwapType.TEST: (active + 1, "test"),
+        }[swap]
+
+    def _slot_in_use(self, slot: int) -> bool:
+        """img_mgmt_slot_in_use with ALLOW_ERASE_PENDING (Zephyr's default): only the revert slot is refused."""
+        image = slot // 2
+        next_slot, kind = self._next_boot(image)
+        return (slot == next_slot and kind == "revert") or slot == 2 * image
 
     def _states(self) -> list[dict[str, Any]]:
-        swap = self._swap()
         states = []
-        primary = slot_image(self._flash, self._layout.primary)
-        if primary is not None:
-            entry: dict[str, Any] = {"image": 0, "slot": 0, "version": _version_text(primary),
-                                     "hash": primary.image_hash, "bootable": True}
-            if swap != SwapType.REVERT:
-                entry["confirmed"] = True
-            if primary.image_hash == self._running_hash():
-                entry["active"] = True
-            states.append(entry)
-        secondary = slot_image(self._flash, self._layout.secondary)
-        if secondary is not None:
-            entry = {"image": 0, "slot": 1, "version": _version_text(secondary),
-                     "hash": secondary.image_hash, "bootable": True}
-            if swap in (SwapType.TEST, SwapType.PERM):
-                entry["pending"] = True
-            if swap == SwapType.PERM:
-                entry["permanent"] = True
-            if swap == SwapType.REVERT:
-                entry["confirmed"] = True
-            states.append(entry)
+        for pair in self._layout.images:
+            next_slot, kind = self._next_boot(pair.number)
+            active = 2 * pair.number
+            flags = {active: {"active"} | ({"confirmed"} if kind != "revert" else set()), active + 1: set()}
+            if next_slot != active:
+                flags[active + 1] = {"normal": {"pending", "permanent"}, "revert": {"confirmed"},
+                                     "test": {"pending"}}[kind]
+            for index in (0, 1):
+                image = slot_image(self._flash, pair, index)
+                if image is None:
+                    continue
+                slot_flags = flags[active + index]
+                states.append({
+                    "image": pair.number, "slot": index, "version": _version_text(image.version),
+                    "hash": image.image_hash,
+                    # Not CONFIG_MCUMGR_GRP_IMG_FRUGAL_LIST: every flag is sent, true or false.
+                    "bootable": not image.parts.flags & 0x10,  # IMAGE_F_NON_BOOTABLE
+                    "pending": "pending" in slot_flags, "confirmed": "confirmed" in slot_flags,
+                    "active": "active" in slot_flags, "permanent": "permanent" in slot_flags,
+                })
         return states
 
-    def _state_reply(self, header: Header) -> bytes:
+    def _state_reply(self, header: RawHeader) -> bytes:
         return encode_response(header, {"images": self._states(), "splitStatus": 0})
+
+    def _find_by_hash(self, digest: bytes) -> int | None:
+        for slot in range(self._layout.slot_count):
+            image = slot_image(self._flash, self._pair(slot), slot % 2)
+            if image is not None and image.image_hash == digest:
+                return slot
+        return None
+
+    def _set_next_boot_slot(self, slot: int, confirm: bool) -> int:
+        """img_mgmt_set_next_boot_slot: 0 or an IMG_MGMT_ERR."""
+        image = slot // 2
+        active = 2 * image
+        next_slot, kind = self._next_boot(image)
+        if (confirm and image != ACTIVE_IMAGE and not self._options.allow_confirm_non_active_any
+                and slot == active):
+            # ALLOW_CONFIRM_NON_ACTIVE_IMAGE_SECONDARY (default y) still lets a host confirm the secondary.
+            return IMG_MGMT_ERR.IMAGE_CONFIRMATION_DENIED
+        if not confirm and slot == active:
+            return IMG_MGMT_ERR.IMAGE_SETTING_TEST_TO_ACTIVE_DENIED
+        if kind == "test":
+            return 0 if (not confirm and slot == next_slot) else IMG_MGMT_ERR.IMAGE_ALREADY_PENDING
+        if kind == "normal":
+            if confirm and slot == next_slot:
+                return 0
+            if (slot == active and active != next_slot) or (not confirm and slot != active and slot == next_slot):
+                return IMG_MGMT_ERR.IMAGE_ALREADY_PENDING
+        if kind == "revert":
+            if confirm and slot == next_slot:
+                return 0
+            if not confirm:
+                return IMG_MGMT_ERR.IMAGE_ALREADY_PENDING
+        pair = self._layout.image(image)
+        if slot == active:
+            # boot_set_next(active=true, confirm): the running image confirms itself (image_ok in its trailer).
+            trailer = read_trailer(self._flash, pair.primary)
+            if trailer.magic and not trailer.image_ok:
+                set_image_ok(self._flash, pair.primary)
+                logger.info("image %d: %s confirmed: it stays after the next reset", image, self._label(pair, 0))
+                if self._on_confirmed is not None:
+                    self._on_confirmed(image)
+            return 0
+        write_trailer(self._flash, pair.secondary, swap_type=SwapType.PERM if confirm else SwapType.TEST,
+                      image_ok=confirm, copy_done=False)
+        logger.info("image %d: %s swaps in at the next reset%s", image, self._label(pair, 1),
+                    " for good" if confirm else " for a test boot")
+        return 0
+
+    def _label(self, pair: SlotPair, index: int) -> str:
+        found = slot_image(self._flash, pair, index)
+        return "an unreadable image" if found is None else found.label
 
     # -- commands -----------------------------------------------------------------------------------------
 
-    def state_read(self, header: Header, message: bytes) -> bytes:
+    def state_read(self, header: RawHeader, message: bytes) -> bytes:
         ImageStatesReadRequest.loads(message)
         return self._state_reply(header)
 
-    def state_write(self, header: Header, message: bytes) -> bytes:
+    def state_write(self, header: RawHeader, message: bytes) -> bytes:
         request = ImageStatesWriteRequest.loads(message)
-        primary = slot_image(self._flash, self._layout.primary)
-        secondary = slot_image(self._flash, self._layout.secondary)
-        if request.confirm and (request.hash is None or (primary is not None and request.hash == primary.image_hash)):
-            if primary is None:
-                return error_response(header, IMG_MGMT_ERR.NO_IMAGE)
-            trailer = read_trailer(self._flash, self._layout.primary)
-            if trailer.magic and not trailer.image_ok:
-                set_image_ok(self._flash, self._layout.primary)
-            return self._state_reply(header)
-        if secondary is None or request.hash != secondary.image_hash:
-            if primary is not None and request.hash == primary.image_hash:
-                return error_response(header, IMG_MGMT_ERR.IMAGE_SETTING_TEST_TO_ACTIVE_DENIED)
-            return error_response(header, IMG_MGMT_ERR.HASH_NOT_FOUND)
-        write_trailer(self._flash, self._layout.secondary, swap_type=SwapType.PERM if request.confirm else SwapType.TEST,
-                      image_ok=request.confirm, copy_done=False)
+        digest = request.hash or b""
+        if not digest:
+            if not request.confirm:
+                return error_response(header, IMG_MGMT_ERR.INVALID_HASH)  # a test without a hash
+            slot = 2 * ACTIVE_IMAGE
+        elif len(digest) != SHA256_BYTES:
+            return error_response(header, IMG_MGMT_ERR.INVALID_HASH)
+        else:
+            found = self._find_by_hash(digest)
+            if found is None:
+                return error_response(header, IMG_MGMT_ERR.HASH_NOT_FOUND)
+            slot = found
+        rc = self._set_next_boot_slot(slot, bool(request.confirm))
+        if rc:
+            return error_response(header, rc)
         return self._state_reply(header)
 
-    def erase(self, header: Header, message: bytes) -> bytes:
+    def erase(self, header: RawHeader, message: bytes) -> bytes:
         request = ImageEraseRequest.loads(message)
-        if (request.slot if request.slot is not None else 1) != 1:
+        # Without a slot, Zephyr erases the secondary slot of the running application.
+        slot = 2 * ACTIVE_IMAGE + 1 if request.slot is None else request.slot
+        if not 0 <= slot < self._layout.slot_count:
             return error_response(header, IMG_MGMT_ERR.INVALID_SLOT)
-        if self._slot1_in_use():
+        if self._slot_in_use(slot):
             return error_response(header, IMG_MGMT_ERR.NO_FREE_SLOT)
-        self._flash.erase(self._layout.secondary.offset, self._layout.secondary.size_bytes)
-        self._upload = None
+        partition = self._pair(slot).slot(slot % 2)
+        self._flash.erase(partition.offset, partition.size_bytes)
+        if self._upload is not None and self._upload.image == slot // 2:
+            self._upload = None
         return encode_response(header, {})
 
-    def upload(self, header: Header, message: bytes) -> bytes:
+    def upload(self, header: RawHeader, message: bytes) -> bytes:
         request = ImageUploadWriteRequest.loads(message)
         if request.off == 0:
             refused = self._start(header, request)
@@ -147,49 +231,55 @@ class ImageGroup:
         self._write(upload, request.data)
         body: dict[str, Any] = {"off": upload.off}
         if upload.off == upload.size:
+            pair = self._layout.image(upload.image)
             if upload.sha:
-                written = self._flash.read(self._layout.secondary.offset, upload.size)
+                written = self._flash.read(pair.secondary.offset, upload.size)
                 body["match"] = hashlib.sha256(written).digest() == upload.sha
+            logger.info("image %d: received %s, %s bytes, in its secondary slot%s", upload.image,
+                        self._label(pair, 1), f"{upload.size:,}",
+                        "" if body.get("match", True) else " (its SHA-256 does not match the upload's)")
             self._upload = None
         return encode_response(header, body)
 
-    def _start(self, header: Header, request: ImageUploadWriteRequest) -> bytes | None:
+    def _start(self, header: RawHeader, request: ImageUploadWriteRequest) -> bytes | None:
         """Check a first chunk and start (or resume) an upload; an error reply if refused."""
-        if request.image not in (None, 0):
+        image = 0 if request.image is None else request.image
+        if not 0 <= image < len(self._layout.images):
             return error_response(header, IMG_MGMT_ERR.INVALID_SLOT)
         if request.len is None:
             return error_response(header, IMG_MGMT_ERR.INVALID_LENGTH)
         if len(request.data) < IMAGE_HEADER_BYTES:
             return error_response(header, IMG_MGMT_ERR.INVALID_IMAGE_HEADER)
         try:
-            header_version(request.data)
+            new_version = header_version(request.data)
         except ImageError:
             return error_response(header, IMG_MGMT_ERR.INVALID_IMAGE_HEADER_MAGIC)
         sha = request.sha or b""
         if len(sha) > SHA256_BYTES:
             return error_response(header, IMG_MGMT_ERR.INVALID_HASH)
-        if sha and self._upload is not None and self._upload.sha == sha and self._upload.size == request.len:
+        current = self._upload
+        if sha and current is not None and (current.image, current.sha, current.size) == (image, sha, request.len):
             # The same image again after a broken link: keep what arrived and say where to go on.
-            return encode_response(header, {"off": self._upload.off})
-        if request.len > self._max_image_bytes:
+            return encode_response(header, {"off": current.off})
+        pair = self._layout.image(image)
+        if request.len > pair.secondary.size_bytes:
             return error_response(header, IMG_MGMT_ERR.INVALID_IMAGE_TOO_LARGE)
-        if self._slot1_in_use():
+        if self._slot_in_use(2 * image + 1):
             return error_response(header, IMG_MGMT_ERR.NO_FREE_SLOT)
         if request.upgrade:
-            running = slot_image(self._flash, self._layout.primary)
-            new = header_version(request.data).as_tuple()[:3]
+            running = slot_image(self._flash, pair, 0)
             # Zephyr compares major.minor.revision: an equal version is no upgrade either.
-            if running is not None and new <= running.version.as_tuple()[:3]:
+            if running is not None and new_version.as_tuple()[:3] <= running.version.as_tuple()[:3]:
                 return error_response(header, IMG_MGMT_ERR.CURRENT_VERSION_IS_NEWER)
         page = self._layout.page_bytes
-        # A new upload drops any pending request on slot 1 before a byte of the new image lands.
-        self._flash.erase(self._layout.secondary.end - page, page)
-        self._upload = _Upload(size=request.len, sha=sha, off=0, erased_to=0)
+        # A new upload drops any pending request on the slot before a byte of the new image lands.
+        self._flash.erase(pair.secondary.end - page, page)
+        self._upload = _Upload(image=image, size=request.len, sha=sha, off=0, erased_to=0)
         return None
 
     def _write(self, upload: _Upload, data: bytes) -> None:
         page = self._layout.page_bytes
-        base = self._layout.secondary.offset
+        base = self._layout.image(upload.image).secondary.offset
         end = upload.off + len(data)
         # Erase as the data arrives (Zephyr's CONFIG_IMG_ERASE_PROGRESSIVELY) instead of the whole slot at once.
         while upload.erased_to < end:
@@ -197,4 +287,3 @@ class ImageGroup:
             upload.erased_to += page
         self._flash.write(base + upload.off, data)
         upload.off = end
-

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wedge.edge.engines import Engine, EngineError, open_engine
 from wedge.errors import first_line
 from wedge.firmware.image.model_image import ModelImage
+from wedge.runtime.engines import Engine, EngineError, open_engine
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,42 @@ def _zero_point_inputs(engine: Engine) -> dict[str, np.ndarray]:
     return feeds
 
 
-def start_runtime(image: ModelImage, arena_bytes: int) -> tuple[ModelRuntime | None, SelfTest]:
+def _tensor_bytes(image: ModelImage) -> int:
+    total = 0
+    for tensor in image.manifest.inputs + image.manifest.outputs:
+        count = 1
+        for dim in tensor.shape:
+            count *= max(int(dim), 1)
+        try:
+            itemsize = np.dtype(tensor.dtype).itemsize
+        except TypeError:
+            itemsize = 4
+        total += count * itemsize
+    return total
+
+
+def precheck(image: ModelImage, arena_bytes: int, registered_ops: frozenset[str] | None) -> str | None:
+    """What the firmware checks before it hands a model to the interpreter: ops it registered, the manifest's
+    tensors against its arena (a model declaring a 2^31-element input must not reach AllocateTensors)."""
+    ops = image.manifest.ops
+    if registered_ops is not None and ops is not None:
+        missing = sorted(set(ops) - registered_ops)
+        if missing:
+            return f"self-test failed: the firmware registers no kernel for {', '.join(missing)}"
+    needed = _tensor_bytes(image)
+    if needed > arena_bytes:
+        return (f"self-test failed: its input and output tensors alone take {needed:,} bytes, "
+                f"more than the {arena_bytes:,}-byte arena")
+    return None
+
+
+def start_runtime(image: ModelImage, arena_bytes: int,
+                  registered_ops: frozenset[str] | None = None) -> tuple[ModelRuntime | None, SelfTest]:
     """Load `image` into TFLM with `arena_bytes` and self-test it; the runtime is None when the test failed."""
     started = time.perf_counter()
+    refused = precheck(image, arena_bytes, registered_ops)
+    if refused is not None:
+        return None, SelfTest(False, refused, int((time.perf_counter() - started) * 1e6))
     engine: Engine | None = None
     try:
         engine = open_engine(image.parts.body, "tflm", arena_bytes=arena_bytes)

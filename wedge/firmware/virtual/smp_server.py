@@ -12,14 +12,14 @@ from pydantic import ValidationError
 from wedge.firmware.protocol.smp_messages import (
     MGMT_ERR,
     OP,
-    Header,
     MalformedMessage,
+    RawHeader,
     error_response,
     parse_body,
     parse_header,
 )
 
-Handler = Callable[[Header, bytes], bytes]
+Handler = Callable[[RawHeader, bytes], bytes]
 
 
 class SmpServer:

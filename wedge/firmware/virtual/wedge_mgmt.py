@@ -6,58 +6,37 @@ The model status carries the last boot event, so a host can say why the board ro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from wedge import __version__
 from wedge.boards import Board
-from wedge.firmware.protocol.smp_messages import Header, encode_response
-from wedge.firmware.protocol.wedge_group import BoardInfoReadRequest, ModelState, ModelStatusReadRequest
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What the board's runtime reports about its model."""
-
-    state: ModelState
-    boot_count: int
-    model_name: str | None = None
-    model_version: str | None = None
-    model_hash: bytes | None = None
-    arena_used_bytes: int | None = None
-    self_test_us: int | None = None
-    event: str | None = None
-
-    def body(self) -> dict[str, object]:
-        fields = {
-            "state": int(self.state),
-            "boot_count": self.boot_count,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "model_hash": self.model_hash,
-            "arena_used_bytes": self.arena_used_bytes,
-            "self_test_us": self.self_test_us,
-            "event": self.event,
-        }
-        return {key: value for key, value in fields.items() if value is not None}
+from wedge.firmware.image.firmware_image import FirmwareDescriptor
+from wedge.firmware.protocol.smp_messages import RawHeader, encode_response
+from wedge.firmware.protocol.wedge_group import BoardInfoReadRequest, ModelStatus, ModelStatusReadRequest
 
 
 class WedgeGroup:
-    def __init__(self, board: Board, key_hash: bytes, status: Callable[[], ModelStatus]) -> None:
+    def __init__(self, board: Board, key_hash: bytes, status: Callable[[], ModelStatus],
+                 descriptor: Callable[[], FirmwareDescriptor | None]) -> None:
         self._board = board
         self._key_hash = key_hash
         self._status = status
+        self._descriptor = descriptor
 
-    def board_info(self, header: Header, message: bytes) -> bytes:
+    def board_info(self, header: RawHeader, message: bytes) -> bytes:
         BoardInfoReadRequest.loads(message)
-        return encode_response(header, {
+        descriptor = self._descriptor()
+        body: dict[str, object] = {
             "board": self._board.name,
             "runtime": self._board.compute.runtime,
             "model_slot_bytes": self._board.budgets.model_slot_bytes,
-            "arena_bytes": self._board.budgets.arena_bytes,
+            "arena_bytes": descriptor.arena_bytes if descriptor else self._board.budgets.arena_bytes,
             "key_hash": self._key_hash,
-            "firmware": f"wedge-virtual {__version__}",
-        })
+            "firmware": f"{descriptor.name} {descriptor.version}" if descriptor else f"wedge-virtual {__version__}",
+        }
+        if descriptor is not None:
+            body["descriptor"] = descriptor.to_report()
+        return encode_response(header, body)
 
-    def model_status(self, header: Header, message: bytes) -> bytes:
+    def model_status(self, header: RawHeader, message: bytes) -> bytes:
         ModelStatusReadRequest.loads(message)
         return encode_response(header, self._status().body())

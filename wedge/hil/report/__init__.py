@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wedge.hil.report.html import render_html
 from wedge.hil.report.junit import merge_junit
-from wedge.hil.runner import BenchRun
+from wedge.hil.results import BenchRun
 
 
 def write_reports(run: BenchRun, folder: Path) -> BenchRun:

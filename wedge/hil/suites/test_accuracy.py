@@ -38,7 +38,7 @@ def device_run(board: Any, flashed: Any, hil_model: Any, hil_eval: Any, hil_opti
     finally:
         reference.close()
     rows = []
-    with DutClient(board.port, baud=board.entry.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
+    with DutClient(board.dut_port, baud=board.baud, max_command_bytes=board.entry.dut_command_bytes) as client:
         for index in range(len(eval_set)):
             client.load(eval_set.input_bytes(index, reference.inputs))
             rows.append(client.infer(1, 0).results)
@@ -49,6 +49,7 @@ def device_run(board: Any, flashed: Any, hil_model: Any, hil_eval: Any, hil_opti
 
 
 def test_device_agrees_with_the_host_reference(device_run: DeviceRun, hil_record: Any) -> None:
+    """Device agrees with the host reference (LiteRT on the same .tflite)."""
     labels = device_run.eval_set.labels
     result = agreement(device_run.device, device_run.host, labels)
     hil_record("accuracy", result.to_dict())
@@ -62,7 +63,8 @@ def test_device_agrees_with_the_host_reference(device_run: DeviceRun, hil_record
 
 def test_device_outputs_are_bit_exact_with_tflite_micro_on_the_host(device_run: DeviceRun, board: Any,
                                                                    hil_model: Any, hil_record: Any) -> None:
-    from wedge.edge.engines import open_engine
+    """Device outputs are bit-exact with TFLite-Micro on the host."""
+    from wedge.runtime.engines import open_engine
 
     with open_engine(hil_model, "tflm", arena_bytes=board.entry.profile.budgets.arena_bytes) as engine:
         host = np.stack([dequantized_outputs(tuple(engine.outputs), engine.run(feeds))

@@ -1,7 +1,8 @@
 """Latency and throughput as MLPerf Tiny measures them: `infer N W`, time between the two `m-lap-us`, median.
 
-A virtual board's clock is its profile's cycle model (the `m-timer` line says so); the host's wall time of the
-same runs is recorded separately.
+A virtual board's `m-lap-us` is a wall clock and its inferences take its profile's cycle model (MACs x
+cycles/MAC / clock) on it, or the host's compute time when that is longer (the `m-timer` line says so); the
+host's compute time of the same runs is recorded separately.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ WARMUP_RUNS: Final[int] = 2
 
 def test_latency_median_over_repeated_runs(board: Any, flashed: Any, dut: Any, hil_model: Any,
                                            hil_record: Any) -> None:
+    """Latency: median of repeated `infer` runs, and throughput."""
     reference = HostReference(hil_model)
     try:
         sample = b"".join(np.zeros(spec.shape, dtype=spec.dtype).tobytes() for spec in reference.inputs)
@@ -40,11 +42,13 @@ def test_latency_median_over_repeated_runs(board: Any, flashed: Any, dut: Any, h
     assert figures.median_us > 0, "the board reported no time between its laps"
     if board.virtual:
         modelled = board.entry.profile.estimate_latency_s(_macs(hil_model)) * 1e6
-        assert abs(figures.median_us - round(modelled)) <= 1, (
+        host = float(np.median(walls)) if walls else 0.0
+        # At least the cycle model; at most that (or the host's compute time) plus the pacing's own overhead.
+        assert modelled - 1 <= figures.median_us <= max(modelled, host) * 1.25 + 200, (
             f"the virtual board reports {figures.median_us} us; its cycle model says {modelled:.0f} us")
 
 
 def _macs(model: Any) -> int:
-    from wedge.edge.artifacts import inspect_model
+    from wedge.runtime.artifacts import inspect_model
 
     return inspect_model(model).macs

@@ -1,6 +1,6 @@
 """The language-model quantization report: perplexity, agreement, samples, size, speed, memory, board fit.
 
-Data and JSON only; `wedge.edge.cli.quantize_lm` renders it for people.
+Data and JSON only; `wedge.cli.quantize_lm` renders it for people.
 """
 
 from __future__ import annotations

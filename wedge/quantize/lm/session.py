@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 
 from wedge.errors import first_line
 from wedge.quantize.errors import ModelLoadError
+from wedge.quantize.lm.chat import ChatTemplate
 from wedge.quantize.lm.errors import ContextLengthError, LmError, NotALanguageModelError, VocabularyMismatchError
 from wedge.quantize.lm.llama import LlamaConfig
-from wedge.quantize.lm.chat import ChatTemplate
 from wedge.quantize.lm.llama_onnx import CHAT_TEMPLATE_KEY, CONFIG_KEY, NAME_KEY, TOKENIZER_KEY, config_from_json
 from wedge.quantize.lm.tokenizer import TextTokenizer
 

@@ -9,20 +9,16 @@ int8 under int4 weights.
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import QuantType, quantize_dynamic
-
 from numpy.typing import NDArray
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from wedge.errors import first_line
 from wedge.quantize.errors import QuantizeError
@@ -38,6 +34,7 @@ from wedge.quantize.lm.llama_onnx import (
 )
 from wedge.quantize.lm.nbits_graph import replace_with_nbits
 from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
+from wedge.runtime.quiet import quiet_onnxruntime
 
 # MatMulNBits accuracy level 4: activations are quantized to int8 per block for the dot products (MLAS's fast
 # path on x86 and Arm). Level 0/1 keeps fp32 activations but has no 8-bit kernel here (0.9 tokens/s on
@@ -79,24 +76,6 @@ def _restore_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
             entry.key, entry.value = key, value
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    # onnxruntime's quantizers log every node at INFO, advise pre-processing on the root logger, draw k-quant's
-    # progress bar on stdout (where --json goes) and divide all-zero blocks by zero: noise in a CLI whose report
-    # says what was done.
-    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        with redirect_stdout(io.StringIO()), warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def quantize_weights(source: Path, target: Path, options: WeightOptions,
                      external_data_bytes: int = EXTERNAL_DATA_BYTES) -> Path:
     """Write the weight-quantized model of `source` (fp32 ONNX) to `target`; weights of `external_data_bytes` or
@@ -106,7 +85,7 @@ def quantize_weights(source: Path, target: Path, options: WeightOptions,
     metadata = model_metadata(model)
     big = _weight_bytes(model) >= EXTERNAL_DATA_BYTES
     try:
-        with _quiet():
+        with quiet_onnxruntime():
             if options.weights is WeightFormat.INT8:
                 quantized = _int8(nbits, source, model, target, options, big)
             else:
@@ -217,7 +196,7 @@ def quantize_calibrated(weights: LlamaWeights, calibration: NDArray[np.int64], t
     big = _weight_bytes(model) >= EXTERNAL_DATA_BYTES
     nbits = _nbits_module()
     try:
-        with _quiet():
+        with quiet_onnxruntime():
             quantized = _int4_tables(nbits, model, target, options, big)
     except Exception as exc:  # onnxruntime's quantizers raise assorted errors on graphs they cannot handle
         raise QuantizeError(f"onnxruntime could not quantize the tables of {target.name}: {first_line(exc)}") from None

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from wedge.edge.artifacts.model_info import ArtifactError
-from wedge.edge.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite, type_name
-from wedge.edge.artifacts.tflm_ops import tflm_unsupported
-from wedge.edge.engines.tflm_engine import MIN_ARENA_BYTES
 from wedge.quantize.tflite.errors import ExportError
+from wedge.runtime.artifacts.tflite_flatbuffer import int_list, op_name, read_tflite, type_name
+from wedge.runtime.artifacts.tflm_ops import tflm_unsupported
+from wedge.runtime.engines.tflm_engine import MIN_ARENA_BYTES
+from wedge.runtime.types import ArtifactError
 
 # TFLM aligns every arena allocation to 16 bytes, and so do boards that place the arena.
 ARENA_STEP_BYTES: Final = 16
@@ -205,6 +205,18 @@ def _model_file(model: Path | bytes) -> Iterator[Path]:
         path = Path(tmp) / "model.tflite"
         path.write_bytes(model)
         yield path
+
+
+def check_tflm_loads(data: bytes, source: str) -> None:
+    """One probe with the largest arena: TflmRefusedError with TFLM's own words when its kernels refuse the
+    model in Prepare (a rank TFLM lacks, a type a kernel lacks). Seconds, so the export's check runs it."""
+    refusal = static_refusal(data, source)
+    if refusal:
+        raise TflmRefusedError(f"TFLite-Micro refuses {source}: {refusal}")
+    with _model_file(data) as path:
+        probe = _probe(path, MAX_ARENA_BYTES)
+    if not probe.ok:
+        raise TflmRefusedError(f"TFLite-Micro refuses {source}: {_reason(probe)}")
 
 
 def measure_arena(model: Path | bytes, *, source: str | None = None) -> ArenaMeasurement:

@@ -10,3 +10,11 @@ from wedge.quantize.errors import QuantizeError
 
 class ExportError(QuantizeError):
     """The int8 QDQ ONNX cannot become a valid int8 TFLite model."""
+
+
+class ExportDriftError(ExportError):
+    """The .tflite runs, but its outputs drift from onnxruntime's on the int8 ONNX past the validation bounds."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -16,15 +16,10 @@ import numpy as np
 
 from wedge.quantize.tflite.arena import ArenaMeasurement, measure_arena
 from wedge.quantize.tflite.convert import IoBinding, IoKind, LoweredModel, lower_graph
-from wedge.quantize.tflite.errors import ExportError
+from wedge.quantize.tflite.errors import ExportDriftError, ExportError
 from wedge.quantize.tflite.graph import read_qdq
-from wedge.quantize.tflite.validate import (
-    DEFAULT_SAMPLES,
-    Validation,
-    describe,
-    synthetic_samples,
-    validate_tflite,
-)
+from wedge.quantize.tflite.validate import DEFAULT_SAMPLES, Validation, describe, synthetic_samples, validate_tflite
+from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, tflite_metadata
 
 # Validation runs TFLM in this process: a few bytes short of the measured arena can crash it rather than
 # raise, so it gets headroom; the probes already showed the model runs in exactly the measured size.
@@ -44,6 +39,7 @@ class ExportResult:
     outputs: tuple[IoBinding, ...]
     requantize_ops: int
     transpose_ops: int
+    float_nodes: tuple[str, ...]
     validation: Validation
     arena: ArenaMeasurement
     timings_s: dict[str, float]
@@ -58,6 +54,8 @@ class ExportResult:
         notes.append(f"TFLite-Micro arena {self.arena.arena_bytes:,} bytes (recorded allocation "
                      f"{self.arena.recorded_bytes:,}), measured on the 64-bit host build")
         laid_out = [b for b in self.inputs if b.layout.perm != tuple(range(b.layout.rank))]
+        if self.float_nodes:
+            notes.append(f"float32 islands (DEQUANTIZE/QUANTIZE around them): {', '.join(self.float_nodes)}")
         for binding in laid_out:
             notes.append(f"input {binding.onnx_name!r} is fed channel-last: TFLite shape "
                          f"{list(binding.tflite_shape)} for ONNX shape {list(binding.onnx_shape)}")
@@ -75,6 +73,7 @@ class ExportResult:
             "outputs": [b.to_dict() for b in self.outputs],
             "requantize_ops": self.requantize_ops,
             "transpose_ops": self.transpose_ops,
+            "float_nodes": list(self.float_nodes),
             "validation": self.validation.to_dict(),
             "arena": self.arena.to_dict(),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
@@ -83,13 +82,18 @@ class ExportResult:
 
 
 def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
-                  eval_samples: Mapping[str, np.ndarray] | None = None) -> ExportResult:
+                  eval_samples: Mapping[str, np.ndarray] | None = None,
+                  float_nodes: Sequence[str] = (), labels: ModelLabels | None = None) -> ExportResult:
     """Lower the int8 QDQ ONNX at `qdq_path` to `out_path` (.tflite), validate it against onnxruntime on
     `eval_samples` (inputs by ONNX name; synthetic inputs over the int8 range when None) and measure its
-    TFLite-Micro arena. Raises ExportError, leaving no file, when any step fails or results drift."""
+    TFLite-Micro arena. `float_nodes` were kept float by the quantizer: they become float32 islands. `labels`
+    (default: those in the QDQ ONNX's metadata) go into the .tflite's metadata.
+    Raises ExportError, leaving no file, when any step fails or results drift."""
     started = time.perf_counter()
-    graph = read_qdq(qdq_path)
-    lowered = lower_graph(graph, io, description=f"wedge int8 export of {qdq_path.name}")
+    graph = read_qdq(qdq_path, float_nodes)
+    carried = labels if labels is not None else read_model_labels(qdq_path)
+    lowered = lower_graph(graph, io, description=f"wedge int8 export of {qdq_path.name}",
+                          metadata=tflite_metadata(carried) if carried else None)
     lowered_at = time.perf_counter()
     samples, source = _samples(lowered, eval_samples)
     partial = out_path.with_name(f".{out_path.name}.partial")
@@ -104,8 +108,9 @@ def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
         validation = validate_tflite(qdq_path, lowered.data, lowered, samples,
                                      arena_bytes=arena.arena_bytes + VALIDATION_HEADROOM_BYTES, source=source)
         if not validation.passed:
-            raise ExportError(f"the .tflite drifts from onnxruntime on the int8 model: {validation.problems[0]} "
-                              "— not written; please report the model (the lowering of some op disagrees)")
+            raise ExportDriftError(f"the .tflite drifts from onnxruntime on the int8 model: {validation.problems[0]} "
+                                   "— not written; please report the model (the lowering of some op disagrees)",
+                                   validation.problems[0])
         os.replace(partial, out_path)
     finally:
         partial.unlink(missing_ok=True)
@@ -120,6 +125,7 @@ def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
         outputs=lowered.outputs,
         requantize_ops=lowered.requantize_ops,
         transpose_ops=lowered.transpose_ops,
+        float_nodes=tuple(float_nodes),
         validation=validation,
         arena=arena,
         timings_s={"lower": lowered_at - started, "arena": measured_at - lowered_at,

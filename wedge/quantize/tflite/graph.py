@@ -5,7 +5,7 @@ QuantizeLinear/DequantizeLinear pairs disappear into tensor parameters; what rem
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -14,14 +14,14 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from wedge.edge.engines.base import QuantParams
 from wedge.errors import first_line
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.spec import float_path_params
+from wedge.runtime.types import QuantParams
 
 _QDQ_OPS: Final = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # Shape arithmetic a dynamic-batch export leaves behind; folded to constants once the batch is 1.
-_FOLDABLE_OPS: Final = frozenset({
+FOLDABLE_OPS: Final = frozenset({
     "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Mul", "Add", "Sub",
     "Div", "Identity", "ConstantOfShape", "Range", "ReduceProd", "Expand", "Constant",
 })  # fmt: skip
@@ -41,6 +41,13 @@ class Tensor:
     def constant(self) -> bool:
         return self.data is not None
 
+    def real(self) -> np.ndarray:
+        """A constant's real values: dequantized when it has int8 parameters, else as stored (float64)."""
+        assert self.data is not None, f"{self.name} is not a constant"
+        if self.quant is None:
+            return np.asarray(self.data, np.float64)
+        return np.asarray(self.quant.dequantize(self.data), np.float64)
+
 
 @dataclass(frozen=True)
 class Node:
@@ -51,6 +58,7 @@ class Node:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    keep_float: bool = False  # kept float (--keep-float): runs as float32 ops between DEQUANTIZE and QUANTIZE
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)
@@ -74,6 +82,7 @@ class QdqGraph:
     nodes: tuple[Node, ...]
     inputs: tuple[GraphIO, ...]
     outputs: tuple[GraphIO, ...]
+    opset: int = 13  # of the default ONNX domain: ops re-run by onnxruntime (tables) need it
 
     def consumers(self, tensor: str) -> list[Node]:
         return [n for n in self.nodes if tensor in n.inputs]
@@ -135,7 +144,7 @@ def _fold_constants(model: onnx.ModelProto, constants: dict[str, np.ndarray],
             end = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "end"), None)
             constants[node.output[0]] = shape[start:end]
             continue
-        if node.op_type in _FOLDABLE_OPS and inputs and all(i in constants for i in inputs) \
+        if node.op_type in FOLDABLE_OPS and inputs and all(i in constants for i in inputs) \
                 and all(constants[i].dtype != np.float32 or constants[i].size <= 64 for i in inputs):
             graph = onnx.helper.make_graph(
                 [node], "fold",
@@ -175,9 +184,11 @@ def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
 class _Reader:
     """One pass over the ONNX graph that pairs Q/DQ nodes with the tensors they quantize."""
 
-    def __init__(self, model: onnx.ModelProto, label: str) -> None:
+    def __init__(self, model: onnx.ModelProto, label: str, float_nodes: frozenset[str] = frozenset()) -> None:
         self.label = label
+        self.float_nodes = float_nodes
         self.graph = model.graph
+        self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.constants: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.shapes = _shapes(model)
         self.nodes = _fold_constants(model, self.constants, self.shapes)
@@ -267,7 +278,8 @@ class _Reader:
                 compute.append(Node(node.name or f"requantize_{node.output[0]}", "QuantizeLinear", (source,),
                                     (node.output[0],)))
         outputs = self._outputs()
-        return QdqGraph(self.graph.name or self.label, dict(self.tensors), tuple(compute), inputs, outputs)
+        return QdqGraph(self.graph.name or self.label, dict(self.tensors), tuple(compute), inputs, outputs,
+                        self.opset)
 
     def _constant_dq(self, node: onnx.NodeProto) -> None:
         params, dtype = self.qparams(node)
@@ -317,7 +329,8 @@ class _Reader:
             other = next((u for u in users if u.op_type != "QuantizeLinear"), None)
             if other is not None:
                 raise ExportError(f"input {value.name!r} feeds {_where(other)} in float, without a QuantizeLinear; "
-                                  "export the int8 model wedge quantize wrote")
+                                  "quantize the float model with wedge quantize --format tflite, which quantizes "
+                                  "every op's inputs, or keep that node float (--keep-float)")
             result.append(GraphIO(value.name, self.alias[value.name], dtype))
         if not result:
             raise ExportError(f"{self.label} has no quantized input: is it an int8 QDQ model from wedge quantize?")
@@ -340,7 +353,10 @@ class _Reader:
                 continue
             resolved = self._resolve(name)
             if resolved not in self.tensors:
-                if name in self.constants:
+                if name in self.constants and node.name in self.float_nodes:
+                    value = self.constants[name]  # a float island's weights stay float
+                    self.tensors[name] = Tensor(name, tuple(value.shape), value.dtype, None, value)
+                elif name in self.constants:
                     value = self.constants[name]
                     self.tensors[name] = Tensor(name, tuple(value.shape), value.dtype, None, value)
                 else:
@@ -354,7 +370,10 @@ class _Reader:
             if not name or (resolved == name and name not in self.consumers and name not in graph_outputs):
                 outputs.append("")  # an optional output nobody reads (Dropout's mask)
                 continue
-            if resolved == name:
+            if resolved == name and node.name in self.float_nodes:
+                # A float island's output that stays float (read by another float node, or a model output).
+                self.tensors[name] = Tensor(name, self.shape(name, node), np.dtype(np.float32))
+            elif resolved == name:
                 # No QuantizeLinear follows: an op ORT left in float between quantized ones.
                 known = [self.tensors[i].quant for i in inputs if i and self.tensors[i].quant is not None
                          and not self.tensors[i].constant]
@@ -365,12 +384,16 @@ class _Reader:
                                       "can export")
                 self.tensors[name] = Tensor(name, self.shape(name, node), np.dtype(np.int8), params)
             outputs.append(resolved)
-        return Node(node.name or f"{node.op_type}_{outputs[0]}", node.op_type, tuple(inputs), tuple(outputs), attrs)
+        return Node(node.name or f"{node.op_type}_{outputs[0]}", node.op_type, tuple(inputs), tuple(outputs), attrs,
+                    keep_float=node.name in self.float_nodes)
 
     def _outputs(self) -> tuple[GraphIO, ...]:
         result: list[GraphIO] = []
         for value in self.graph.output:
             tensor = self._resolve(value.name)
+            if tensor in self.tensors and self.tensors[tensor].quant is None and not self.tensors[tensor].constant:
+                raise ExportError(f"output {value.name!r} comes from a node kept float; TFLite export needs int8 "
+                                  "model outputs: keep an earlier node float instead, or use --format onnx")
             if tensor not in self.tensors or self.tensors[tensor].constant:
                 raise ExportError(f"output {value.name!r} is not an int8 tensor of the graph; this QDQ pattern is "
                                   "not one wedge can export")
@@ -385,8 +408,9 @@ def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
     return a.zero_points == b.zero_points and np.allclose(a.scales, b.scales, rtol=1e-6, atol=0)
 
 
-def read_qdq(path: Path) -> QdqGraph:
-    """The int8 QDQ model at `path` as a QdqGraph; anything it cannot pair up is an ExportError."""
+def read_qdq(path: Path, float_nodes: Iterable[str] = ()) -> QdqGraph:
+    """The int8 QDQ model at `path` as a QdqGraph; `float_nodes` are the nodes quantize left float on purpose
+    (--keep-float). Anything it cannot pair up is an ExportError."""
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf raises DecodeError, but truncated files raise others
@@ -395,4 +419,4 @@ def read_qdq(path: Path) -> QdqGraph:
         raise ExportError(f"{path.name} has no QuantizeLinear/DequantizeLinear: export the int8 QDQ model "
                           "that wedge quantize writes, not the float one")
     _fix_batch(model)
-    return _Reader(model, path.name).read()
+    return _Reader(model, path.name, frozenset(float_nodes)).read()

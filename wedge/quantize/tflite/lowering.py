@@ -10,12 +10,12 @@ from typing import Any, Final
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import Node, QdqGraph, Tensor
 from wedge.quantize.tflite.layout import Layout
 from wedge.quantize.tflite.spec import required_output_params, same_params
 from wedge.quantize.tflite.writer import TfliteWriter
+from wedge.runtime.types import QuantParams
 
 # Below this input/output scale ratio, TFLM's QUANTIZE rounds twice (see Lowering.emit_requantize).
 REQUANTIZE_MIN_RATIO: Final = 0.5
@@ -52,9 +52,20 @@ class Lowering:
     def layout(self, name: str) -> Layout:
         return self._layouts[name]
 
-    def define(self, name: str, layout: Layout, params: QuantParams | None = None) -> int:
-        """A new int8 TFLite tensor holding graph tensor `name` in `layout` (params default to the graph's)."""
+    def is_float(self, name: str) -> bool:
+        """Whether graph tensor `name` is a float32 activation (inside a float island)."""
         tensor = self.tensor(name)
+        return not tensor.constant and tensor.quant is None and tensor.dtype == np.float32
+
+    def define(self, name: str, layout: Layout, params: QuantParams | None = None) -> int:
+        """A new TFLite tensor holding graph tensor `name` in `layout`: int8 on the graph's grid (or `params`),
+        float32 for a float-island tensor."""
+        tensor = self.tensor(name)
+        if self.is_float(name) and params is None:
+            index = self.writer.add_tensor(name, layout.tflite_shape(tensor.shape), np.float32)
+            self._index[name] = index
+            self._layouts[name] = layout
+            return index
         index = self.writer.add_tensor(name, layout.tflite_shape(tensor.shape), np.int8,
                                        params if params is not None else tensor.quant)
         self._index[name] = index
@@ -88,21 +99,45 @@ class Lowering:
         shape = self.tensor(name).shape
         source = self._index[name]
         params = self.writer.tensor(source).quant
+        dtype = self.writer.tensor(source).dtype
         if _same_nonunit_order(have, want, shape):
-            return self._reshaped(source, want.tflite_shape(shape), f"{name}/reshaped", params)
+            return self._reshaped(source, want.tflite_shape(shape), f"{name}/reshaped", params, dtype)
         plain_have, plain_want = Layout(have.perm), Layout(want.perm)
         if have.inserted:
-            source = self._reshaped(source, plain_have.tflite_shape(shape), f"{name}/squeezed", params)
-        moved = self.writer.add_tensor(f"{name}/transposed", plain_want.tflite_shape(shape), np.int8, params)
+            source = self._reshaped(source, plain_have.tflite_shape(shape), f"{name}/squeezed", params, dtype)
+        moved = self.writer.add_tensor(f"{name}/transposed", plain_want.tflite_shape(shape), dtype, params)
         self.transpose(source, moved, [have.perm.index(axis) for axis in want.perm])
         if want.inserted:
-            return self._reshaped(moved, want.tflite_shape(shape), f"{name}/reshaped", params)
+            return self._reshaped(moved, want.tflite_shape(shape), f"{name}/reshaped", params, dtype)
         return moved
 
-    def _reshaped(self, source: int, shape: Sequence[int], label: str, params: QuantParams | None) -> int:
-        out = self.writer.add_tensor(label, shape, np.int8, params)
+    def _reshaped(self, source: int, shape: Sequence[int], label: str, params: QuantParams | None,
+                  dtype: Any = np.int8) -> int:
+        out = self.writer.add_tensor(label, shape, dtype, params)
         self.reshape(source, out, shape)
         return out
+
+    def float_activation(self, name: str, want: Layout | None = None) -> int:
+        """Activation `name` as float32 in layout `want`: DEQUANTIZE of an int8 tensor (once per layout), or the
+        float tensor a float-island op made."""
+        source = self.activation(name, want)
+        if self.writer.tensor(source).dtype == np.float32:
+            return source
+        key = (name, ("float", None if want is None else want.key()))
+        if key not in self._conversions:
+            record = self.writer.tensor(source)
+            out = self.writer.add_tensor(f"{name}/float", record.shape, np.float32)
+            self.emit("DEQUANTIZE", [source], [out])
+            self._conversions[key] = out
+        return self._conversions[key]
+
+    def finish_float(self, name: str, source: int, layout: Layout) -> None:
+        """Graph tensor `name` is the float32 result `source`: QUANTIZE it when the graph holds it in int8."""
+        if self.is_float(name):
+            self.alias(name, source, layout)
+            return
+        out = self.define(name, layout)
+        self.emit("QUANTIZE", [source], [out], schema.QuantizeOptionsT())
 
     def constant(self, name: str, values: np.ndarray, dtype: Any, params: QuantParams | None = None,
                  shape: Sequence[int] | None = None) -> int:
@@ -122,6 +157,10 @@ class Lowering:
         """Emit `op` writing graph tensor `name`. Where the spec fixes the op's output grid (a kernel constant,
         or its input's) and ONNX chose another, the op writes a temporary on the spec's grid, requantized
         onto ONNX's."""
+        if self.is_float(name):
+            out = self.define(name, layout)
+            self.emit(op, inputs, [out], options)
+            return out
         required = required_output_params(op, self.writer.tensor(inputs[0]).quant)
         if required is None or same_params(required, self.params(name)):
             out = self.define(name, layout, required)

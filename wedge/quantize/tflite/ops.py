@@ -12,7 +12,6 @@ from typing import Final
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
 from wedge.quantize.tflite.graph import Node
 from wedge.quantize.tflite.layout import (
@@ -29,6 +28,7 @@ from wedge.quantize.tflite.layout import (
 )
 from wedge.quantize.tflite.lowering import Lowering, where
 from wedge.quantize.tflite.spec import (
+    FIXED_OUTPUT_PARAMS,
     INT8_MAX,
     INT8_MIN,
     bias_params,
@@ -38,14 +38,19 @@ from wedge.quantize.tflite.spec import (
     real_to_code,
     same_params,
 )
+from wedge.quantize.tflite.table import lower_table
+from wedge.runtime.types import QuantParams
 
 Act = schema.ActivationFunctionType
 Lower = Callable[[Lowering, Node], None]
 
 # ONNX ops that run on channel-last data in TFLite; a graph input they read is laid out NHWC.
-CHANNEL_LAST_OPS: Final = frozenset({"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"})
+CHANNEL_LAST_OPS: Final = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
+                                     "GlobalMaxPool", "Resize", "BatchNormalization"})
 _FC_OPS: Final = frozenset({"Gemm", "MatMul"})
 _RELU6: Final = (0.0, 6.0)
+# An ONNX output grid this much finer than a kernel's fixed one is kept with a table instead.
+FINE_GRID_RATIO: Final = 0.5
 # Above this many filter bytes (H x W x C), global average pooling uses MEAN instead of a ones-filter.
 GAP_FILTER_MAX_BYTES: Final = 16 * 1024
 
@@ -53,11 +58,11 @@ GAP_FILTER_MAX_BYTES: Final = 16 * 1024
 # --- shared pieces ------------------------------------------------------------------------------
 
 
-def _attr_ints(node: Node, key: str, default: Sequence[int]) -> list[int]:
+def attr_ints(node: Node, key: str, default: Sequence[int]) -> list[int]:
     return [int(v) for v in node.attr(key, default)]
 
 
-def _constant(ctx: Lowering, node: Node, position: int, what: str) -> np.ndarray:
+def constant_input(ctx: Lowering, node: Node, position: int, what: str) -> np.ndarray:
     name = node.inputs[position] if len(node.inputs) > position else ""
     if not name or not ctx.tensor(name).constant:
         raise ExportError(f"{where(node)}: its {what} must be a constant; computed {what}s cannot be exported")
@@ -66,7 +71,7 @@ def _constant(ctx: Lowering, node: Node, position: int, what: str) -> np.ndarray
     return data
 
 
-def _optional_constant(ctx: Lowering, node: Node, position: int) -> np.ndarray | None:
+def optional_constant(ctx: Lowering, node: Node, position: int) -> np.ndarray | None:
     name = node.inputs[position] if len(node.inputs) > position else ""
     if not name:
         return None
@@ -89,7 +94,7 @@ def _activation_code(ctx: Lowering, node: Node) -> int | None:
     return None
 
 
-def _fuse_activation(ctx: Lowering, out: str) -> tuple[int, str]:
+def fuse_activation(ctx: Lowering, out: str) -> tuple[int, str]:
     """Fuse a following Relu/Relu6 into the op making `out` when that is exact: the activation is the only
     reader and keeps the same int8 grid, so clamping codes at the grid's zero (and 6) is what ONNX computes."""
     readers = ctx.graph.consumers(out)
@@ -103,24 +108,26 @@ def _fuse_activation(ctx: Lowering, out: str) -> tuple[int, str]:
     return code, reader.outputs[0]
 
 
-def _operand(ctx: Lowering, node: Node, name: str, layout: Layout) -> int:
+def operand(ctx: Lowering, node: Node, name: str, layout: Layout) -> int:
     """An elementwise operand in `layout`: an activation converted, or a constant laid out and quantized."""
     tensor = ctx.tensor(name)
     if not tensor.constant:
         return ctx.activation(name, layout)
     assert tensor.data is not None
     if tensor.quant is not None and not tensor.quant.per_axis and tensor.dtype == np.int8:
-        codes, params = tensor.data, tensor.quant
-    else:
-        # A float constant, or one on a per-channel grid that an elementwise op cannot take: requantize it.
-        real = tensor.data.astype(np.float64) if tensor.quant is None else tensor.quant.dequantize(tensor.data)
-        params = constant_params(real)
-        codes = params.quantize(real, np.int8)
-    laid = broadcast_constant(np.asarray(codes), layout)
-    return ctx.constant(name, laid, np.int8, params)
+        return ctx.constant(name, broadcast_constant(np.asarray(tensor.data), layout), np.int8, tensor.quant)
+    # A float constant, or one on a per-channel grid that an elementwise op cannot take: requantize it.
+    return constant_operand(ctx, name, tensor.real(), layout)
 
 
-def _main_layout(ctx: Lowering, node: Node) -> Layout:
+def constant_operand(ctx: Lowering, label: str, real: np.ndarray, layout: Layout) -> int:
+    """Real constant values as an int8 elementwise operand in `layout`, on a grid that holds their extremes."""
+    params = constant_params(real)
+    codes = params.quantize(real, np.int8)
+    return ctx.constant(label, broadcast_constant(np.asarray(codes), layout), np.int8, params)
+
+
+def main_layout(ctx: Lowering, node: Node) -> Layout:
     """The layout an elementwise op runs in: that of its first activation input."""
     for name in node.inputs:
         if name and not ctx.tensor(name).constant:
@@ -128,19 +135,19 @@ def _main_layout(ctx: Lowering, node: Node) -> Layout:
     raise ExportError(f"{where(node)} has only constant inputs; fold it before export")
 
 
-def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+def _sameconv_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
     """TensorFlow's SAME padding (before, after) for one spatial axis."""
     out = -(-size // stride)
     total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
 
 
-def _padding(node: Node, in_hw: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, int],
+def conv_padding(node: Node, in_hw: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, int],
              dilations: tuple[int, int], rank: int) -> tuple[int, tuple[int, int, int, int]]:
     """(TFLite padding, explicit pads left over for a PAD op) for a conv or pool."""
     auto_pad = node.attr("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
-    same = [_same_padding(s, k, st, d) for s, k, st, d in zip(in_hw, kernel, strides, dilations, strict=True)]
+    same = [_sameconv_padding(s, k, st, d) for s, k, st, d in zip(in_hw, kernel, strides, dilations, strict=True)]
     same_pads = (same[0][0], same[1][0], same[0][1], same[1][1])
     if auto_pad == "VALID":
         return schema.Padding.VALID, (0, 0, 0, 0)
@@ -149,7 +156,7 @@ def _padding(node: Node, in_hw: tuple[int, int], kernel: tuple[int, int], stride
     if auto_pad == "SAME_LOWER":
         pads = (same[0][1], same[1][1], same[0][0], same[1][0])
     else:
-        pads = spatial_pads(_attr_ints(node, "pads", [0] * (2 * (rank - 2))), rank)
+        pads = spatial_pads(attr_ints(node, "pads", [0] * (2 * (rank - 2))), rank)
     if not any(pads):
         return schema.Padding.VALID, (0, 0, 0, 0)
     if pads == same_pads:
@@ -157,7 +164,7 @@ def _padding(node: Node, in_hw: tuple[int, int], kernel: tuple[int, int], stride
     return schema.Padding.VALID, pads
 
 
-def _pad_spatial(ctx: Lowering, node: Node, source: int, x: str, pads: tuple[int, int, int, int],
+def pad_spatial(ctx: Lowering, node: Node, source: int, x: str, pads: tuple[int, int, int, int],
                  value: int) -> int:
     """A PADV2 op that pads H and W of a channel-last tensor with the int8 code `value`."""
     top, left, bottom, right = pads
@@ -170,15 +177,15 @@ def _pad_spatial(ctx: Lowering, node: Node, source: int, x: str, pads: tuple[int
     return out
 
 
-def _spatial_setup(ctx: Lowering, node: Node, kernel: Sequence[int]) -> tuple[Layout, int, tuple[int, int],
+def spatial_setup(ctx: Lowering, node: Node, kernel: Sequence[int]) -> tuple[Layout, int, tuple[int, int],
                                                                              tuple[int, int], tuple[int, int]]:
     x = node.inputs[0]
     rank = len(ctx.tensor(x).shape)
     layout = channel_last(rank, where(node))
     n_spatial = rank - 2
     kernel_hw = spatial(kernel, rank, 1)
-    strides = spatial(_attr_ints(node, "strides", [1] * n_spatial), rank, 1)
-    dilations = spatial(_attr_ints(node, "dilations", [1] * n_spatial), rank, 1)
+    strides = spatial(attr_ints(node, "strides", [1] * n_spatial), rank, 1)
+    dilations = spatial(attr_ints(node, "dilations", [1] * n_spatial), rank, 1)
     return layout, rank, kernel_hw, strides, dilations
 
 
@@ -196,23 +203,23 @@ def lower_conv(ctx: Lowering, node: Node) -> None:
     if weights.quant.per_axis and weights.quant.axis != 0:
         raise ExportError(f"{where(node)}: weights are quantized along axis {weights.quant.axis}; TFLite needs "
                           "per-output-channel (axis 0) scales")
-    layout, rank, kernel, strides, dilations = _spatial_setup(ctx, node, weights.data.shape[2:])
+    layout, rank, kernel, strides, dilations = spatial_setup(ctx, node, weights.data.shape[2:])
     in_shape = ctx.tensor(x).shape
     channels_in, channels_out = in_shape[1], weights.data.shape[0]
     group = int(node.attr("group", 1))
     in_hw = spatial(in_shape[2:], rank, 1)
-    padding, pads = _padding(node, in_hw, kernel, strides, dilations, rank)
+    padding, pads = conv_padding(node, in_hw, kernel, strides, dilations, rank)
     source = ctx.activation(x, layout)
     in_params = ctx.params(x)
     if any(pads):
-        source = _pad_spatial(ctx, node, source, x, pads, in_params.zero_points[0])
+        source = pad_spatial(ctx, node, source, x, pads, in_params.zero_points[0])
     scales = np.broadcast_to(np.asarray(weights.quant.scales, np.float64), (channels_out,))
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias_tensor = ctx.tensor(bias_name) if bias_name else None
     wanted_bias = bias_params(in_params.scales[0], scales)
     bias = bias_values(None if bias_tensor is None else bias_tensor.data,
                        None if bias_tensor is None else bias_tensor.quant, wanted_bias, channels_out, where(node))
-    activation, out = _fuse_activation(ctx, out)
+    activation, out = fuse_activation(ctx, out)
     if group == 1:
         w_params = QuantParams(tuple(map(float, scales)), (0,) * channels_out, 0)
         w_index = ctx.constant(weights_name, conv_weights(weights.data), np.int8, w_params)
@@ -267,14 +274,24 @@ def _grouped_conv(ctx: Lowering, node: Node, source: int, out: str, layout: Layo
     ctx.emit_to("CONCATENATION", results, out, layout, schema.ConcatenationOptionsT(axis=3))
 
 
+def dense_input(ctx: Lowering, a: str, matrix: np.ndarray, *, as_float: bool = False) -> tuple[np.ndarray, int]:
+    """A dense layer's input tensor, and its [units, K] weights with columns in that tensor's feature order (a
+    flattened channel-last tensor keeps its bytes; the columns move instead)."""
+    fetch = ctx.float_activation if as_float else ctx.activation
+    layout = ctx.layout(a)
+    if layout.order is not None:
+        return matrix[:, layout.order], fetch(a)
+    return matrix, fetch(a, identity(len(ctx.tensor(a).shape)))
+
+
 def lower_fully_connected(ctx: Lowering, node: Node) -> None:
     """Gemm, or MatMul by a constant, as FULLY_CONNECTED with [units, K] weights."""
     a, out = node.inputs[0], node.outputs[0]
     weights_name = node.inputs[1]
     weights = ctx.tensor(weights_name)
     if not weights.constant:
-        raise ExportError(f"{where(node)} multiplies two activations; TFLite export supports a constant "
-                          "right-hand side (weights) only")
+        _batch_matmul(ctx, node)
+        return
     check_weights(weights.quant if weights.dtype == np.int8 else None, where(node))
     assert weights.data is not None and weights.quant is not None
     if node.op_type == "Gemm":
@@ -293,16 +310,14 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
         raise ExportError(f"{where(node)}: weights are quantized along the input axis; TFLite needs "
                           "per-output-channel scales")
     scales = np.broadcast_to(np.asarray(weights.quant.scales, np.float64), (units,)) * alpha
-    a_layout = ctx.layout(a)
-    if a_layout.order is not None:
-        matrix = matrix[:, a_layout.order]
-        source = ctx.activation(a)
-    else:
-        source = ctx.activation(a, identity(len(ctx.tensor(a).shape)))
+    matrix, source = dense_input(ctx, a, matrix)
     in_params = ctx.params(a)
     wanted_bias = bias_params(in_params.scales[0], scales)
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias_tensor = ctx.tensor(bias_name) if bias_name else None
+    if bias_tensor is not None and not bias_tensor.constant:
+        raise ExportError(f"{where(node)} adds an activation as its bias; wedge quantize splits such a Gemm into "
+                          "MatMul and Add: quantize the float model with it")
     bias_data = None if bias_tensor is None else np.broadcast_to(bias_tensor.data, (units,))
     bias_quant = None if bias_tensor is None else bias_tensor.quant
     if beta != 1.0 and bias_data is not None:
@@ -312,10 +327,24 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
     w_params = QuantParams(tuple(map(float, scales)), (0,) * units, 0)
     w_index = ctx.constant(weights_name, np.ascontiguousarray(matrix), np.int8, w_params)
     b_index = ctx.constant(f"{bias_name or out}/bias", bias, np.int32, wanted_bias)
-    activation, out = _fuse_activation(ctx, out)
+    activation, out = fuse_activation(ctx, out)
     rank = len(ctx.tensor(out).shape)
     options = schema.FullyConnectedOptionsT(fusedActivationFunction=activation, keepNumDims=rank > 2)
     ctx.emit_to("FULLY_CONNECTED", [source, w_index, b_index], out, identity(rank), options)
+
+
+def _batch_matmul(ctx: Lowering, node: Node) -> None:
+    """MatMul of two activations (attention's Q K^T and A V): BATCH_MATMUL on ONNX-layout tensors."""
+    if node.op_type != "MatMul":
+        raise ExportError(f"{where(node)} multiplies two activations; TFLite export supports that for MatMul only")
+    a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    ranks = [len(ctx.tensor(n).shape) for n in (a, b)]
+    if min(ranks) < 2 or max(ranks) > 5:
+        raise ExportError(f"{where(node)} multiplies rank-{ranks[0]} by rank-{ranks[1]} tensors; TFLite's "
+                          "BATCH_MATMUL takes ranks 2 to 5")
+    inputs = [ctx.activation(name, identity(rank)) for name, rank in zip((a, b), ranks, strict=True)]
+    ctx.emit_to("BATCH_MATMUL", inputs, out, identity(len(ctx.tensor(out).shape)),
+                schema.BatchMatMulOptionsT(adjX=False, adjY=False))
 
 
 # --- elementwise ----------------------------------------------------------------------------------
@@ -323,14 +352,14 @@ def lower_fully_connected(ctx: Lowering, node: Node) -> None:
 
 def _binary(op: str, options: Callable[[int], object]) -> Lower:
     def lower(ctx: Lowering, node: Node) -> None:
-        layout = _main_layout(ctx, node)
+        layout = main_layout(ctx, node)
         if layout.order is not None:
             layout = identity(layout.rank)
         out_rank = len(ctx.tensor(node.outputs[0]).shape)
         if out_rank != layout.rank:
             layout = identity(out_rank)
-        inputs = [_operand(ctx, node, name, layout) for name in node.inputs[:2]]
-        activation, out = _fuse_activation(ctx, node.outputs[0])
+        inputs = [operand(ctx, node, name, layout) for name in node.inputs[:2]]
+        activation, out = fuse_activation(ctx, node.outputs[0])
         ctx.emit_to(op, inputs, out, layout, options(activation))
 
     return lower
@@ -339,6 +368,7 @@ def _binary(op: str, options: Callable[[int], object]) -> Lower:
 lower_add = _binary("ADD", lambda act: schema.AddOptionsT(fusedActivationFunction=act))
 lower_sub = _binary("SUB", lambda act: schema.SubOptionsT(fusedActivationFunction=act))
 lower_mul = _binary("MUL", lambda act: schema.MulOptionsT(fusedActivationFunction=act))
+lower_div_builtin = _binary("DIV", lambda act: schema.DivOptionsT(fusedActivationFunction=act))
 
 
 def _unary(op: str, options: Callable[[Node], object] | None = None) -> Lower:
@@ -350,10 +380,26 @@ def _unary(op: str, options: Callable[[Node], object] | None = None) -> Lower:
     return lower
 
 
-lower_sigmoid = _unary("LOGISTIC")
-lower_tanh = _unary("TANH")
+def _fixed_grid(op: str) -> Lower:
+    """LOGISTIC and TANH write a fixed output grid (1/256, 1/128). Where onnxruntime calibrated a much finer
+    one (a detector's probability map that stays near 0), requantizing from the coarse grid would lose every
+    value below one coarse step: an exact table keeps ONNX's grid."""
+    builtin = _unary(op)
+
+    def lower(ctx: Lowering, node: Node) -> None:
+        if ctx.params(node.outputs[0]).scales[0] < FINE_GRID_RATIO * FIXED_OUTPUT_PARAMS[op].scales[0]:
+            lower_table(ctx, node)
+            return
+        builtin(ctx, node)
+
+    return lower
+
+
+lower_sigmoid = _fixed_grid("LOGISTIC")
+lower_tanh = _fixed_grid("TANH")
 lower_relu = _unary("RELU")
 lower_leaky_relu = _unary("LEAKY_RELU", lambda n: schema.LeakyReluOptionsT(alpha=float(n.attr("alpha", 0.01))))
+lower_hard_swish = _unary("HARD_SWISH")
 
 
 def _clip_bounds(ctx: Lowering, node: Node) -> tuple[float, float]:
@@ -436,13 +482,13 @@ def _averaging_filter(ctx: Lowering, source: int, out: str, layout: Layout, kern
 def _pool(op: str) -> Lower:
     def lower(ctx: Lowering, node: Node) -> None:
         x, out = node.inputs[0], node.outputs[0]
-        kernel_attr = _attr_ints(node, "kernel_shape", [])
-        layout, rank, kernel, strides, dilations = _spatial_setup(ctx, node, kernel_attr)
+        kernel_attr = attr_ints(node, "kernel_shape", [])
+        layout, rank, kernel, strides, dilations = spatial_setup(ctx, node, kernel_attr)
         if dilations != (1, 1):
             raise ExportError(f"{where(node)} has dilations; TFLite pools have none")
         in_hw = spatial(ctx.tensor(x).shape[2:], rank, 1)
         out_hw = spatial(ctx.tensor(out).shape[2:], rank, 1)
-        padding, pads = _padding(node, in_hw, kernel, strides, dilations, rank)
+        padding, pads = conv_padding(node, in_hw, kernel, strides, dilations, rank)
         expected = [(s + p0 + p1 - k) // st + 1 for s, p0, p1, k, st in
                     zip(in_hw, pads[:2], pads[2:], kernel, strides, strict=True)]
         if padding == schema.Padding.VALID and tuple(expected) != out_hw:
@@ -451,7 +497,7 @@ def _pool(op: str) -> Lower:
         source = ctx.activation(x, layout)
         params = ctx.params(x)
         padded = any(pads) or (padding == schema.Padding.SAME and any(
-            _same_padding(s, k, st, 1) != (0, 0) for s, k, st in zip(in_hw, kernel, strides, strict=True)))
+            _sameconv_padding(s, k, st, 1) != (0, 0) for s, k, st in zip(in_hw, kernel, strides, strict=True)))
         if op == "AVERAGE_POOL_2D":
             include_pad = bool(node.attr("count_include_pad", 0))
             if padded and not include_pad and any(pads):
@@ -459,11 +505,11 @@ def _pool(op: str) -> Lower:
                                   "express (not SAME): export it with SAME or no padding")
             if (include_pad and padded) or (not padded and not same_params(params, ctx.params(out))):
                 if any(pads):
-                    source = _pad_spatial(ctx, node, source, x, pads, params.zero_points[0])
+                    source = pad_spatial(ctx, node, source, x, pads, params.zero_points[0])
                 _averaging_filter(ctx, source, out, layout, kernel, strides, padding, x)
                 return
         elif any(pads):
-            source = _pad_spatial(ctx, node, source, x, pads, INT8_MIN)
+            source = pad_spatial(ctx, node, source, x, pads, INT8_MIN)
         options = schema.Pool2DOptionsT(padding=padding, strideW=strides[1], strideH=strides[0],
                                         filterWidth=kernel[1], filterHeight=kernel[0])
         ctx.emit_to(op, [source], out, layout, options)
@@ -503,7 +549,7 @@ def lower_reduce_mean(ctx: Lowering, node: Node) -> None:
     x, out = node.inputs[0], node.outputs[0]
     rank = len(ctx.tensor(x).shape)
     if len(node.inputs) > 1 and node.inputs[1]:
-        axes = [int(a) % rank for a in _constant(ctx, node, 1, "axes").reshape(-1)]
+        axes = [int(a) % rank for a in constant_input(ctx, node, 1, "axes").reshape(-1)]
     else:
         axes = [int(a) % rank for a in node.attr("axes", range(rank))]
     keep = bool(node.attr("keepdims", 1))
@@ -518,8 +564,63 @@ def lower_reduce_mean(ctx: Lowering, node: Node) -> None:
         renumber = {a: i for i, a in enumerate(sorted(a for a in remaining if a is not None))}
         inserted = tuple(i for i, a in enumerate(remaining) if a is None)
         out_layout = Layout(tuple(renumber[a] for a in remaining if a is not None), inserted)
-    ctx.emit_to("MEAN", [ctx.activation(x, layout), ctx.int32_vector("axes", tflite_axes)], out, out_layout,
+    source = ctx.activation(x, layout)
+    in_shape = ctx.writer.tensor(source).shape
+    if tflite_axes == [len(in_shape) - 1] and in_shape[-1] > 1:
+        _mean_of_last_axis(ctx, source, out, out_layout, keep)
+        return
+    if len(tflite_axes) == 1 and in_shape[tflite_axes[0]] > 1 and not _is_spatial_mean(layout, tflite_axes):
+        _mean_of_inner_axis(ctx, source, tflite_axes[0], out, out_layout)
+        return
+    ctx.emit_to("MEAN", [source, ctx.int32_vector("axes", tflite_axes)], out, out_layout,
                 schema.ReducerOptionsT(keepDims=keep))
+
+
+def _is_spatial_mean(layout: Layout, tflite_axes: list[int]) -> bool:
+    return layout.perm == (0, 2, 3, 1) and set(tflite_axes) <= {1, 2}
+
+
+def _mean_of_inner_axis(ctx: Lowering, source: int, axis: int, out: str, out_layout: Layout) -> None:
+    """The mean over one inner axis as BATCH_MATMUL of 127s at 1/(127 n) by the tensor seen as [before, n, after]:
+    an exact int32 sum rescaled once (TFLM's MEAN rounds twice)."""
+    record = ctx.writer.tensor(source)
+    assert record.quant is not None
+    before, count = int(np.prod(record.shape[:axis])), record.shape[axis]
+    after = int(np.prod(record.shape[axis + 1:]))
+    viewed = ctx.writer.add_tensor(f"{out}/as_matrix", (before, count, after), np.int8, record.quant)
+    ctx.reshape(source, viewed, (before, count, after))
+    scale = 1.0 / (INT8_MAX * count)
+    ones = ctx.constant(f"{out}/mean_weights", np.full((1, 1, count), INT8_MAX, np.int8), np.int8,
+                        QuantParams((scale,), (0,)))
+    summed = ctx.writer.add_tensor(f"{out}/summed", (before, 1, after), np.int8, ctx.params(out))
+    ctx.emit("BATCH_MATMUL", [ones, viewed], [summed], schema.BatchMatMulOptionsT(adjX=False, adjY=False))
+    shape = out_layout.tflite_shape(ctx.tensor(out).shape)
+    result = ctx.writer.add_tensor(out, shape, np.int8, ctx.params(out))
+    ctx.reshape(summed, result, shape)
+    ctx.alias(out, result, out_layout)
+
+
+def _mean_of_last_axis(ctx: Lowering, source: int, out: str, out_layout: Layout, keep: bool) -> None:
+    """The mean over the last axis (LayerNorm's) as FULLY_CONNECTED by 127s at 1/(127 C): its int32 sum is exact
+    and rescaled once, where TFLM's MEAN rounds twice and is often a quantum off, which the division by the
+    deviation that follows in a LayerNorm amplifies."""
+    record = ctx.writer.tensor(source)
+    channels = record.shape[-1]
+    scale = 1.0 / (INT8_MAX * channels)
+    weights = ctx.constant(f"{out}/mean_weights", np.full((1, channels), INT8_MAX, np.int8), np.int8,
+                           QuantParams((scale,), (0,), 0))
+    assert record.quant is not None
+    wanted_bias = bias_params(record.quant.scales[0], np.array([scale]))
+    bias = ctx.constant(f"{out}/mean_bias", np.zeros(1, np.int32), np.int32, wanted_bias)
+    options = schema.FullyConnectedOptionsT(keepNumDims=True)
+    if keep:
+        ctx.emit_to("FULLY_CONNECTED", [source, weights, bias], out, out_layout, options)
+        return
+    summed = ctx.writer.add_tensor(f"{out}/kept", (*record.shape[:-1], 1), np.int8, ctx.params(out))
+    ctx.emit("FULLY_CONNECTED", [source, weights, bias], [summed], options)
+    result = ctx.writer.add_tensor(out, out_layout.tflite_shape(ctx.tensor(out).shape), np.int8, ctx.params(out))
+    ctx.reshape(summed, result, out_layout.tflite_shape(ctx.tensor(out).shape))
+    ctx.alias(out, result, out_layout)
 
 
 # --- moving values --------------------------------------------------------------------------------
@@ -561,7 +662,7 @@ def lower_transpose(ctx: Lowering, node: Node) -> None:
     """No op: the output reuses the input's TFLite tensor with a permuted layout."""
     x, out = node.inputs[0], node.outputs[0]
     rank = len(ctx.tensor(x).shape)
-    perm = _attr_ints(node, "perm", list(reversed(range(rank))))
+    perm = attr_ints(node, "perm", list(reversed(range(rank))))
     layout = ctx.layout(x)
     if layout.order is not None:
         raise ExportError(f"{where(node)} transposes a flattened channel-last tensor; this graph shape is not one "
@@ -584,11 +685,11 @@ def lower_concat(ctx: Lowering, node: Node) -> None:
     out = node.outputs[0]
     rank = len(ctx.tensor(out).shape)
     axis = int(node.attr("axis", 0)) % rank
-    layout = _main_layout(ctx, node)
+    layout = main_layout(ctx, node)
     if layout.order is not None:
         layout = identity(rank)
     params = ctx.params(out)
-    inputs = [ctx.requantized(_operand(ctx, node, name, layout), params, name) for name in node.inputs if name]
+    inputs = [ctx.requantized(operand(ctx, node, name, layout), params, name) for name in node.inputs if name]
     ctx.emit_to("CONCATENATION", inputs, out, layout, schema.ConcatenationOptionsT(axis=layout.axis(axis)))
 
 
@@ -600,12 +701,12 @@ def lower_pad(ctx: Lowering, node: Node) -> None:
         raise ExportError(f"{where(node)} pads in {mode!r} mode; TFLite export supports constant padding")
     rank = len(ctx.tensor(x).shape)
     if len(node.inputs) > 1 and node.inputs[1]:
-        pads = [int(p) for p in _constant(ctx, node, 1, "pads").reshape(-1)]
+        pads = [int(p) for p in constant_input(ctx, node, 1, "pads").reshape(-1)]
     else:
-        pads = _attr_ints(node, "pads", [0] * 2 * rank)
+        pads = attr_ints(node, "pads", [0] * 2 * rank)
     if len(node.inputs) > 3 and node.inputs[3]:
         raise ExportError(f"{where(node)} pads selected axes only (opset 18 axes input); not supported")
-    value_data = _optional_constant(ctx, node, 2)
+    value_data = optional_constant(ctx, node, 2)
     if value_data is None:
         value = 0.0
     else:
@@ -624,44 +725,3 @@ def lower_pad(ctx: Lowering, node: Node) -> None:
                         shape=())
     ctx.emit_to("PADV2", [source, ctx.constant("paddings", paddings, np.int32), fill], out, layout,
                 schema.PadV2OptionsT())
-
-
-LOWERINGS: Final[dict[str, Lower]] = {
-    "Conv": lower_conv,
-    "Gemm": lower_fully_connected,
-    "MatMul": lower_fully_connected,
-    "Add": lower_add,
-    "Sub": lower_sub,
-    "Mul": lower_mul,
-    "Relu": lower_relu,
-    "Clip": lower_clip,
-    "LeakyRelu": lower_leaky_relu,
-    "Sigmoid": lower_sigmoid,
-    "Tanh": lower_tanh,
-    "Softmax": lower_softmax,
-    "MaxPool": lower_max_pool,
-    "AveragePool": lower_average_pool,
-    "GlobalAveragePool": lower_global_average_pool,
-    "GlobalMaxPool": lower_global_max_pool,
-    "ReduceMean": lower_reduce_mean,
-    "Reshape": lower_reshape,
-    "Flatten": lower_reshape,
-    "Squeeze": lower_reshape,
-    "Unsqueeze": lower_reshape,
-    "Transpose": lower_transpose,
-    "Identity": lower_identity,
-    "Dropout": lower_identity,
-    "QuantizeLinear": lower_requantize,
-    "Concat": lower_concat,
-    "Pad": lower_pad,
-}
-
-
-def lower_node(ctx: Lowering, node: Node) -> None:
-    """Lower one node, or say clearly that wedge cannot."""
-    lower = LOWERINGS.get(node.op_type)
-    if lower is None:
-        supported = ", ".join(sorted(set(LOWERINGS) - {"QuantizeLinear"}))
-        raise ExportError(f"{where(node)}: TFLite export has no lowering for {node.op_type}; replace it in the "
-                          f"model (supported: {supported}) or deploy the int8 ONNX with onnxruntime instead")
-    lower(ctx, node)

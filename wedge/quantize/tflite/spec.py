@@ -11,8 +11,8 @@ from typing import Final
 
 import numpy as np
 
-from wedge.edge.engines.base import QuantParams
 from wedge.quantize.tflite.errors import ExportError
+from wedge.runtime.types import QuantParams
 
 INT8_MIN: Final = -128
 INT8_MAX: Final = 127
@@ -29,7 +29,8 @@ FIXED_OUTPUT_PARAMS: Final[dict[str, QuantParams]] = {
 # Ops that move int8 values without rescaling them: input and output must share scale and zero point.
 SHARED_PARAMS_OPS: Final = frozenset({
     "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SQUEEZE",
-    "EXPAND_DIMS", "SPLIT", "MAXIMUM", "MINIMUM",
+    "EXPAND_DIMS", "SPLIT", "MAXIMUM", "MINIMUM", "GATHER", "SLICE", "STRIDED_SLICE", "RESIZE_NEAREST_NEIGHBOR",
+    "RESIZE_BILINEAR",
 })  # fmt: skip
 
 # ONNX ops that onnxruntime may leave in float between quantized neighbours, and how their int8 output grid
@@ -38,6 +39,7 @@ SHARED_PARAMS_OPS: Final = frozenset({
 _KEEPS_INPUT_PARAMS: Final = frozenset({
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Identity", "Relu", "Pad",
     "ReduceMean", "ReduceMax", "ReduceMin", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Dropout",
+    "Resize", "Gather", "Slice",
 })  # fmt: skip
 _FIXED_BY_ONNX_OP: Final[dict[str, str]] = {"Softmax": "SOFTMAX", "Sigmoid": "LOGISTIC", "Tanh": "TANH"}
 

@@ -14,10 +14,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from wedge.edge.engines import open_engine
-from wedge.edge.engines.onnxruntime_engine import OnnxRuntimeEngine
 from wedge.quantize.evaluate import SQNR_CAP_DB, sqnr_db
 from wedge.quantize.tflite.convert import IoBinding, LoweredModel
+from wedge.runtime.engines import open_engine
+from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
 # The kernels round differently from onnxruntime's float QDQ math: TFLM rescales with a fixed-point multiply
 # that rounds twice (a quantum off for about 2^-(k+1) of the values when the multiplier is near 2^-k),

@@ -5,7 +5,7 @@ Lowering adds tensors and operators here by TFLite name; `to_bytes` packs ModelT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -13,7 +13,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from wedge.edge.engines.base import QuantParams
+from wedge.runtime.types import QuantParams
 
 TFLITE_IDENTIFIER: Final = b"TFL3"
 SCHEMA_VERSION: Final = 3
@@ -37,7 +37,8 @@ _OP_VERSIONS: Final[dict[str, int]] = {
     "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "AVERAGE_POOL_2D": 2, "MAX_POOL_2D": 2,
     "SOFTMAX": 2, "LOGISTIC": 2, "TANH": 2, "ADD": 2, "MUL": 2, "CONCATENATION": 2, "PAD": 2, "PADV2": 2,
     "TRANSPOSE": 2, "MEAN": 2, "QUANTIZE": 2, "DEQUANTIZE": 2, "RELU": 2, "RELU6": 2, "MAXIMUM": 2,
-    "MINIMUM": 2, "SPLIT": 2, "LEAKY_RELU": 2,
+    "MINIMUM": 2, "SPLIT": 2, "LEAKY_RELU": 2, "SUB": 2, "DIV": 2, "GATHER": 2, "SLICE": 2, "STRIDED_SLICE": 2,
+    "RESIZE_BILINEAR": 3, "RESIZE_NEAREST_NEIGHBOR": 3, "TRANSPOSE_CONV": 3, "BATCH_MATMUL": 1,
 }  # fmt: skip
 
 
@@ -146,8 +147,8 @@ class TfliteWriter:
         self._operators.append(operator)
         self._op_names.append(op)
 
-    def to_bytes(self, description: str) -> bytes:
-        """The finished .tflite file."""
+    def to_bytes(self, description: str, metadata: Mapping[str, bytes] | None = None) -> bytes:
+        """The finished .tflite file; `metadata` entries (name -> bytes) each get a buffer of their own."""
         subgraph = schema.SubGraphT()
         subgraph.tensors = self._tensors
         subgraph.inputs = list(self.inputs)
@@ -159,8 +160,16 @@ class TfliteWriter:
         model.description = description.encode("utf-8")
         model.operatorCodes = self._opcode_objects
         model.subgraphs = [subgraph]
-        model.buffers = self._buffers
-        builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in self._buffers if b.data is not None))
+        model.buffers = list(self._buffers)
+        model.metadata = []
+        for name, data in (metadata or {}).items():
+            buffer = _AlignedBufferT()
+            buffer.data = np.frombuffer(data, dtype=np.uint8)
+            entry = schema.MetadataT()
+            entry.name, entry.buffer = name.encode(), len(model.buffers)
+            model.buffers.append(buffer)
+            model.metadata.append(entry)
+        builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in model.buffers if b.data is not None))
         builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
         return bytes(builder.Output())
 

@@ -1,32 +1,26 @@
-"""The always-on loop: sensors at the profile's rates, real PPG replayed, one inference per window."""
+"""The always-on loop: sensors at the profile's rates, the scripted PPG day replayed, one inference per step."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import shared_model
 from wedge.boards import load
 from wedge.firmware.protocol.ble_records import OutputDType
-from wedge.firmware.virtual.always_on import (
-    AlwaysOnLoop,
-    estimate_heart_rate,
-    heartpy_data_dir,
-    open_board_engine,
-)
+from wedge.firmware.virtual.always_on import AlwaysOnLoop, estimate_heart_rate, open_board_engine
 from wedge.samples import sample_path
+from wedge.signals.recordings import heartpy_data_dir
 
-SHARED = Path(__file__).resolve().parents[4].parent / "shared" / "models"
 
-
-def test_the_ring_runs_the_ppg_model_on_replayed_recordings_once_per_window() -> None:
+def test_the_ring_runs_the_ppg_model_on_replayed_recordings_twice_a_second() -> None:
     board = load("ring-nrf52840")
     engine, model_id = open_board_engine(board, sample_path("ppg_quality"))
     with engine:
         loop = AlwaysOnLoop(board, engine)
-        assert loop.rate_hz == pytest.approx(1 / 4.0)  # one record per 4 s PPG window
+        assert loop.rate_hz == pytest.approx(2.0)  # a 4 s PPG window every 0.5 s (the default floor)
         ppg = next(w for w in loop.windows if w.sensor.kind == "ppg")
         assert ppg.samples.shape == (200, 1)
         first, second = loop.step(), loop.step()
@@ -67,10 +61,9 @@ def test_a_faster_record_rate_advances_the_sensors_by_less_per_record() -> None:
     np.testing.assert_array_equal(ppg.samples[:-1], before[1:])
 
 
-@pytest.mark.skipif(not (SHARED / "vww_96_int8.tflite").is_file(), reason=f"shared models absent ({SHARED})")
 def test_the_glasses_run_an_int8_vision_model_in_tflite_micro_on_camera_frames() -> None:
     board = load("glasses-esp32s3")
-    engine, _ = open_board_engine(board, SHARED / "vww_96_int8.tflite")
+    engine, _ = open_board_engine(board, shared_model("vww_96_int8.tflite"))
     with engine:
         assert engine.kind == "tflm"
         loop = AlwaysOnLoop(board, engine)

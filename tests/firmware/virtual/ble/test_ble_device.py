@@ -5,31 +5,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
+from wedge.ble_spec import ATT_MTU_MAX
 from wedge.boards import load
-from wedge.edge.bridge.bumble_backend import (
-    BleakClientBumble,
-    BleakScannerBumble,
-    BumbleAdapter,
-)
+from wedge.edge.bridge.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleAdapter
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.protocol import gatt_uuids as ids
 from wedge.firmware.protocol.ble_control import (
+    EpochSpan,
     backfill_command,
+    backfill_epoch_command,
     decode_status,
     set_rate_command,
     stop_command,
 )
-from wedge.firmware.protocol.ble_records import FrameReader, Record
+from wedge.firmware.protocol.ble_records import FrameReader, Record, encode_record
 from wedge.firmware.protocol.heart_rate import decode_heart_rate
 from wedge.firmware.virtual.always_on import open_board_engine
 from wedge.firmware.virtual.ble.air import VirtualAir, transport_spec
 from wedge.firmware.virtual.ble.device import BleDevice, BleDeviceOptions
 from wedge.firmware.virtual.ble.link_model import LinkModel
+from wedge.firmware.virtual.ble.ring_buffer import RecordRing
 from wedge.samples import sample_path
 
 
@@ -61,7 +62,7 @@ Scenario = Callable[[BleDevice, BleakClient], Awaitable[None]]
 
 
 def run_with_device(scenario: Scenario, *, options: BleDeviceOptions, board: str = "ring-nrf52840",
-                    requested_mtu: int = 517) -> None:
+                    requested_mtu: int = ATT_MTU_MAX) -> None:
     async def main() -> None:
         air = VirtualAir()
         spec = transport_spec(await air.serve(0))
@@ -90,7 +91,10 @@ def test_a_ring_serves_device_information_battery_heart_rate_and_the_wedge_strea
         services = {s.uuid for s in client.services}
         assert {ids.DEVICE_INFORMATION_SERVICE, ids.BATTERY_SERVICE, ids.HEART_RATE_SERVICE,
                 ids.WEDGE_STREAM_SERVICE} <= services
-        assert bytes(await client.read_gatt_char(ids.SERIAL_NUMBER)) == b"ring-a"
+        # The serial number is the device id the stream's status names, not the advertised name.
+        assert bytes(await client.read_gatt_char(ids.SERIAL_NUMBER)) == f"{device.device_id:016x}".encode()
+        status = decode_status(await client.read_gatt_char(ids.WEDGE_STATUS))
+        assert (status.device_id, status.epoch) == (device.device_id, device.ring.epoch)
         assert bytes(await client.read_gatt_char(ids.MODEL_NUMBER)) == b"ring-nrf52840"
         assert (await client.read_gatt_char(ids.BATTERY_LEVEL))[0] == 100
         assert client.mtu_size == 247  # the ring's profile MTU, negotiated down from the central's 517
@@ -113,6 +117,27 @@ def test_records_stream_in_order_and_a_backfill_resends_buffered_ones_flagged() 
         assert status.model_id == device.model_id and status.rate_hz == pytest.approx(50.0)
 
     run_with_device(scenario, options=BleDeviceOptions(name="ring-b", rate_hz=50))
+
+
+def test_records_of_an_earlier_boot_are_backfilled_by_naming_their_epoch(tmp_path: Path) -> None:
+    before = RecordRing(100, tmp_path)
+    for seq in range(6):
+        before.append(seq, encode_record(Record(seq, seq, 9, epoch=before.epoch)))
+    before.close()
+
+    async def scenario(device: BleDevice, client: BleakClient) -> None:
+        status = decode_status(await client.read_gatt_char(ids.WEDGE_STATUS))
+        assert status.epoch == before.epoch + 1 and status.device_id == before.device_id
+        assert status.past_epochs == (EpochSpan(before.epoch, 0, 6),)
+        collector = Collector()
+        await client.start_notify(ids.WEDGE_RECORDS, collector)
+        await client.write_gatt_char(ids.WEDGE_CONTROL_POINT, backfill_epoch_command(before.epoch, 2), response=True)
+        await collector.wait_for(lambda r: sum(x.backfill for x in r) >= 4)
+        assert sorted((r.epoch, r.seq) for r in collector.records if r.backfill) == [(before.epoch, s) for s in
+                                                                                     range(2, 6)]
+        assert all(r.epoch == status.epoch for r in collector.records if not r.backfill)
+
+    run_with_device(scenario, options=BleDeviceOptions(name="ring-h", rate_hz=20, state_dir=tmp_path))
 
 
 def test_stop_pauses_the_stream_and_rate_changes_the_record_rate() -> None:

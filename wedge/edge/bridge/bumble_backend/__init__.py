@@ -6,10 +6,6 @@ bumble={"adapter": adapter})` and `BleakClient(device, backend=BleakClientBumble
 
 from wedge.edge.bridge.bumble_backend.adapter import BumbleAdapter
 from wedge.edge.bridge.bumble_backend.client import BleakClientBumble
-from wedge.edge.bridge.bumble_backend.scanner import (
-    BleakScannerBumble,
-    BumbleArgs,
-    BumbleDetails,
-)
+from wedge.edge.bridge.bumble_backend.scanner import BleakScannerBumble, BumbleArgs, BumbleDetails
 
 __all__ = ["BleakClientBumble", "BleakScannerBumble", "BumbleAdapter", "BumbleArgs", "BumbleDetails"]

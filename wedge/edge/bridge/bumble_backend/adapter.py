@@ -17,10 +17,11 @@ from bumble import hci
 from bumble.device import Advertisement, Connection, Device
 from bumble.transport import open_transport
 
+from wedge.ble_spec import ATT_MTU_MAX, static_random_address
 from wedge.errors import first_line
 
 # The ATT MTU the central asks for: the largest a notification can use (Core Spec Vol 3, Part F, 3.2.8).
-DEFAULT_REQUESTED_MTU: Final[int] = 517
+DEFAULT_REQUESTED_MTU: Final[int] = ATT_MTU_MAX
 
 AdvertisementListener = Callable[[Advertisement], None]
 
@@ -51,9 +52,7 @@ class BumbleAdapter:
                 except Exception as exc:
                     raise BleakError(f"no Bluetooth adapter at {self.transport_spec}: {first_line(exc)}") from exc
                 # A fresh static random address each run, as a phone's privacy address would be.
-                raw = bytearray(secrets.token_bytes(6))
-                raw[0] |= 0xC0
-                address = hci.Address(":".join(f"{b:02X}" for b in raw), hci.Address.RANDOM_DEVICE_ADDRESS)
+                address = hci.Address(static_random_address(secrets.token_bytes(6)), hci.Address.RANDOM_DEVICE_ADDRESS)
                 device = Device.with_hci(self.name, address, self._transport.source, self._transport.sink)
                 device.on("advertisement", self._on_advertisement)
                 try:

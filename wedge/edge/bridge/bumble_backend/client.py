@@ -26,11 +26,8 @@ from bumble.att import ATT_DEFAULT_MTU
 from bumble.device import Connection, Peer
 from bumble.gatt_client import CharacteristicProxy
 
-from wedge.edge.bridge.bumble_backend.scanner import (
-    BumbleArgs,
-    BumbleDetails,
-    require_adapter,
-)
+from wedge.ble_spec import notification_payload_bytes
+from wedge.edge.bridge.bumble_backend.scanner import BumbleArgs, BumbleDetails, require_adapter
 from wedge.errors import first_line
 
 logger = logging.getLogger(__name__)
@@ -111,7 +108,7 @@ class BleakClientBumble(BaseBleakClient):
                 bleak_char = BleakGATTCharacteristic(
                     characteristic, characteristic.handle, _uuid(characteristic.uuid),
                     _property_names(int(characteristic.properties)),
-                    lambda: self.mtu_size - 3, bleak_service,
+                    lambda: notification_payload_bytes(self.mtu_size), bleak_service,
                 )
                 collection.add_characteristic(bleak_char)
                 for descriptor in await characteristic.discover_descriptors():

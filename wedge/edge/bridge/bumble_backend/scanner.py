@@ -8,11 +8,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Literal, TypedDict
 
-from bleak.backends.scanner import (
-    AdvertisementData,
-    AdvertisementDataCallback,
-    BaseBleakScanner,
-)
+from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.exc import BleakError
 from bleak.uuids import normalize_uuid_str
 from bumble.core import AdvertisingData

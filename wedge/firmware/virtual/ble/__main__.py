@@ -1,7 +1,7 @@
 """`python -m wedge.firmware.virtual.ble`: one board's BLE peripheral as its own process, without the serial side.
 
 Prints one JSON line when advertising; takes JSON commands on stdin (faults and status, see COMMANDS) and
-exits cleanly on SIGINT/SIGTERM, keeping its record buffer in --state-dir.
+exits cleanly on SIGINT/SIGTERM; its device id, epoch and record buffer live in --state-dir.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any, Final
 
 from wedge.boards import BoardError
 from wedge.boards import load as load_board
-from wedge.edge.engines import EngineError
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.virtual.ble.device import (
     DEFAULT_RING_RECORDS,
@@ -28,6 +27,7 @@ from wedge.firmware.virtual.ble.device import (
     run_ble_device,
 )
 from wedge.firmware.virtual.ble.link_model import DEFAULT_PACKETS_PER_EVENT, LinkModel
+from wedge.runtime.types import EngineError
 
 COMMANDS: Final[str] = (
     '{"cmd": "status"} | {"cmd": "disconnect"} | {"cmd": "silent", "on": true|false} | '
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transport", required=True, help="Bumble HCI transport, e.g. tcp-client:127.0.0.1:PORT")
     parser.add_argument("--name", help="advertised name (default: the board's BLE name prefix)")
     parser.add_argument("--rate-hz", type=float, help="records per second (default: one per model window)")
-    parser.add_argument("--state-dir", type=Path, help="keep the record buffer and sequence numbers here")
+    parser.add_argument("--state-dir", type=Path,
+                        help="keep the device id, boot epoch and record buffer here (a new folder: a new device)")
     parser.add_argument("--ring-records", type=int, default=DEFAULT_RING_RECORDS, help="record buffer size")
     parser.add_argument("--no-link-model", action="store_true", help="send at once instead of in connection events")
     parser.add_argument("--packets-per-event", type=int, default=DEFAULT_PACKETS_PER_EVENT)

@@ -54,8 +54,10 @@ def build_database(
     read_battery: Callable[[Any], bytes],
     read_status: Callable[[Any], bytes],
     write_control: Callable[[Any, bytes], Awaitable[None] | None],
+    model_info: tuple[Callable[[Any], bytes], Callable[[Any, bytes], None]] | None = None,
 ) -> GattDatabase:
-    """The GATT services a board's profile names (device_information, battery, heart_rate, wedge_stream)."""
+    """The GATT services a board's profile names (device_information, battery, heart_rate, wedge_stream);
+    `model_info` (read, write) adds the model info characteristic to the wedge stream service."""
     built: list[gatt.Service] = []
     battery = heart_rate = None
     records = gatt.Characteristic(UUID(ids.WEDGE_RECORDS), Properties.NOTIFY, READABLE, b"")
@@ -81,5 +83,10 @@ def build_database(
                                       AttributeValue(write=write_control))
         status = gatt.Characteristic(UUID(ids.WEDGE_STATUS), Properties.READ, READABLE,
                                      AttributeValue(read=read_status))
-        built.append(gatt.Service(UUID(ids.WEDGE_STREAM_SERVICE), [records, control, status]))
+        stream = [records, control, status]
+        if model_info is not None:
+            read_info, write_page = model_info
+            stream.append(gatt.Characteristic(UUID(ids.WEDGE_MODEL_INFO), Properties.READ | Properties.WRITE,
+                                              READABLE | WRITEABLE, AttributeValue(read=read_info, write=write_page)))
+        built.append(gatt.Service(UUID(ids.WEDGE_STREAM_SERVICE), stream))
     return GattDatabase(tuple(built), records, battery, heart_rate)

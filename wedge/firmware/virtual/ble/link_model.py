@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Final
 
+from wedge.ble_spec import notification_payload_bytes
 from wedge.boards import Board
 
 # Packets one connection event carries. Controllers differ (the central decides how long an event lasts);
@@ -51,7 +52,7 @@ class LinkModel:
     @property
     def max_payload_bytes_per_s(self) -> float:
         """The notification payload the link moves per second at the full MTU."""
-        return (self.att_mtu - 3) * self.packets_per_event * 1000.0 / self.conn_interval_ms
+        return notification_payload_bytes(self.att_mtu) * self.packets_per_event * 1000.0 / self.conn_interval_ms
 
 
 class ConnectionEvents:

@@ -16,11 +16,7 @@ from typing import Any, Final
 from bumble.device import Connection, Device
 
 from wedge.firmware.protocol.ble_control import BACKFILL_TO_NEWEST
-from wedge.firmware.protocol.ble_records import (
-    FrameWriter,
-    payload_bytes_for_mtu,
-    with_backfill_flag,
-)
+from wedge.firmware.protocol.ble_records import FrameWriter, payload_bytes_for_mtu, with_backfill_flag
 from wedge.firmware.virtual.ble.link_model import ConnectionEvents, LinkModel
 from wedge.firmware.virtual.ble.ring_buffer import RecordRing
 
@@ -107,16 +103,19 @@ class RecordStreamer:
         if not on:
             session.live.clear()
 
-    def request_backfill(self, connection: Connection, first_seq: int, end_seq: int) -> int:
-        """Queue the buffered records in [first_seq, end_seq) for this connection; returns how many."""
+    def request_backfill(self, connection: Connection, epoch: int, first_seq: int, end_seq: int) -> int:
+        """Queue the buffered records of `epoch` in [first_seq, end_seq) for this connection; returns how many."""
         session = self._sessions.get(connection)
         if session is None:
             return 0
-        end = self._ring.next_seq if end_seq == BACKFILL_TO_NEWEST else end_seq
+        newest = self._ring.end_of(epoch)
+        if newest is None:
+            return 0
+        end = newest if end_seq == BACKFILL_TO_NEWEST else end_seq
         # A new request replaces the one still being sent: the host asks again for what it still misses.
         session.backfill.clear()
         count = 0
-        for _, encoded in self._ring.iter_from(first_seq, end):
+        for _, encoded in self._ring.iter_from(epoch, first_seq, end):
             session.backfill.push(with_backfill_flag(encoded))
             count += 1
         if count:
@@ -155,6 +154,9 @@ class RecordStreamer:
             else:
                 first, second = ((session.backfill, session.live) if index < backfill_share
                                  else (session.live, session.backfill))
+                if second.mid_record:
+                    # A fragmented record's frames go back to back: the reader reassembles in arrival order.
+                    first, second = second, first
                 frame = first.next_frame(payload) or second.next_frame(payload)
                 if frame is None:
                     return

@@ -1,0 +1,3 @@
+from wedge.cli import main
+
+main()

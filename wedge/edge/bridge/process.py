@@ -1,0 +1,61 @@
+"""`wedge bridge --status-json` as a child process, for the HIL streaming check and the bridge benchmark (and
+`StatusProcess`, any wedge command with `--status-json`, e.g. `wedge fleet`).
+
+Its status lines arrive on stderr (stdout belongs to a `jsonl:-` sink); `wait_status` blocks until one
+satisfies a condition, and `latest` is the last one seen.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from wedge.child_process import DEFAULT_TIMEOUT_S, ChildProcess
+from wedge.edge.bridge.errors import BridgeError
+from wedge.errors import WedgeError
+
+WATCHDOG_S: Final[float] = 1.0
+
+
+class StatusProcess(ChildProcess):
+    """A wedge command run with `--status-json`: one `{"status": ...}` line a second on stderr."""
+
+    def __init__(self, args: Sequence[str], log_path: Path, *, error: type[WedgeError],
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(args, log_path, json_stream="stderr", error=error, env=env)
+        self.latest: dict[str, Any] = {}
+
+    def wait_status(self, what: str, predicate: Callable[[dict[str, Any]], bool],
+                    timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        """The first status line for which `predicate` holds; `error` naming `what` if none comes in time."""
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                status = self.next_message(remaining, lambda m: "status" in m, what)["status"]
+            except self.error:
+                if not self.alive():
+                    raise
+                break
+            self.latest = status
+            if predicate(status):
+                return status
+        raise self.error(f"{self.name} never reached {what} within {timeout_s:.0f} s (last status {self.latest})")
+
+
+class BridgeProcess(StatusProcess):
+    """A bridge following `devices` into `sinks` (sink specs, e.g. `sqlite:PATH`), over `transport` when given."""
+
+    def __init__(self, devices: Sequence[str], sinks: Sequence[str], log_path: Path, *, transport: str | None = None,
+                 extra: Sequence[str] = (), error: type[WedgeError] = BridgeError,
+                 env: dict[str, str] | None = None) -> None:
+        args = [sys.executable, "-m", "wedge.cli", "bridge", "--status-json", "--watchdog-s", str(WATCHDOG_S)]
+        for device in devices:
+            args += ["--device", device]
+        for sink in sinks:
+            args += ["--sink", sink]
+        if transport is not None:
+            args += ["--transport", transport]
+        super().__init__([*args, *extra], log_path, error=error, env=env)

@@ -1,3 +1,0 @@
-from wedge.edge.cli import main
-
-main()

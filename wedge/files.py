@@ -1,0 +1,46 @@
+"""Files that appear whole or not at all: written beside their target, then renamed onto it.
+
+They get the mode any new file gets (0666 less the umask); `tempfile.mkstemp` alone would leave them 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file under the process's umask."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def stage_bytes(target: Path, data: bytes) -> Path:
+    """Write `data` to a hidden file beside `target` (same folder, so renaming it onto `target` is atomic).
+
+    Raises OSError; the staged file is gone again when writing fails.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    staged = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(staged, new_file_mode())
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return staged
+
+
+def write_atomic(target: Path, data: bytes) -> Path:
+    """Write `data` to `target` so a reader sees the old file or the new one, never half of it. Raises OSError."""
+    staged = stage_bytes(target, data)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return target
