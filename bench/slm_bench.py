@@ -148,9 +148,8 @@ def bench_model(name: str, source: LmSource, work: Path, args: argparse.Namespac
                 row["ppl_change_vs_rtn_pp"] = round(row["ppl_change_pct"] - rtn["ppl_change_pct"], 3)
     result: dict[str, Any] = {"source": source.kind, "eval_tokens": int(ids.size), "window": window,
                               "calibration_tokens": int(calib.size), "variants": rows}
-    if source.requantized_from is not None:
-        result["caveat"] = (f"re-quantization: the source weights are {source.requantized_from} already; "
-                            "int4 here rounds them a second time, and fp32 means those values dequantized")
+    if source.caveats:
+        result["caveat"] = " ".join(source.caveats)
         log(f"{name}: {result['caveat']}")
     int4 = {v: r for v, r in rows.items() if v.startswith("int4-")}
     checks: dict[str, bool] = {}

@@ -97,7 +97,5 @@ def progress_bars_or_lines(bars: bool) -> Iterator[_RichProgress | LineProgress]
             yield drawn
         return
     lines = LineProgress()
-    try:
-        yield lines
-    finally:
-        lines.close()
+    yield lines
+    lines.close()  # not after an error: the stage it was in did not get done

@@ -161,7 +161,8 @@ def render_lm_report(report: LmReport, console: Console) -> None:
         table.add_row(f"RAM: weights + KV cache {human_bytes(fit.kv_cache_bytes)} + buffers",
                       human_bytes(fit.ram_needed_bytes), f"{human_bytes(fit.ram_budget_bytes)} ({fit.ram_budget})",
                       _verdict(fit.fits_ram))
-        table.add_row("longest context that fits", f"{fit.max_context_tokens:,} tokens", "", "")
+        limit = "the model's own context length" if fit.max_context_is_models else "RAM left after the weights"
+        table.add_row("longest context that fits", f"{fit.max_context_tokens:,} tokens", limit, "")
         if fit.decode_tokens_per_s_estimate is not None:
             host = (f"this host: {report.quantized_speed.tokens_per_s:.1f} measured"
                     if report.quantized_speed is not None else "")

@@ -167,8 +167,18 @@ def test_bad_checkpoint_or_adapter_inputs_are_one_line_and_write_nothing(tmp_pat
                     "NOWHERE": lambda: str(tmp_path / "nowhere")}
     args = [replacements[a]() if a in replacements else a for a in extra]
     out = tmp_path / "out"
-    _one_line_error(_quantize(str(model), *args, "-o", str(out)), fragment)
+    result = _quantize(str(model), *args, "-o", str(out))
+    _one_line_error(result, fragment)
     assert not out.exists() or not any(out.iterdir())
+    assert "loading model: done" not in result.stderr  # the progress lines do not claim the failed stage done
+
+
+@pytest.mark.parametrize("block", ["48", "0", "512"])
+def test_a_block_size_matmulnbits_has_no_kernel_for_is_refused_before_any_work(tmp_path, tiny_checkpoint, block):
+    out = tmp_path / "out"
+    result = _quantize(str(tiny_checkpoint), "--weights", "int4", "--block-size", block, "-o", str(out))
+    assert result.exit_code == 2 and f"Invalid value for '--block-size': '{block}'" in result.output
+    assert "Traceback" not in result.output and not out.exists()
 
 
 def test_awq_needs_weights_that_a_quantized_onnx_no_longer_has(tmp_path, tiny_int8):
@@ -204,3 +214,17 @@ def test_generate_refuses_chat_without_a_template_and_system_without_chat(tiny_i
                     "carries no chat template")
     result = CliRunner().invoke(main, ["generate", str(tiny_int8), "--prompt", "hi", "--system", "be brief"])
     assert result.exit_code == 2 and "--system goes with --chat" in result.output
+
+
+def test_generate_writes_progress_lines_when_stdout_is_not_a_terminal(tiny_int8, monkeypatch):
+    import wedge.cli.generate as generate_cli
+
+    monkeypatch.setattr(generate_cli, "PROGRESS_EVERY_S", 0.0)  # a line after every piece instead of every 10 s
+    result = CliRunner().invoke(main, ["generate", str(tiny_int8), "--prompt", "The while statement",
+                                       "--max-tokens", "12"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("The while statement") and "\x1b[" not in result.stdout  # echoed, unstyled
+    progress = [line for line in result.stderr.splitlines() if line.startswith("[generate] ")]
+    counts = [int(line.split()[1].split("/")[0]) for line in progress if line.split()[1].endswith("/12")]
+    assert len(counts) >= 5 and counts == sorted(counts) and counts[-1] >= 10
+    assert "stopped at --max-tokens" in result.stderr

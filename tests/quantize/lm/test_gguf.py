@@ -107,6 +107,10 @@ def test_quantize_task_lm_takes_a_gguf_and_keeps_the_fp32_onnx_only_when_asked(t
     report = json.loads(result.stdout)
     assert report["perplexity"]["change_pct"] < 5.0 and report["fp32_output"] is None
     assert any("--keep-fp32" in note for note in report["notes"])
+    # One tensor is Q8_0: the caveat is a warning whatever the perplexity, in the JSON and on stderr.
+    (caveat,) = report["warnings"]
+    assert caveat.startswith("re-quantization: the GGUF's weights are Q8_0 already")
+    assert f"warning: {caveat}" in result.stderr
     kept = CliRunner().invoke(main, [*args, "--keep-fp32", "-o", str(tmp_path / "kept")])
     assert kept.exit_code == 0, kept.output
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["report.json", "tiny.fp32.onnx", "tiny.int8.onnx"]

@@ -10,7 +10,7 @@ import pytest
 from wedge.boards import load as load_board
 from wedge.quantize.lm.errors import ContextLengthError, TextError
 from wedge.quantize.lm.evaluate import measure_speed, score_text, windows
-from wedge.quantize.lm.fit import assess_lm_fit, kv_cache_bytes
+from wedge.quantize.lm.fit import activation_bytes, assess_lm_fit, kv_cache_bytes
 from wedge.quantize.lm.options import Algorithm, WeightFormat, WeightOptions
 from wedge.quantize.lm.pipeline import LmOptions, run_lm_quantize
 from wedge.quantize.lm.session import DecoderSession
@@ -100,6 +100,13 @@ def test_board_fit_counts_the_kv_cache_and_finds_the_longest_context(tiny_model)
     assert not too_big.fits_ram and too_big.max_context_tokens == 0
     soc = assess_lm_fit(load_board("glasses-soc"), signature, 200_000, 256)
     assert soc.ram_budget == "budgets.arena_bytes" and soc.max_context_tokens == 256  # capped by the model
+    assert soc.max_context_is_models and not too_big.max_context_is_models
+    # Weights that leave room for exactly 100 positions of cache (and their attention scores) in the PSRAM.
+    per_position = kv_cache_bytes(signature, 1) + signature.config.num_heads * 4
+    board = load_board("glasses-esp32s3")
+    tight = board.memory.psram_bytes - activation_bytes(signature, 0) - 100 * per_position
+    squeezed = assess_lm_fit(board, signature, tight, 64)
+    assert squeezed.max_context_tokens == 100 and not squeezed.max_context_is_models and squeezed.fits_ram
 
 
 def test_a_context_longer_than_the_model_is_refused_before_any_work(tmp_path, tiny_model):

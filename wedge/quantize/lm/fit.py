@@ -42,6 +42,7 @@ class LmFit:
     bytes_per_token: int = 0  # read from memory for each decoded token at `context_tokens`
     bandwidth_bytes_per_s: int | None = None
     decode_tokens_per_s_estimate: float | None = None  # bandwidth / bytes_per_token: an upper bound
+    max_context_is_models: bool = False  # memory would hold more: the model's own context length is the limit
 
     @property
     def fits(self) -> bool:
@@ -86,8 +87,9 @@ def assess_lm_fit(board: Board, signature: DecoderSignature, weights_bytes: int,
     per_token = kv_cache_bytes(signature, 1) + (signature.config.num_heads if signature.config else 0) * FP32_BYTES
     spare = budget - weights_bytes - activation_bytes(signature, 0)
     max_context = max(0, spare // per_token) if per_token else 0
-    if signature.context_length is not None:
-        max_context = min(max_context, signature.context_length)
+    by_model = signature.context_length is not None and max_context >= signature.context_length
+    if by_model:
+        max_context = signature.context_length
     notes.append("KV cache in fp32 at batch 1; RAM is an estimate, tokens/s and peak RSS on this host are measured")
     per_token_read = max(0, weights_bytes - embedding_bytes) + kv
     bandwidth = board.memory.bandwidth_bytes_per_s
@@ -101,4 +103,5 @@ def assess_lm_fit(board: Board, signature: DecoderSignature, weights_bytes: int,
                  ram_needed_bytes=needed, ram_budget_bytes=budget, ram_budget=budget_name, fits_ram=needed <= budget,
                  slot_bytes=board.budgets.model_slot_bytes, fits_flash=weights_bytes <= board.budgets.model_slot_bytes,
                  max_context_tokens=int(max_context), notes=tuple(notes), bytes_per_token=per_token_read,
-                 bandwidth_bytes_per_s=bandwidth, decode_tokens_per_s_estimate=estimate)
+                 bandwidth_bytes_per_s=bandwidth, decode_tokens_per_s_estimate=estimate,
+                 max_context_is_models=by_model)

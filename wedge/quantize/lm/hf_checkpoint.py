@@ -88,17 +88,21 @@ def read_json_object(path: Path, error: type[LmError]) -> dict[str, Any]:
     return value
 
 
-def _read_json(path: Path, required: bool = True) -> dict[str, Any] | None:
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """An optional JSON file of the checkpoint (None when absent)."""
+    return read_json_object(path, CheckpointError) if path.is_file() else None
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
     if not path.is_file():
-        if required:
-            raise CheckpointError(f"{path.parent} has no {path.name}: not a Hugging Face checkpoint folder")
-        return None
+        raise CheckpointError(f"{folder} has no {CONFIG_FILE}: not a Hugging Face checkpoint folder")
     return read_json_object(path, CheckpointError)
 
 
 def weight_files(folder: Path) -> list[Path]:
     """The safetensors shards of a checkpoint: from the index when there is one, else every *.safetensors."""
-    index = _read_json(folder / INDEX_FILE, required=False)
+    index = _read_json(folder / INDEX_FILE)
     if index is not None:
         weight_map = index.get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
@@ -141,10 +145,9 @@ def load_hf_checkpoint(folder: Path, on_file: Callable[[Path], None] | None = No
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such checkpoint folder")
-    hf = _read_json(folder / CONFIG_FILE)
-    assert hf is not None
-    config = config_from_hf(hf, _read_json(folder / GENERATION_CONFIG_FILE, required=False))
-    tokenizer_config = _read_json(folder / TOKENIZER_CONFIG_FILE, required=False)
+    hf = _read_config(folder)
+    config = config_from_hf(hf, _read_json(folder / GENERATION_CONFIG_FILE))
+    tokenizer_config = _read_json(folder / TOKENIZER_CONFIG_FILE)
     expected = tensor_shapes(config)
     tensors: dict[str, Array] = {}
     dtypes: set[str] = set()

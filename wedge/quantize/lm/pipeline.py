@@ -279,8 +279,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, eval_path: Path | None, boar
     if board is not None:
         fit = assess_lm_fit(board, signature, model_bytes(target), context, embedding_bytes(target))
     config = signature.config
-    warnings = perplexity_warnings(perplexity.change_pct, weight_options, source.requantized_from,
-                                   options.warn_above_pct)
+    warnings = (*source.caveats, *perplexity_warnings(perplexity.change_pct, weight_options, source.requantized_from,
+                                                      options.warn_above_pct))
     report = LmReport(
         source=str(model),
         output=str(out_dir / target.name),

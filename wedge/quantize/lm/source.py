@@ -34,6 +34,7 @@ class LmSource:
     onnx: Path | None = None
     requantized_from: str | None = None  # the GGUF's quantization type when its weights were rounded already
     notes: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()  # what the report must warn of whatever the figures (re-quantization)
 
     def metadata(self) -> dict[str, str]:
         """The wedge.lm.* entries an exported ONNX carries besides the config."""
@@ -76,16 +77,16 @@ def _from_gguf(path: Path) -> LmSource:
     from wedge.quantize.lm.gguf_model import load_gguf
 
     loaded = load_gguf(path)
-    notes: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
     requantized = None
     if loaded.quantized:
         requantized = loaded.file_type if loaded.file_type != "unknown" else "/".join(loaded.quantized_types)
-        note = (f"re-quantization: the GGUF's weights are {requantized} already ({', '.join(loaded.quantized_types)}"
-                " tensors), so 'fp32' here means those values dequantized, and the new rounding comes on top of "
-                "the old one (start from the fp16/fp32 checkpoint for a first quantization)")
-        notes = (note,)
+        caveat = (f"re-quantization: the GGUF's weights are {requantized} already ({', '.join(loaded.quantized_types)}"
+                  " tensors), so 'fp32' here means those values dequantized, and the new rounding comes on top of "
+                  "the old one (start from the fp16/fp32 checkpoint for a first quantization)")
+        caveats = (caveat,)
     return LmSource(name=loaded.name, kind="gguf", weights=loaded.weights, tokenizer=loaded.tokenizer,
-                    chat_template=loaded.chat_template, requantized_from=requantized, notes=notes)
+                    chat_template=loaded.chat_template, requantized_from=requantized, caveats=caveats)
 
 
 def _from_checkpoint(folder: Path) -> LmSource:
