@@ -32,7 +32,9 @@ COMMANDS: Final[dict[str, str]] = {
     "keys": "keys",
     "mcp": "mcp",
     "pack": "pack",
+    "pair": "pair",
     "quantize": "quantize",
+    "unpair": "pair",
 }
 
 

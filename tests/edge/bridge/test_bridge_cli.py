@@ -28,9 +28,10 @@ def test_bad_options_and_a_missing_adapter_end_with_one_error_line(args: list[st
     assert message in result.output and "Traceback" not in result.output
 
 
-def bridge_process(air: AirProcess, db: Path, log: Path) -> ChildProcess:
+def bridge_process(air: AirProcess, db: Path, log: Path, *extra: str) -> ChildProcess:
     return ChildProcess([sys.executable, "-m", "wedge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
-                         "--sink", f"sqlite:{db}", "--sink", "jsonl:-", "--watchdog-s", "1", "--no-status"], log)
+                         "--keystore", str(db.with_name("bonds.json")), "--sink", f"sqlite:{db}", "--sink", "jsonl:-",
+                         "--watchdog-s", "1", "--no-status", *extra], log)
 
 
 def stored(db: Path) -> list[int]:
@@ -52,7 +53,7 @@ def test_a_restarted_bridge_resumes_after_the_last_stored_record_and_sigterm_flu
                          extra_args=["--rate-hz", "50", "--state-dir", str(tmp_path / "state")])
     db = tmp_path / "stream.db"
     try:
-        first = bridge_process(air, db, tmp_path / "bridge1.log")
+        first = bridge_process(air, db, tmp_path / "bridge1.log", "--pair")
         seqs_until(first, 60)
         assert first.terminate() == 0
         after_first = stored(db)
@@ -60,7 +61,8 @@ def test_a_restarted_bridge_resumes_after_the_last_stored_record_and_sigterm_flu
         unbroken = next(i for i, seq in enumerate([*after_first, -1]) if seq != i) - 1
         assert "records" in first.log_tail()  # the exit summary
 
-        # The board keeps measuring while no bridge runs: the next one fetches those records from its buffer.
+        # The board keeps measuring while no bridge runs: the next one fetches those records from its buffer,
+        # over the link the first run's bond encrypts (no --pair: it would fail without the bond).
         second = bridge_process(air, db, tmp_path / "bridge2.log")
         resumed = seqs_until(second, after_first[-1] + 100, covering=range(unbroken + 1, after_first[-1] + 100))
         assert second.terminate() == 0

@@ -1,7 +1,8 @@
 """`wedge bridge --status-json` as a child process, for the HIL streaming check and the bridge benchmark.
 
 Its status lines arrive on stderr (stdout belongs to a `jsonl:-` sink); `wait_status` blocks until one
-satisfies a condition, and `latest` is the last one seen.
+satisfies a condition, and `latest` is the last one seen. On a Bumble transport it pairs with a device it has no
+bond with (`--pair`), its bonds kept beside its log unless `keystore` says where; a passkey is typed on its stdin.
 """
 
 from __future__ import annotations
@@ -17,20 +18,27 @@ from wedge.edge.bridge.errors import BridgeError
 from wedge.errors import WedgeError
 
 WATCHDOG_S: Final[float] = 1.0
+KEYSTORE_NAME: Final[str] = "bridge-bonds.json"
 
 
 class BridgeProcess(ChildProcess):
     """A bridge following `devices` into `sinks` (sink specs, e.g. `sqlite:PATH`), over `transport` when given."""
 
     def __init__(self, devices: Sequence[str], sinks: Sequence[str], log_path: Path, *, transport: str | None = None,
-                 extra: Sequence[str] = (), error: type[WedgeError] = BridgeError) -> None:
+                 extra: Sequence[str] = (), error: type[WedgeError] = BridgeError, pair: bool = True,
+                 keystore: Path | None = None) -> None:
         args = [sys.executable, "-m", "wedge.cli", "bridge", "--status-json", "--watchdog-s", str(WATCHDOG_S)]
         for device in devices:
             args += ["--device", device]
         for sink in sinks:
             args += ["--sink", sink]
+        self.keystore: Path | None = None
         if transport is not None:
-            args += ["--transport", transport]
+            # One adapter's bonds per folder: a restarted bridge finds its bond, as a real one does.
+            self.keystore = keystore or log_path.with_name(KEYSTORE_NAME)
+            args += ["--transport", transport, "--keystore", str(self.keystore)]
+        if pair:
+            args.append("--pair")
         super().__init__([*args, *extra], log_path, json_stream="stderr", error=error)
         self.latest: dict[str, Any] = {}
 

@@ -85,6 +85,27 @@ def read_log(path: Path) -> list[tuple[int, int, bytes]]:
     return entries
 
 
+def load_device_id(state_dir: Path | None) -> int:
+    """The board's hardware id, kept in its state folder (made the first time); a random one without a folder."""
+    if state_dir is None:
+        return secrets.randbelow(MAX_DEVICE_ID) + 1
+    path = state_dir / DEVICE_ID_FILE
+    if path.is_file():
+        text = path.read_text(errors="replace").strip()
+        try:
+            value = int(text, 16)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= MAX_DEVICE_ID or len(text) != 16:
+            raise VirtualBoardError(f"{path} holds {text[:40]!r}, not a 64-bit device id in 16 hex digits")
+        return value
+    # The first boot of this state folder: a new board, with its own id for good.
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.randbelow(MAX_DEVICE_ID) + 1
+    _write_atomically(path, f"{value:016x}\n")
+    return value
+
+
 def logged_records(state_dir: Path) -> list[Record]:
     """The records a virtual board's state folder still holds, oldest first: what it produced (up to its buffer's
     capacity), for checking what reached the sinks against it."""
@@ -109,7 +130,7 @@ class RecordRing:
         try:
             if state_dir is not None:
                 state_dir.mkdir(parents=True, exist_ok=True)
-            self.device_id = device_id if device_id is not None else self._device_id()
+            self.device_id = device_id if device_id is not None else load_device_id(state_dir)
             if state_dir is not None:
                 self._load_log()
             self.boot_count, self.epoch = self._boot()
@@ -209,24 +230,6 @@ class RecordRing:
     def _path(self, name: str) -> Path:
         assert self._dir is not None
         return self._dir / name
-
-    def _device_id(self) -> int:
-        if self._dir is None:
-            return secrets.randbelow(MAX_DEVICE_ID) + 1
-        path = self._path(DEVICE_ID_FILE)
-        if path.is_file():
-            text = path.read_text(errors="replace").strip()
-            try:
-                value = int(text, 16)
-            except ValueError:
-                value = 0
-            if not 1 <= value <= MAX_DEVICE_ID or len(text) != 16:
-                raise VirtualBoardError(f"{path} holds {text[:40]!r}, not a 64-bit device id in 16 hex digits")
-            return value
-        # The first boot of this state folder: a new board, with its own id for good.
-        value = secrets.randbelow(MAX_DEVICE_ID) + 1
-        _write_atomically(path, f"{value:016x}\n")
-        return value
 
     def _boot(self) -> tuple[int, int]:
         """(boot count, epoch) of this boot, kept before any record of it is made."""
