@@ -22,6 +22,10 @@ def test_the_demo_quantizes_flashes_and_benches_a_virtual_ring(tmp_path: Path) -
     board = summary["hil"]["boards"][0]
     assert board["summary"]["passed"] == 6 and board["metrics"]["accuracy"]["top1_agreement"] == 1.0
     assert (workdir / "hil-report" / "report.html").exists()
+    # What --help promises is there: the model, its report page, the signed image (named as `wedge pack` names it).
+    for name in ("ppg_quality.int8.tflite", "report.html", "ppg_quality.int8.img"):
+        assert (workdir / "model" / name).is_file(), name
+    assert "ppg_quality.int8.img" in summary["steps"]["pack"]
     assert summary["stream"]["lost_records"] == 0 and summary["stream"]["reconnects"] >= 1
     assert (workdir / "ble" / "stream.db").exists()
     assert summary["wall_s"] > 0  # how long it takes is measured by bench/hil_bench.py, not asserted here
@@ -31,6 +35,13 @@ def test_the_demo_quantizes_flashes_and_benches_a_virtual_ring(tmp_path: Path) -
     assert json.loads(again.stdout)["passed"]
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(workdir) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []
+
+
+def test_the_demo_keeps_its_folder_unless_asked_and_help_says_what_it_holds() -> None:
+    result = run_cli("demo", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "signed image" in text and "kept" in text and "--clean" in text
 
 
 def test_an_unknown_sample_is_a_one_line_error(tmp_path: Path) -> None:

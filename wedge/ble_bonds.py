@@ -1,17 +1,15 @@
 """Bluetooth LE bonds in one JSON file readable by its owner only: Bumble's KeyStore for a device's own identity
 (its address and IRK) and the keys of every peer it bonded with, for the ring's state folder and the bridge's adapter.
 
-A leaf like `wedge.ble_spec`: it imports nothing of wedge but the error root, so the virtual ring and the bridge
-share it. The file is written whole, atomically, created with mode 0600 in a 0700 folder; a file others can read
+A leaf like `wedge.ble_spec`: it imports nothing of wedge but the error root and the atomic file writer, so the
+virtual ring and the bridge share it. The file is written whole, atomically, created with mode 0600 in a 0700 folder; a file others can read
 is refused (as ssh refuses such a key) rather than used. Key material never leaves it: `Bond` says who and how,
 not what the keys are.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 import stat
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import Any, Final
 from bumble.keys import KeyStore, PairingKeys
 
 from wedge.errors import WedgeError
+from wedge.files import write_atomic
 
 FORMAT: Final[str] = "wedge-bonds/1"
 FILE_MODE: Final[int] = 0o600
@@ -175,18 +174,9 @@ class BondStore(KeyStore):
         data = {"format": FORMAT, "identity": {"address": self.identity.address, "irk": self.identity.irk.hex()},
                 "bonds": self._peers}
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            # Created 0600 from the start: the keys are never readable by others, not even for a moment.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-            with os.fdopen(fd, "w") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+            write_atomic(self.path, text.encode(), FILE_MODE)
         except OSError as exc:
             raise BondStoreError(f"{self.path}: cannot write the keystore: {exc.strerror}") from None
 

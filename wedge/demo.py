@@ -15,6 +15,7 @@ from typing import Any, Final, Protocol
 from wedge.boards import load as load_board
 from wedge.errors import WedgeError
 from wedge.firmware.flash.flasher import flash_image
+from wedge.firmware.image.build import write_image_bytes
 from wedge.firmware.image.keys import existing_or_new_keys
 from wedge.firmware.virtual.processes import EmulatorProcess
 from wedge.hil.flashing import model_arena_bytes, pack_model
@@ -99,7 +100,8 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
         ev = report.evaluation
         accuracy = "" if ev.int8_accuracy_pct is None else f", int8 accuracy {ev.int8_accuracy_pct:.1f}%"
         path = tflite_output_path(chosen.model_path, workdir / "model")
-        return path, f"{path.name} ({path.stat().st_size:,} bytes, {report.chosen_method}{accuracy})"
+        return path, (f"{path.name} ({path.stat().st_size:,} bytes, {report.chosen_method}{accuracy}) · "
+                      f"{report.html}")
 
     tflite = steps.run("quantize + export", quantize)
     # A workdir run again keeps its key: the virtual ring in it trusts that key.
@@ -107,7 +109,10 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
 
     def pack() -> tuple[Any, str]:
         image = pack_model(tflite, board, keys.private_path, DEMO_VERSION, arena_bytes=model_arena_bytes(tflite))
-        return image, f"{image.size_bytes:,}-byte signed image, arena {image.manifest.arena_bytes:,} bytes"
+        # Kept beside the model, named as `wedge pack` names it: flash it again with `wedge flash`.
+        path = write_image_bytes(image.data, tflite.with_suffix(".img"))
+        return image, (f"{path.name}: {image.size_bytes:,}-byte signed image, arena "
+                       f"{image.manifest.arena_bytes:,} bytes")
 
     image = steps.run("pack", pack)
     ring = EmulatorProcess(workdir / "ring", keys.private_path, board.name, error=DemoError)
@@ -126,7 +131,7 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
 
         def smoke() -> tuple[Any, str]:
             run = run_bench(tflite, bench, workdir / "hil-report", eval_path=chosen.eval_path,
-                            suites=SMOKE_SUITES, samples=DEMO_SAMPLES)
+                            suites=SMOKE_SUITES, samples=DEMO_SAMPLES, labels=chosen.labels)
             summary = run.boards[0].summary()
             return run, ", ".join(f"{n} {k}" for k, n in summary.items() if n) + f" · {run.files['html']}"
 

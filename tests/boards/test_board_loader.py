@@ -77,6 +77,16 @@ def test_faster_core_gives_a_shorter_latency_estimate_for_the_same_model() -> No
     assert a55 < m33 < m4
 
 
+def test_nrf52840_power_figure_gives_the_energy_of_an_inference() -> None:
+    ring = boards.load("ring-nrf52840")
+    # I_CPU0 = 3.3 mA at 3 V (nRF52840 Product Specification): 9.9 mW, so 1 ms of inference is 9.9 uJ.
+    assert ring.compute.active_power_mw == pytest.approx(9.9)
+    assert ring.estimate_energy_j(0.001) == pytest.approx(9.9e-6)
+    assert ring.budgets.latency_ms == 40.0 and ring.to_dict()["compute"]["active_power_mw"] == pytest.approx(9.9)
+    # A board without a cited figure gives no energy rather than a guess.
+    assert boards.load("ring-nrf5340").estimate_energy_j(0.001) is None
+
+
 def test_latency_estimate_rejects_negative_macs() -> None:
     with pytest.raises(ValueError, match="macs"):
         boards.load("ring-nrf52840").estimate_latency_s(-1)

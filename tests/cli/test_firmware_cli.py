@@ -104,9 +104,16 @@ def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path:
     data = json.loads(result.stdout)
     assert data["flash"]["outcome"] == "confirmed"
     assert data["image"]["manifest"]["arena_bytes"] == data["quantize"]["tflite"]["arena"]["arena_bytes"]
-    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"digits.int8.tflite", "digits.img"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"digits.int8.tflite", "digits.int8.img", "report.html"}
     status = board.status()
-    assert (status["state"], status["model"]) == ("running", "digits")
+    assert (status["state"], status["model"]) == ("running", "digits.int8")  # named as `wedge pack` names it
+    # Without --json, deploy shows what quantization cost before it flashes, as `wedge quantize` does.
+    shown = run_cli("deploy", str(sample.model_path), "--board", RING, "--calib", str(sample.calib_path),
+                    "--eval", str(sample.eval_path), "--key", str(keys.private_path), "--port", board.port,
+                    "-o", str(tmp_path / "out2"), "--version", "1.0.1", timeout_s=300)
+    assert shown.returncode == 0, shown.stderr
+    for text in ("fp32 vs int8", "accuracy int8", "Board fit", "report page:", "digits.int8 1.0.1 confirmed"):
+        assert text in shown.stdout, text
 
 
 def test_a_board_refuses_an_application_image_signed_with_another_key(tmp_path: Path, keys, other_keys) -> None:
@@ -119,3 +126,67 @@ def test_a_board_refuses_an_application_image_signed_with_another_key(tmp_path: 
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "not signed by the trusted key" in result.stderr
     fresh = run_cli("emulate", "--board", RING, "--state", str(tmp_path / "state2"), "--key", str(keys.public_path))
     assert fresh.returncode == 1 and "--firmware FW.img" in fresh.stderr
+
+
+def test_pack_checks_the_image_against_the_key_it_signed_with_and_writes_a_shareable_file(tmp_path: Path,
+                                                                                          keys) -> None:
+    import stat
+
+    model = write_model(tmp_path, "tiny.tflite", int8_fc_model(64, 8))
+    args = ("pack", str(model), "--board", RING, "--key", str(keys.private_path), "--version", "1.0.0", "-o",
+            str(tmp_path / "tiny.img"), "--arena-bytes", "2048")
+    shown = run_cli(*args)
+    assert shown.returncode == 0, shown.stderr
+    assert "yes (signed by the given key)" in shown.stdout and "not checked" not in shown.stdout
+    record = run_cli(*args, "--json")
+    assert json.loads(record.stdout)["check"]["trusted"] is True
+    # An image is not a secret: the umask's mode, as any file the user writes; the private key stays 0600.
+    assert stat.S_IMODE((tmp_path / "tiny.img").stat().st_mode) == 0o666 & ~_umask()
+    assert stat.S_IMODE(keys.private_path.stat().st_mode) == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_device_info_says_confirmed_once_the_flash_confirmed_the_model(tmp_path: Path, keys,
+                                                                      board: EmulatorProcess) -> None:
+    from tests.firmware.firmware_models import pack, write_image
+
+    image = write_image(tmp_path, "tiny.img", pack(write_model(tmp_path, "t.tflite", int8_fc_model(64, 8)), keys,
+                                                   "1.0.0", name="tiny"))
+    assert run_cli("flash", str(image), "--port", board.port).returncode == 0
+    table = run_cli("device", "info", "--port", board.port)
+    assert table.returncode == 0, table.stderr
+    assert "reverts at the next reset" not in table.stdout  # neither the state row nor the boot event
+    assert "then confirmed" in table.stdout and "confirmed" in table.stdout.split("model state")[1].splitlines()[0]
+
+
+def test_a_ppg_model_for_camera_glasses_is_flashed_with_a_warning(tmp_path: Path, keys) -> None:
+    glasses = "glasses-esp32s3"
+    ppg = write_model(tmp_path, "ppg.tflite", int8_fc_model(200, 3))  # a 4 s window of 50 Hz PPG, 3 classes
+    packed = run_cli("pack", str(ppg), "--board", glasses, "--key", str(keys.private_path), "--version", "1.0.0",
+                     "-o", str(tmp_path / "ppg.img"), "--arena-bytes", "4096")
+    assert packed.returncode == 0, packed.stderr
+    assert "warning: no sensor of glasses-esp32s3 gives ppg its input (200 values a window" in packed.stdout
+    assert "camera (camera) 1 x 96 x 96 x 3" in packed.stdout
+    board = EmulatorProcess(tmp_path / "glasses", keys.private_path, board=glasses)
+    board.folder.mkdir()
+    board.start()
+    try:
+        flashed = run_cli("flash", str(tmp_path / "ppg.img"), "--port", board.port, "--json")
+    finally:
+        board.stop()
+    assert flashed.returncode == 0, flashed.stderr  # a warning, not a refusal: benching it is legitimate
+    report = json.loads(flashed.stdout)
+    assert report["outcome"] == "confirmed"
+    assert any(n.startswith("warning: no sensor of glasses-esp32s3") for n in report["notes"])
+    # The same model on a ring: its PPG window is exactly the input, no warning.
+    ring = run_cli("pack", str(ppg), "--board", RING, "--key", str(keys.private_path), "--version", "1.0.0",
+                   "-o", str(tmp_path / "ring.img"), "--arena-bytes", "4096", "--json")
+    assert not [n for n in json.loads(ring.stdout)["notes"] if n.startswith("warning")]

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from tests.hil.conftest import write_map
+from tests.hil.conftest import UNITS, write_map
+from tests.html_page import read_page
 from wedge.cli import main
 
 
@@ -18,9 +19,11 @@ def test_the_suites_run_per_board_and_an_absent_board_fails_alone(tmp_path: Path
                                                                    fc_eval: Path) -> None:
     board_map = write_map(tmp_path, {"ring": ("ring-nrf52840", "virtual"), "gone": ("ring-nrf52840", "/dev/ttyNOPE")})
     report = tmp_path / "report"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"class {chr(ord('a') + i)}\n" for i in range(UNITS)))
     result = CliRunner().invoke(main, ["hil", "run", str(fc_model), "--board-map", str(board_map), "--eval",
                                        str(fc_eval), "--report", str(report), "--suite", "flash", "--suite",
-                                       "accuracy", "--suite", "latency", "--samples", "8"])
+                                       "accuracy", "--suite", "latency", "--samples", "8", "--labels", str(labels)])
     assert result.exit_code == 1, result.output
     data = json.loads((report / "report.json").read_text())
     ring, gone = data["boards"]
@@ -31,11 +34,26 @@ def test_the_suites_run_per_board_and_an_absent_board_fails_alone(tmp_path: Path
     assert "cycles/MAC" in metrics["latency"]["source"]
     assert gone["summary"]["error"] == 6
     assert all("/dev/ttyNOPE is absent" in test["message"] for test in gone["tests"])
+    assert all(not t["message"].startswith("wedge.") and "Error: " not in t["message"] for t in gone["tests"])
     suites = ET.parse(report / "junit.xml").getroot().findall("testsuite")
     assert [s.get("name") for s in suites] == ["ring", "gone"]
-    page = (report / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "ttyNOPE is absent" in page
-    assert "error: test_model_is_flashed_booted_and_confirmed: " in result.output
+    cases = suites[0].findall("testcase")
+    assert {c.get("classname") for c in cases} == {"ring.test_flash", "ring.test_accuracy", "ring.test_latency"}
+    properties = {p.get("name"): json.loads(p.get("value")) for c in cases for p in c.iter("property")}
+    assert properties["rollback"]["rolled_back"] is True and len(properties["confusion"]) == UNITS
+    page = read_page((report / "report.html").read_text())
+    assert page.sections == ["boards", "board-ring", "board-gone"]
+    side = page.table_with("ring")
+    assert side[0] == ["", "ring", "gone"] and side[1][1:] == ["passed", "failed"]
+    assert "Model is flashed, booted and confirmed" in page.text  # a title, not test_model_is_flashed_...
+    matrix = next(t for t in page.tables if t and t[0][0].startswith("label"))
+    assert matrix[0][1:] == [f"class {chr(ord('a') + i)}" for i in range(UNITS)]
+    assert sum(int(cell) for row in matrix[1:] for cell in row[1:]) == 8
+    # The virtual board paces every inference alike: no histogram of five equal numbers, and the page says why.
+    assert page.images == 0 and ("nothing varies" in page.text or "too close for a histogram" in page.text
+                                 or "vs the median" in page.text)
+    assert "ttyNOPE is absent" in page.text
+    assert "error: Model is flashed, booted and confirmed: board gone: " in result.output
 
 
 def test_an_eval_set_that_does_not_match_fails_accuracy_but_not_latency(tmp_path: Path, fc_model: Path) -> None:
@@ -70,10 +88,14 @@ def test_a_model_the_board_cannot_hold_fails_with_the_budget_it_exceeds(tmp_path
     big = write_model(tmp_path, "big.tflite", int8_add_model(100_000))  # ~200 KB of activations
     board_map = write_map(tmp_path, {"ring": ("ring-nrf52840", "virtual")})
     report = tmp_path / "report"
-    result = CliRunner().invoke(main, ["hil", "run", str(big), "--board-map", str(board_map), "--report",
-                                       str(report), "--suite", "flash"])
-    assert result.exit_code == 1
-    tests = json.loads((report / "report.json").read_text())["boards"][0]["tests"]
+    from tests.firmware.firmware_models import run_cli
+
+    result = run_cli("hil", "run", str(big), "--board-map", str(board_map), "--report", str(report), "--suite",
+                     "flash", "--json")
+    assert result.returncode == 1
+    printed = json.loads(result.stdout)  # --json: the report on stdout and nothing else, a failed run included
+    assert printed["passed"] is False and printed == json.loads((report / "report.json").read_text())
+    tests = printed["boards"][0]["tests"]
     assert tests and all(t["outcome"] == "error" and "bytes of TFLM arena" in t["message"] for t in tests)
 
 

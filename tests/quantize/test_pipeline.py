@@ -18,7 +18,7 @@ def test_run_writes_model_and_report_and_scores_every_method(tiny_model: Path, t
                                                              tiny_eval: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = run_quantize(tiny_model, out, calib=tiny_calib, evaluation=tiny_eval, board=load("ring-nrf52840"))
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "tiny.int8.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "tiny.int8.onnx"]
     data = json.loads((out / REPORT_NAME).read_text())
     assert [c["method"] for c in data["candidates"]] == ["minmax", "percentile", "entropy"]
     assert data["chosen_method"] in {"minmax", "percentile", "entropy"}
@@ -41,7 +41,7 @@ def test_failed_run_leaves_no_model_and_keeps_the_previous_one(tiny_model: Path,
     with pytest.raises(CalibrationDataError):
         run_quantize(tiny_model, out, calib=bad)
     assert (out / "tiny.int8.onnx").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "tiny.int8.onnx"]  # no temp folder left
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "tiny.int8.onnx"]  # no temp folder left
 
 
 def test_output_under_a_file_is_not_writable(tiny_model: Path, tiny_calib: Path, tmp_path: Path) -> None:

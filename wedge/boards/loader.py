@@ -110,6 +110,10 @@ class _Table:
             raise self.error(key, f"must be a positive number, got {value}")
         return float(value)
 
+    def optional_number(self, key: str) -> float | None:
+        """A positive number when the key is there, else None."""
+        return self.number(key) if key in self.data else None
+
     def texts(self, key: str, choices: Collection[str]) -> tuple[str, ...]:
         value = self.data[key]
         if not isinstance(value, list) or not value:
@@ -211,10 +215,13 @@ def _build(data: dict[str, Any], source: Path) -> Board:
     memory = _memory(_Table(data["memory"], source, "memory.",
                             frozenset({"flash_bytes", "ram_bytes", "psram_bytes"})))
     compute = _compute(_Table(data["compute"], source, "compute.",
-                              frozenset({"core", "clock_hz", "cycles_per_mac", "runtime"})))
-    budgets_table = _Table(data["budgets"], source, "budgets.", frozenset({"model_slot_bytes", "arena_bytes"}))
+                              frozenset({"core", "clock_hz", "cycles_per_mac", "runtime"}),
+                              frozenset({"active_current_ma", "supply_v"})))
+    budgets_table = _Table(data["budgets"], source, "budgets.", frozenset({"model_slot_bytes", "arena_bytes"}),
+                           frozenset({"latency_ms"}))
     budgets = Budgets(model_slot_bytes=budgets_table.integer("model_slot_bytes"),
-                      arena_bytes=budgets_table.integer("arena_bytes"))
+                      arena_bytes=budgets_table.integer("arena_bytes"),
+                      latency_ms=budgets_table.optional_number("latency_ms"))
     flashing_table = _Table(data["flashing"], source, "flashing.",
                             frozenset({"protocol", "slot_count", "mcumgr_buf_size", "baud"}),
                             frozenset({"slot_size_bytes", "images"}))
@@ -249,8 +256,13 @@ def _memory(table: _Table) -> Memory:
 
 
 def _compute(table: _Table) -> Compute:
+    current, supply = table.optional_number("active_current_ma"), table.optional_number("supply_v")
+    if (current is None) != (supply is None):
+        given, missing = ("active_current_ma", "supply_v") if supply is None else ("supply_v", "active_current_ma")
+        raise table.error(missing, f"missing key (a power figure needs both: {given} is given)")
     return Compute(core=table.text("core"), clock_hz=table.integer("clock_hz"),
-                   cycles_per_mac=table.number("cycles_per_mac"), runtime=table.text("runtime", RUNTIMES))
+                   cycles_per_mac=table.number("cycles_per_mac"), runtime=table.text("runtime", RUNTIMES),
+                   active_current_ma=current, supply_v=supply)
 
 
 def _flashing(table: _Table, memory: Memory, source: Path) -> Flashing:

@@ -6,6 +6,7 @@ Profiles are data; `wedge.boards.loader` builds these from TOML and checks them,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import Any, Final
 
 BOARD_CLASSES: Final[frozenset[str]] = frozenset({"ring", "glasses"})
@@ -79,6 +80,17 @@ class Compute:
     clock_hz: int
     cycles_per_mac: float
     runtime: str
+    # The core's current while it computes and the supply it is quoted at (a datasheet figure, optional):
+    # power = current x voltage, energy per inference = power x latency.
+    active_current_ma: float | None = None
+    supply_v: float | None = None
+
+    @property
+    def active_power_mw(self) -> float | None:
+        """The core's power while it computes, when the profile has a current and a supply figure."""
+        if self.active_current_ma is None or self.supply_v is None:
+            return None
+        return self.active_current_ma * self.supply_v
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Budgets:
 
     model_slot_bytes: int
     arena_bytes: int
+    latency_ms: float | None = None  # how long one inference may take on this board (optional)
 
 
 # What each MCUboot image holds on a wedge board (CONFIG_UPDATEABLE_IMAGE_NUMBER=2): the application, the model.
@@ -190,6 +203,16 @@ class Board:
     source: str
     zephyr_boards: tuple[str, ...] = ()
 
+    def sensor_for_values(self, values: int) -> Sensor | None:
+        """The sensor whose window holds exactly `values` values: the one the always-on loop feeds an input of
+        that size (it matches inputs to windows by size)."""
+        return next((s for s in self.sensors if prod(s.window_shape) == values), None)
+
+    def estimate_energy_j(self, latency_s: float) -> float | None:
+        """Energy of one inference of `latency_s` at the core's active power; None without a power figure."""
+        power_mw = self.compute.active_power_mw
+        return None if power_mw is None else power_mw / 1000 * latency_s
+
     def estimate_latency_s(self, macs: int) -> float:
         """A first-order inference time: MACs x cycles per MAC / clock (the profile's figure carries the overheads)."""
         if macs < 0:
@@ -213,10 +236,14 @@ class Board:
                 "clock_hz": self.compute.clock_hz,
                 "cycles_per_mac": self.compute.cycles_per_mac,
                 "runtime": self.compute.runtime,
+                "active_current_ma": self.compute.active_current_ma,
+                "supply_v": self.compute.supply_v,
+                "active_power_mw": self.compute.active_power_mw,
             },
             "budgets": {
                 "model_slot_bytes": self.budgets.model_slot_bytes,
                 "arena_bytes": self.budgets.arena_bytes,
+                "latency_ms": self.budgets.latency_ms,
             },
             "sensors": [
                 {

@@ -26,6 +26,7 @@ COMMANDS: Final[dict[str, str]] = {
     "device": "device",
     "emulate": "emulate",
     "flash": "flash",
+    "fleet": "fleet",
     "generate": "generate",
     "hil": "hil",
     "inspect": "inspect",

@@ -137,6 +137,11 @@ def _compute_table(board: Board) -> Table:
     table.add_row("runtime", compute.runtime)
     latency_ms = board.estimate_latency_s(_EXAMPLE_MACS) * 1000
     table.add_row("example latency", f"{latency_ms:.1f} ms for {_EXAMPLE_MACS / 1e6:g} M MACs")
+    if board.budgets.latency_ms is not None:
+        table.add_row("latency budget", f"{board.budgets.latency_ms:g} ms per inference")
+    power = compute.active_power_mw
+    table.add_row("active power", "- (no datasheet figure in the profile)" if power is None else
+                  f"{power:.3g} mW ({compute.active_current_ma:g} mA at {compute.supply_v:g} V, datasheet)")
     return table
 
 

@@ -21,7 +21,8 @@ from wedge.edge.bridge.daemon import PROFILES, Bridge, BridgeStatus
 from wedge.edge.bridge.discovery import DeviceSelector
 from wedge.edge.bridge.errors import SinkError
 from wedge.edge.bridge.session import SessionOptions
-from wedge.edge.bridge.sinks import parse_sink
+from wedge.edge.bridge.sinks import parse_sinks
+from wedge.edge.bridge.sinks.base import DEFAULT_SINK
 from wedge.edge.bridge.sinks.sqlite import gap_check
 from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink
 from wedge.edge.bridge.status import device_label, render_status
@@ -70,7 +71,9 @@ def _print_gaps(path: Path, as_json: bool) -> None:
 @click.option("--address", "addresses", multiple=True, metavar="ADDR", help="Follow the device with this Bluetooth address.")
 @click.option("--service-uuid", "uuids", multiple=True, metavar="UUID", help="Follow every device advertising this service.")
 @click.option("--sink", "sinks", multiple=True, metavar="SPEC",
-              help="sqlite:PATH (default sqlite:stream.db), jsonl:- or jsonl:PATH, ws://HOST:PORT (live page at http://HOST:PORT/).")
+              help="sqlite:PATH (default sqlite:stream.db), jsonl:- or jsonl:PATH, ws://HOST:PORT (live page at http://HOST:PORT/), "
+                   "mqtt[s]://[USER@]HOST:PORT/PREFIX[?qos=2&ca=CA&cert=CERT&key=KEY] (published from the SQLite sink, "
+                   "its outbox; password in $WEDGE_MQTT_PASSWORD).")
 @click.option("--profile", type=click.Choice(PROFILES), default="wedge", show_default=True,
               help="wedge: the wedge stream service; heart-rate: any standard Heart Rate device.")
 @click.option("--transport", metavar="SPEC",
@@ -108,8 +111,7 @@ def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bumble").setLevel(logging.ERROR if not verbose else logging.WARNING)
     selectors = _selectors(names, addresses, uuids)
-    built_sinks = [parse_sink(spec, ws_token=ws_token, ws_keepalive_s=ws_keepalive_s)
-                   for spec in (sinks or ("sqlite:stream.db",))]
+    built_sinks = parse_sinks(sinks or (DEFAULT_SINK,), ws_token=ws_token, ws_keepalive_s=ws_keepalive_s)
     stack = ble_stack(transport, keystore, prompts=TerminalPrompts())
     options = SessionOptions(scan_timeout_s=scan_timeout_s, watchdog_min_s=watchdog_s, pair=pair)
     daemon = Bridge(selectors, built_sinks, stack, profile=profile, options=options)

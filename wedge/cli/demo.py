@@ -6,6 +6,7 @@ A thin click layer over `wedge.demo.run_demo`, showing each step with rich and a
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,23 +16,25 @@ import click
 from wedge.errors import WedgeError
 
 
-def _run(workdir: Path | None, observer: Any, sample: str, board_name: str) -> Any:
+def _run(workdir: Path, observer: Any, sample: str, board_name: str, clean: bool) -> Any:
     from wedge.demo import run_demo
 
-    if workdir is not None:
+    try:
         return run_demo(workdir, observer, sample=sample, board_name=board_name)
-    # Short path: the virtual ring's control socket must fit a Unix socket path.
-    with tempfile.TemporaryDirectory(prefix="wedge-demo-") as folder:
-        return run_demo(Path(folder), observer, sample=sample, board_name=board_name)
+    finally:
+        if clean:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @click.command()
 @click.option("--sample", default="ppg_quality", show_default=True, help="Bundled sample: ppg_quality or digits.")
 @click.option("--board", "board_name", default="ring-nrf52840", show_default=True, help="Board profile to emulate.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the model, key, image and reports here (default: a temporary folder, removed after).")
+              help="Folder for the model, its report page, the key, the signed image and the HIL reports "
+                   "(default: a new folder under the temporary directory, kept and named at the end).")
+@click.option("--clean", is_flag=True, help="Remove the work folder when the demo ends (reports included).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(sample: str, board_name: str, workdir: Path | None, as_json: bool) -> None:
+def demo(sample: str, board_name: str, workdir: Path | None, clean: bool, as_json: bool) -> None:
     """Quantize a sample model, sign and flash it to a virtual ring, and run the HIL smoke suite on it."""
     from rich.console import Console
     from rich.table import Table
@@ -52,8 +55,10 @@ def demo(sample: str, board_name: str, workdir: Path | None, as_json: bool) -> N
             console.print(f"[green]✓[/] [bold]{name}[/]: {detail}")
 
     observer = Observer()
+    # A short path by default: the virtual ring's control socket must fit a Unix socket path.
+    folder = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="wedge-demo-"))
     try:
-        summary = _run(workdir, observer, sample, board_name)
+        summary = _run(folder, observer, sample, board_name, clean)
     except WedgeError as exc:
         if as_json:  # --json always answers on stdout, a failure included
             click.echo(json.dumps({"passed": False, "error": str(exc)}, indent=2))
@@ -83,7 +88,11 @@ def demo(sample: str, board_name: str, workdir: Path | None, as_json: bool) -> N
         for key, value in rows:
             table.add_row(key, value)
         Console().print(table)
-        if workdir is None:
-            console.print("reports were in a temporary folder, now removed: pass --workdir DIR to keep them")
+        if clean:
+            console.print(f"{folder} removed (--clean)")
+        else:
+            hil_page = summary.workdir / "hil-report" / "report.html"
+            console.print(f"kept in {summary.workdir}: model/ (the int8 model, its .img and report.html), "
+                          f"{hil_page.relative_to(summary.workdir)}, ble/stream.db")
     if not summary.passed:
         raise SystemExit(1)

@@ -7,9 +7,11 @@ A thin click layer chaining `wedge.quantize` (pipeline with TFLite export), `wed
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from wedge.boards import load as load_board
 from wedge.cli.flash import port_options
@@ -41,9 +43,12 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
     from wedge.cli.flash import with_device
     from wedge.cli.flash_render import RichFlashObserver, print_flash_report
     from wedge.cli.image_render import image_record
+    from wedge.cli.quantize_render import render_quantize_report
     from wedge.firmware.flash.flasher import FlashOptions, flash_image_async
     from wedge.firmware.image.build import build_image, write_image
+    from wedge.firmware.image.keys import load_public_key
     from wedge.firmware.image.model_image import check_image
+    from wedge.quantize.labels import ClassNames
     from wedge.quantize.pipeline import QuantizeOptions, run_quantize
 
     board = load_board(board_name)
@@ -51,17 +56,20 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
     observer = None if as_json else RichFlashObserver()
     if observer is not None:
         observer.phase("quantize", f"{model.name} to int8 for {board.name} (with the TFLite export)")
+    names = ClassNames(labels, f"--labels {labels_path}") if labels else None
     report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
-                          options=QuantizeOptions(format="tflite"))
+                          options=QuantizeOptions(format="tflite", class_names=names))
     export = report.tflite
     if export is None:
         raise click.ClickException("the quantize step wrote no .tflite")
     if observer is not None:
+        # What it cost and whether it fits, as `wedge quantize` shows it, before anything is flashed.
+        render_quantize_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 120))
         observer.phase("pack", f"{export.path.name} signed as {version}")
+    # Named as `wedge pack` names it: the model is the .tflite's stem, the image sits beside it.
     packed = write_image(
-        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes, model_name=model.stem,
-                    labels=labels),
-        out_dir / f"{model.stem}.img",
+        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes, labels=labels),
+        export.path.with_suffix(".img"),
     )
     options = FlashOptions(upgrade_only=upgrade_only, baud=baud, timeout_s=timeout_s, board=board.name)
     if (port is None) == (ble_name is None):
@@ -74,7 +82,7 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
         if observer is not None:
             observer.close()
     if as_json:
-        image = image_record(packed.image, check_image(packed.image), str(packed.path))
+        image = image_record(packed.image, check_image(packed.image, load_public_key(key_path)), str(packed.path))
         click.echo(json.dumps({"quantize": report.to_dict(), "image": image, "flash": flashed.to_dict()}, indent=2))
         return
     print_flash_report(flashed)

@@ -6,13 +6,29 @@ A thin click layer over `wedge.firmware.virtual`; fault flags set the knobs the 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from wedge.boards import load as load_board
 from wedge.firmware.virtual.faults import DEFAULT_CUT_DOWN_S, FaultSettings
+
+# The virtual board's console: flashes, boots, resets, advertising and connections, one line each.
+CONSOLE_LOGGER = "wedge.firmware.virtual"
+
+
+def _console_log(board: str) -> None:
+    """Board events on stderr, one readable line each ("12:01:02 ring-nrf52840: boot 3: ..."); stdout keeps the
+    port announcements (JSON lines with --json) alone."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {board}: %(message)s", datefmt="%H:%M:%S"))
+    console = logging.getLogger(CONSOLE_LOGGER)
+    console.addHandler(handler)
+    console.setLevel(logging.INFO)
+    console.propagate = False
 
 
 def _default_state(board: str) -> Path:
@@ -99,4 +115,5 @@ def emulate(board_name: str, state_dir: Path | None, key_path: Path | None, link
             click.echo(f"  {port.event}")
         click.echo(f"  state {port.state_dir} · control {port.control} · Ctrl-C to stop")
 
+    _console_log(board.name)
     run_emulator(board, options, announce)

@@ -75,5 +75,5 @@ def print_flash_report(report: Any) -> None:
         out.print(f"uploaded {upload.image_bytes:,} bytes in {upload.duration_s:.1f} s ({rate / 1024:.1f} KiB/s, "
                   f"{upload.resumes} resumes, {upload.resent_bytes:,} bytes re-sent)")
     for note in report.notes:
-        out.print(f"note: {escape(note)}")
+        out.print(f"[yellow]{escape(note)}[/yellow]" if note.startswith("warning: ") else f"note: {escape(note)}")
     out.print(f"total {report.total_s:.1f} s")

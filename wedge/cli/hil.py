@@ -41,12 +41,16 @@ def hil() -> None:
               help="Only these suites: flash, accuracy, latency, faults, ble (repeatable; default all).")
 @click.option("--samples", type=click.IntRange(min=1), default=32, show_default=True,
               help="Eval samples to run on each device.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Class names of the model's output, one a line, for the confusion matrix (default: the model's "
+                   "metadata, else class indices).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def run(model: Path, board_map: Path | None, coordinator: str | None, places: tuple[str, ...], profile: str | None,
         key_path: Path | None, eval_path: Path | None, report_dir: Path, boards: tuple[str, ...],
-        suites: tuple[str, ...], samples: int, as_json: bool) -> None:
+        suites: tuple[str, ...], samples: int, labels_path: Path | None, as_json: bool) -> None:
     """Run the HIL suites for MODEL on the boards of a map (or labgrid places), one worker per board in parallel."""
     from wedge.hil.runner import SUITES, LabOptions, run_bench
+    from wedge.quantize.labels import read_labels_file
 
     def started(name: str) -> None:
         if not as_json:
@@ -58,8 +62,10 @@ def run(model: Path, board_map: Path | None, coordinator: str | None, places: tu
     # SIGTERM ends the run as Ctrl-C does: workers stopped, places released.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     lab = LabOptions(coordinator=coordinator, places=places, profile=profile, key=key_path)
+    labels = None if labels_path is None else read_labels_file(labels_path)
     result = run_bench(model, board_map, report_dir, eval_path=eval_path, boards=boards,
-                       suites=suites or SUITES, samples=samples, on_start=started, lab=lab, on_lab=lab_said)
+                       suites=suites or SUITES, samples=samples, on_start=started, lab=lab, on_lab=lab_said,
+                       labels=labels)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -70,7 +76,7 @@ def run(model: Path, board_map: Path | None, coordinator: str | None, places: tu
                 click.echo(f"  {board.problem}")
             for test in board.tests:
                 if test["outcome"] in ("failed", "error"):
-                    click.echo(f"  {test['outcome']}: {test['name']}: {test['message']}")
+                    click.echo(f"  {test['outcome']}: {test.get('title') or test['name']}: {test['message']}")
         click.echo(f"reports: {result.files['html']} · {result.files['junit']} · {result.files['json']}")
     if not result.passed:
         raise SystemExit(1)

@@ -59,7 +59,8 @@ def print_image(image: Any, check: Any, path: str) -> None:
     table.add_row("image version", str(image.version))
     table.add_row("SHA-256", _yes_no(check.hash_ok, "ok", "MISMATCH") + f" {image.image_hash.hex()}")
     table.add_row("signature", _yes_no(check.signature_ok, "ed25519 ok", "INVALID") + f" key {image.key_hash.hex()[:16]}")
-    table.add_row("trusted key", _yes_no(check.trusted, "yes", "NO") if check.trusted is not None else "not checked (--key)")
+    table.add_row("trusted key", _yes_no(check.trusted, "yes (signed by the given key)", "NO: another key signed it")
+                  if check.trusted is not None else "not checked (give --key)")
     if manifest.labels:
         table.add_row("labels", escape(", ".join(manifest.labels)))
     out.print(table)

@@ -15,12 +15,10 @@ from wedge.boards import load as load_board
 
 
 def read_labels(path: Path | None) -> tuple[str, ...]:
-    if path is None:
-        return ()
-    try:
-        return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}", param_hint="--labels") from exc
+    """The labels of a `--labels FILE` (one a line), read as every command reads them; () without one."""
+    from wedge.quantize.labels import read_labels_file
+
+    return () if path is None else read_labels_file(path)
 
 
 def measured_arena_bytes(model: Path) -> int:
@@ -63,7 +61,9 @@ def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_
          min_firmware: str | None, firmware: bool, ops: str | None, as_json: bool) -> None:
     """Sign a .tflite model into an MCUboot image for a board (or, with --firmware, an application image)."""
     from wedge.cli.image_render import image_record, print_image
+    from wedge.firmware.flash.preflight import sensor_warning
     from wedge.firmware.image.build import build_image, check_model_path, write_image, write_image_bytes
+    from wedge.firmware.image.keys import load_public_key
     from wedge.firmware.image.model_image import check_image
 
     board = load_board(board_name)
@@ -96,12 +96,15 @@ def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_
     result = build_image(model, board, key_path, version, arena_bytes=arena_bytes, model_name=model_name,
                          labels=labels, check_fit=not no_fit_check, image=image_number, min_firmware=min_firmware)
     result = write_image(result, out_path)
-    check = check_image(result.image)
+    # The image was just signed with --key: check it against that key, so "trusted key" answers yes or no.
+    check = check_image(result.image, load_public_key(key_path))
+    mismatch = sensor_warning(board, result.image.manifest)
+    notes = [*result.notes, *([mismatch] if mismatch else [])]
     if as_json:
         record = image_record(result.image, check, str(out_path))
-        record["notes"] = list(result.notes)
+        record["notes"] = notes
         click.echo(json.dumps(record, indent=2))
         return
     print_image(result.image, check, str(out_path))
-    for note in result.notes:
-        click.echo(f"note: {note}")
+    for note in notes:
+        click.echo(note if note.startswith("warning: ") else f"note: {note}")

@@ -36,7 +36,7 @@ EXIT_BUDGET_EXCEEDED: Final = 3
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Evaluation data (same formats; an .npz may hold `labels`). Default: the calibration data.")
 @click.option("-o", "--out", "out_dir", default="wedge-out", show_default=True, type=click.Path(path_type=Path),
-              help="Output folder for <stem>.int8.onnx (and .tflite) and report.json.")
+              help="Output folder for <stem>.int8.onnx (and .tflite), report.json and report.html.")
 @click.option("--sample", type=str, default=None,
               help=f"Quantize a bundled sample model (digits, ppg_quality) instead of MODEL. Default: {DEFAULT_SAMPLE}.")
 @click.option("--max-drop", type=float, default=None,
@@ -71,13 +71,20 @@ EXIT_BUDGET_EXCEEDED: Final = 3
                    "state=1); its data is then batch first.")
 @click.option("--stream-state", "stream_states", multiple=True,
               help="Stream the eval set: feed output OUT back as input IN each step, for fp32 and int8: IN=OUT.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Class names of the first output, one a line (default: the sample's, or the model's metadata).")
+@click.option("--latency-budget-ms", type=click.FloatRange(min=0, min_open=True),
+              help="How long one inference may take on the board (default: the profile's budgets.latency_ms).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the HTML report page here (default: report.html in the output folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of tables.")
 @lm_options
 def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path: Path | None, out_dir: Path,
              sample: str | None, max_drop: float | None, calib_samples: int | None, eval_samples: int | None,
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
              batch_size: int, task: str, threshold: float, output_format: str, io: str, keep_float: tuple[str, ...],
-             pinned: tuple[str, ...], batch_axes: tuple[str, ...], stream_states: tuple[str, ...], as_json: bool,
+             pinned: tuple[str, ...], batch_axes: tuple[str, ...], stream_states: tuple[str, ...],
+             labels_path: Path | None, latency_budget_ms: float | None, html_path: Path | None, as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
              speed: bool) -> None:
@@ -87,21 +94,27 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
     With --task lm: weight-only int8/int4 of a decoder LM (.onnx or .gguf), judged by perplexity.
     """
     if task == "lm":  # language models take their own branch: wedge.cli.quantize_lm
+        if labels_path or latency_budget_ms or html_path:
+            raise click.UsageError("--labels, --latency-budget-ms and --html are for classifiers and sensor models, "
+                                   "not --task lm")
         return run_lm_command(model, out_dir, board_name, as_json, weights=weights, block_size=block_size,
                               algorithm=algorithm, eval_text=eval_text, context_tokens=context_tokens,
                               eval_tokens=eval_tokens, keep_embeddings=keep_embeddings, keep_lm_head=keep_lm_head,
                               tokenizer_path=tokenizer_path, speed=speed)
     from wedge.boards import load as load_board
+    from wedge.quantize.labels import ClassNames, resolve_class_names
     from wedge.samples import SAMPLES, sample_path
 
     if model is not None and sample is not None:
         raise click.UsageError("give MODEL or --sample, not both")
+    class_names = None if labels_path is None else resolve_class_names(labels_file=labels_path)
     if model is None:
         name = sample or DEFAULT_SAMPLE
         model = sample_path(name)  # an unknown name raises the error that lists the known samples
         bundled = SAMPLES[name]
         calib = calib or bundled.calib_path
         eval_path = eval_path or bundled.eval_path
+        class_names = class_names or ClassNames(bundled.labels, f"sample {name}")
     if calib is None:
         raise click.UsageError("--calib is required with a MODEL (calibration data for the activation ranges)")
     if max_drop is not None and max_drop < 0:
@@ -126,6 +139,9 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         pinned_inputs=dict(parse_pinned_input(text) for text in pinned),
         batch_axes=dict(parse_batch_axis(text) for text in batch_axes),
         stream_states=tuple(parse_stream_state(text) for text in stream_states),
+        class_names=class_names,
+        latency_budget_ms=latency_budget_ms,
+        html_path=html_path,
     )
     with progress_bars(enabled=not as_json and sys.stderr.isatty()) as bars:
         report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,

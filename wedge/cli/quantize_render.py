@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wedge.cli.units import human_bytes
-from wedge.quantize.evaluate import SQNR_CAP_DB
+from wedge.quantize.evaluate import OutputAgreement, format_added_sqnr, format_sqnr
 from wedge.quantize.report import QuantizeReport
 from wedge.quantize.tflite import ExportResult
 
@@ -19,7 +19,17 @@ def _pct(value: float | None) -> str:
 
 
 def _db(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} dB"
+    return "—" if value is None else format_sqnr(value)
+
+
+def _max_error(report: QuantizeReport, out: OutputAgreement) -> str:
+    """The max abs error with its unit and in int8 steps of the output: 4.03 logits = 16.0 steps of 0.251."""
+    scale = report.output_scale(out.name)
+    if scale is None:
+        return f"{out.max_abs_error:.4g}"
+    steps = scale.steps(out.max_abs_error)
+    in_steps = "" if steps is None else f" = {steps:.1f} int8 steps of {scale.int8_step:.3g}"
+    return f"{out.max_abs_error:.4g} {scale.unit}{in_steps} (range {out.fp32_min:.3g} … {out.fp32_max:.3g})"
 
 
 def _short(name: str, limit: int = 48) -> str:
@@ -38,7 +48,7 @@ def _tflite_table(export: ExportResult) -> Table:
         table.add_column(column, justify="left" if column == "runtime" else "right")
     for run in export.validation.runtimes:
         table.add_row(run.runtime, _pct(run.identical_pct), f"{run.max_quanta_diff} q",
-                      _pct(run.top1_agreement_pct), "exact" if run.sqnr_db >= SQNR_CAP_DB else _db(run.sqnr_db),
+                      _pct(run.top1_agreement_pct), _db(run.sqnr_db),
                       f"{run.invoke_ms:.2f} ms")
     arena = export.arena
     ratio = export.size_bytes / export.onnx_size_bytes
@@ -56,6 +66,8 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
     console.print(f"[bold]{report.source}[/] → [bold green]{outputs}[/]  "
                   f"(calibration: [cyan]{report.chosen_method}[/], {report.calibration_samples} samples; "
                   f"eval: {report.evaluation.samples} samples)")
+    if report.class_names is not None:
+        console.print(f"classes ({report.class_names.source}): " + ", ".join(report.class_names.names))
 
     methods = Table(title="Calibration methods (scored on the eval set)", title_justify="left")
     metric = report.evaluation.primary.metric or "task metric"
@@ -92,7 +104,7 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
             quality.add_row(f"{prefix}  {key.removesuffix('_pct').replace('_', ' ')}", shown)
         quality.add_row(f"{prefix}SQNR", _db(out.sqnr_db))
         quality.add_row(f"{prefix}cosine similarity", f"{out.cosine:.5f}")
-        quality.add_row(f"{prefix}max abs error", f"{out.max_abs_error:.4g}")
+        quality.add_row(f"{prefix}max abs error", _max_error(report, out))
     kernels = report.host_kernels.primary
     quality.add_row("SQNR with onnxruntime's int8 kernels", _db(kernels.sqnr_db))
     if ev.reconstruction is not None:
@@ -114,9 +126,8 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
         for column in ("layer", "op", "in", "out", "added by layer", "weights"):
             layers.add_column(column, justify="left" if column in ("layer", "op") else "right")
         for layer in worst:
-            exact_in = layer.input_sqnr_db >= SQNR_CAP_DB
-            layers.add_row(_short(layer.node), layer.op_type, "exact" if exact_in else _db(layer.input_sqnr_db),
-                           _db(layer.sqnr_db), f"[bold]{_db(layer.own_sqnr_db)}[/]", _db(layer.weight_sqnr_db))
+            layers.add_row(_short(layer.node), layer.op_type, _db(layer.input_sqnr_db),
+                           _db(layer.sqnr_db), f"[bold]{format_added_sqnr(layer.own_sqnr_db)}[/]", _db(layer.weight_sqnr_db))
         console.print(layers)
 
     if report.tflite is not None:
@@ -133,11 +144,21 @@ def render_quantize_report(report: QuantizeReport, console: Console) -> None:
         ram = "RAM (TFLM arena, measured)" if fit.ram_measured else "RAM (estimate)"
         table.add_row(ram, human_bytes(fit.ram_needed_bytes), human_bytes(slot.arena_budget_bytes),
                       _verdict(fit.fits_ram))
-        table.add_row("latency (estimate)", f"{slot.latency_s * 1000:.2f} ms", "", "")
+        budget = "" if fit.latency_budget_ms is None else f"{fit.latency_budget_ms:g} ms"
+        within = fit.fits_latency
+        table.add_row("latency (estimate)", f"{fit.latency_ms:.2f} ms", budget,
+                      "" if within is None else "[green]within budget[/]" if within else "[red]over budget[/]")
+        if fit.energy_uj is not None:
+            table.add_row("energy per inference (estimate)", f"{fit.energy_uj:.3g} µJ", "", "")
+        if fit.latency_budget_source is not None:
+            table.caption = f"latency budget from {fit.latency_budget_source}"
+            table.caption_justify = "left"
         console.print(table)
 
     for note in (*report.notes, *(fit.slot.notes + fit.notes if fit else ())):
         console.print(f"[dim]• {note}[/]")
+    if report.html is not None:
+        console.print(f"report page: [bold]{report.html}[/] (per class, per layer, board fit)")
     budget = report.budget
     if budget.max_drop_pp is not None and not budget.exceeded and budget.drop_pp is not None:
         console.print(f"[green]within the accuracy budget[/]: {budget.metric} drop {budget.drop_pp:.2f} pp "

@@ -1,16 +1,10 @@
 """Formatting of sizes and rates for tables: people read KiB, JSON keeps bytes.
 
-Shared by every command that prints a table.
+Shared by every command that prints a table; the formatter itself lives in `wedge.units` (the HTML reports use it).
 """
 
 from __future__ import annotations
 
+from wedge.units import human_bytes
 
-def human_bytes(size_bytes: int | float) -> str:
-    """1536 -> '1.5 KiB'; sizes below 1 KiB stay in bytes."""
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+__all__ = ["human_bytes"]

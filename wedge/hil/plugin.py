@@ -1,5 +1,6 @@
 """wedge's pytest plugin (`pytest11` entry point): options --board-map/--board/--model/--eval/--labgrid and fixtures
-`board`, `dut`, `ble`, `flashed`, `hil_model`, `hil_eval`, `hil_record`; with --hil-json, a JSON record of every test.
+`board`, `dut`, `ble`, `flashed`, `hil_model`, `hil_eval`, `hil_record`; with --hil-json, a JSON record of every test
+(its readable title, outcome, the failure's message alone, and what it recorded).
 
 Fixtures skip with a reason when no board map is given, so the plugin is harmless in unrelated test runs.
 """
@@ -7,6 +8,7 @@ Fixtures skip with a reason when no board map is given, so the plugin is harmles
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -16,7 +18,7 @@ from typing import Any, Final
 
 import pytest
 
-from wedge.errors import first_line
+from wedge.errors import WedgeError, first_line
 
 DEFAULT_SAMPLES: Final[int] = 32
 BASE_VERSION: Final[str] = "1.0.0"
@@ -157,14 +159,49 @@ def flashed(board: Any, base_image: Any) -> Any:
     return flash_image(board.port, base_image, base_image.manifest.model_name, board.flash_options)
 
 
+class JsonProperty(str):
+    """A recorded value as JSON text: JUnit's <property value> reads as JSON, and the JSON report decodes it."""
+
+
 @pytest.fixture
 def hil_record(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
-    """Record a metric of this test: it lands in the JUnit properties and the --hil-json report."""
+    """Record a metric of this test: it lands in the JUnit properties (as JSON) and the --hil-json report."""
 
     def record(name: str, value: Any) -> None:
-        request.node.user_properties.append((name, value))
+        request.node.user_properties.append((name, JsonProperty(json.dumps(value, default=str))))
 
     return record
+
+
+def readable_title(item: pytest.Item) -> str:
+    """A test as a person reads it: its docstring's first line, else its name as a sentence
+    (`test_device_agrees_with_the_host_reference[ring]` -> "Device agrees with the host reference (ring)")."""
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    if doc and doc.strip():
+        return doc.strip().splitlines()[0].rstrip(".")
+    name, _, param = item.name.partition("[")
+    words = name.removeprefix("test_").replace("_", " ").strip() or name
+    sentence = words[0].upper() + words[1:]
+    return f"{sentence} ({param.rstrip(']')})" if param else sentence
+
+
+# "wedge.hil.errors.HilError: board ring: ..." as pytest words a crash: the class path goes, the message stays.
+_EXCEPTION_PREFIX: Final = re.compile(r"^(?:[A-Za-z_]\w*\.)*\w*(?:Error|Exception|Failed|Failure|Timeout)"
+                                      r"(?:\[\w.]*\])?: ")
+
+
+def _exception_message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """What went wrong in words: the message alone for wedge's errors, assertions and pytest.fail; other
+    exceptions (a bug in a test) keep their type name, since "3" alone says nothing of a KeyError."""
+    value = excinfo.value
+    if isinstance(value, pytest.fail.Exception | pytest.skip.Exception):
+        text = str(getattr(value, "msg", "") or value)
+    else:
+        text = str(value)
+    text = first_line(Exception(text)) if text.strip() else ""
+    if isinstance(value, WedgeError | AssertionError | pytest.fail.Exception | pytest.skip.Exception) and text:
+        return text
+    return f"{type(value).__name__}: {text}" if text else type(value).__name__
 
 
 def _message(report: pytest.TestReport) -> str | None:
@@ -174,27 +211,39 @@ def _message(report: pytest.TestReport) -> str | None:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
-        return first_line(Exception(crash.message)) if crash.message else None
+        return _EXCEPTION_PREFIX.sub("", first_line(Exception(crash.message))) if crash.message else None
     return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else None
 
 
 class _Recorder:
-    """Collects every test's outcome and recorded metrics, and writes them as JSON at the end."""
+    """Collects every test's title, outcome and recorded metrics, and writes them as JSON at the end."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tests: dict[str, dict[str, Any]] = {}
+        self._titles: dict[str, str] = {}
+        self._messages: dict[tuple[str, str], str] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        self._titles.setdefault(item.nodeid, readable_title(item))
+        if call.excinfo is not None:
+            self._messages[(item.nodeid, call.when)] = _exception_message(call.excinfo)
+        yield
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         entry = self.tests.setdefault(report.nodeid, {
-            "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1], "outcome": "passed",
+            "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1],
+            "title": self._titles.get(report.nodeid, report.nodeid.split("::")[-1]), "outcome": "passed",
             "message": None, "duration_s": 0.0, "properties": {},
         })
         entry["duration_s"] += report.duration
-        entry["properties"].update(dict(report.user_properties))
+        entry["properties"].update({name: json.loads(value) if isinstance(value, JsonProperty) else value
+                                    for name, value in report.user_properties})
         if report.failed or (report.skipped and entry["outcome"] == "passed"):
             entry["outcome"] = "error" if report.failed and report.when != "call" else report.outcome
-            entry["message"] = _message(report)
+            message = self._messages.get((report.nodeid, report.when)) if report.failed else None
+            entry["message"] = message or _message(report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,7 @@ class BenchRun:
     wall_s: float
     boards: tuple[BoardRun, ...]
     files: dict[str, Path] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()  # the model's class names, for the confusion matrices
 
     @property
     def passed(self) -> bool:
@@ -60,6 +61,6 @@ class BenchRun:
     def to_dict(self) -> dict[str, Any]:
         return {"model": str(self.model), "eval": None if self.eval_path is None else str(self.eval_path),
                 "board_map": str(self.board_map), "suites": list(self.suites), "wall_s": round(self.wall_s, 3),
-                "passed": self.passed, "boards": [b.to_dict() for b in self.boards],
+                "passed": self.passed, "labels": list(self.labels), "boards": [b.to_dict() for b in self.boards],
                 "latency_note": "a virtual board's m-lap-us clock is its profile's cycle model "
                                 "(MACs x cycles/MAC / clock); host wall time is reported separately"}

@@ -25,6 +25,7 @@ from wedge.hil.errors import HilError
 from wedge.hil.labgrid import PROFILE_TAG, HeldPlaces, LabgridError, coordinator_address, hold_places
 from wedge.hil.report import write_reports
 from wedge.hil.results import BenchRun, BoardRun
+from wedge.quantize.labels import model_labels
 
 SUITES_DIR: Final[Path] = Path(__file__).resolve().parent / "suites"
 SUITES: Final[tuple[str, ...]] = ("flash", "accuracy", "latency", "faults", "ble")
@@ -118,10 +119,12 @@ def _place_map(report_dir: Path, lab: LabOptions, held: HeldPlaces) -> Path:
 def run_bench(model: Path, board_map_path: Path | None, report_dir: Path, *, eval_path: Path | None = None,
               boards: Sequence[str] = (), suites: Sequence[str] = SUITES, samples: int = 32,
               timeout_s: float = BOARD_TIMEOUT_S, on_start: Callable[[str], None] | None = None,
-              lab: LabOptions = LabOptions(), on_lab: Callable[[str], None] | None = None) -> BenchRun:
+              lab: LabOptions = LabOptions(), on_lab: Callable[[str], None] | None = None,
+              labels: Sequence[str] | None = None) -> BenchRun:
     """Run `suites` on the boards of the map (all, or those named) in parallel; reports land in `report_dir`.
 
     Boards come from the map, or are the labgrid places of `lab.places`; places are held for the run.
+    `labels` name the model's classes in the reports (default: the model file's own metadata, if any).
     """
     unknown = sorted(set(suites) - set(SUITES))
     if unknown:
@@ -134,6 +137,7 @@ def run_bench(model: Path, board_map_path: Path | None, report_dir: Path, *, eva
         raise HilError("give the boards as --board-map or as --place, not both (a map can list places)")
     if lab.key is not None and not lab.key.is_file():
         raise HilError(f"key not found: {lab.key}")
+    names = tuple(labels) if labels is not None else model_labels(model)
     if lab.places:
         if boards:
             raise HilError("--board picks boards of a map: with --place, name only the places you want")
@@ -142,7 +146,7 @@ def run_bench(model: Path, board_map_path: Path | None, report_dir: Path, *, eva
         with hold_places(coordinator, lab.places, on_lab) as held:
             board_map = load_board_map(_place_map(report_dir, lab, held))
             return _run(model, eval_path, board_map, list(board_map.boards), report_dir, suites, samples,
-                        timeout_s, coordinator, on_start)
+                        timeout_s, coordinator, on_start, names)
     if board_map_path is None:
         raise HilError("no boards: give --board-map bench.toml, or --labgrid COORDINATOR --place NAME")
     board_map = load_board_map(board_map_path)
@@ -151,12 +155,12 @@ def run_bench(model: Path, board_map_path: Path | None, report_dir: Path, *, eva
     report_dir.mkdir(parents=True, exist_ok=True)
     with hold_places(coordinator, [b.place for b in chosen if b.place is not None], on_lab):
         return _run(model, eval_path, board_map, chosen, report_dir, suites, samples, timeout_s, coordinator,
-                    on_start)
+                    on_start, names)
 
 
 def _run(model: Path, eval_path: Path | None, board_map: BoardMap, chosen: Sequence[BenchBoard], report_dir: Path,
          suites: Sequence[str], samples: int, timeout_s: float, coordinator: str,
-         on_start: Callable[[str], None] | None) -> BenchRun:
+         on_start: Callable[[str], None] | None, labels: tuple[str, ...] = ()) -> BenchRun:
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     started = time.monotonic()
     workers: list[tuple[BenchBoard, subprocess.Popen[bytes], Path, float]] = []
@@ -185,5 +189,5 @@ def _run(model: Path, eval_path: Path | None, board_map: BoardMap, chosen: Seque
         raise
     finally:
         pool.shutdown(wait=True)
-    run = BenchRun(model, eval_path, board_map.path, tuple(suites), time.monotonic() - started, runs)
+    run = BenchRun(model, eval_path, board_map.path, tuple(suites), time.monotonic() - started, runs, labels=labels)
     return write_reports(run, report_dir)

@@ -22,3 +22,7 @@ class CalibrationDataError(QuantizeError):
 
 class OutputError(QuantizeError):
     """The output folder cannot be written."""
+
+
+class LabelsError(QuantizeError):
+    """A labels file cannot be read, or its labels do not match the model's classes."""

@@ -19,6 +19,18 @@ from wedge.runtime.engines import Engine
 
 # Identical outputs have infinite SQNR; a finite cap keeps reports valid JSON and sortable.
 SQNR_CAP_DB: Final = 300.0
+# Confusion matrices are kept up to this many classes (a 1000-class matrix is a million cells in report.json).
+CONFUSION_MAX_CLASSES: Final = 64
+
+
+def format_sqnr(value_db: float) -> str:
+    """An SQNR for people: "lossless" at the cap (nothing differs), else dB with one decimal."""
+    return "lossless" if value_db >= SQNR_CAP_DB else f"{value_db:.1f} dB"
+
+
+def format_added_sqnr(value_db: float) -> str:
+    """The SQNR of the noise one layer adds: at the cap it adds none that can be measured."""
+    return "no added noise" if value_db >= SQNR_CAP_DB else f"{value_db:.1f} dB"
 
 
 def sqnr_db(signal_power: float, noise_power: float) -> float:
@@ -47,6 +59,52 @@ class OutputAgreement:
     metric: str | None = None
     metric_pct: float | None = None
     metric_extras: dict[str, float] = field(default_factory=dict)
+    fp32_min: float = 0.0  # the fp32 output's range over the eval set: what max_abs_error is measured against
+    fp32_max: float = 0.0
+
+
+Matrix = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Class predictions over the eval set, rows the truth and columns the prediction.
+
+    `fp32` and `int8` count labels against each model's prediction (with labels); `agreement` counts fp32's
+    prediction (rows) against int8's (columns), with or without labels.
+    """
+
+    classes: int
+    agreement: Matrix
+    fp32: Matrix | None = None
+    int8: Matrix | None = None
+
+    @staticmethod
+    def per_class_pct(matrix: Matrix) -> tuple[float | None, ...]:
+        """Each row's diagonal share in percent: per-class accuracy (recall), None for a class never seen."""
+        return tuple(100.0 * row[i] / sum(row) if sum(row) else None for i, row in enumerate(matrix))
+
+
+class _ConfusionCounter:
+    def __init__(self, classes: int, with_labels: bool) -> None:
+        self.classes = classes
+        self.agreement = np.zeros((classes, classes), np.int64)
+        self.fp32 = np.zeros((classes, classes), np.int64) if with_labels else None
+        self.int8 = np.zeros((classes, classes), np.int64) if with_labels else None
+
+    def add(self, ref: np.ndarray, got: np.ndarray, truth: np.ndarray | None) -> None:
+        a, b = _predict(ref), _predict(got)
+        np.add.at(self.agreement, (a, b), 1)
+        if truth is not None and self.fp32 is not None and self.int8 is not None:
+            seen = (truth >= 0) & (truth < self.classes)  # out-of-range labels count in accuracy, not here
+            np.add.at(self.fp32, (truth[seen], a[seen]), 1)
+            np.add.at(self.int8, (truth[seen], b[seen]), 1)
+
+    def result(self) -> Confusion:
+        def frozen(matrix: np.ndarray | None) -> Matrix | None:
+            return None if matrix is None else tuple(tuple(int(v) for v in row) for row in matrix)
+
+        return Confusion(self.classes, frozen(self.agreement) or (), frozen(self.fp32), frozen(self.int8))
 
 
 # "lm" (decoder language models) is routed by the CLI to wedge.quantize.lm before this module is involved.
@@ -97,6 +155,7 @@ class Evaluation:
     reconstruction: ReconstructionScores | None = None
     task_reason: str = ""
     streamed: bool = False  # states fed back step by step (--stream-state), not taken from the data
+    confusion: Confusion | None = None  # classification with at most CONFUSION_MAX_CLASSES classes
 
     @property
     def primary(self) -> OutputAgreement:
@@ -130,6 +189,8 @@ class _OutputStats:
         self.agree = 0
         self.rows = 0
         self.count = 0
+        self.low = math.inf
+        self.high = -math.inf
 
     def add(self, ref: np.ndarray, got: np.ndarray) -> None:
         ref64 = ref.astype(np.float64).reshape(len(ref), -1)
@@ -140,6 +201,8 @@ class _OutputStats:
         self.abs_sum += float(np.sum(np.abs(diff)))
         self.elements += diff.size
         self.max_abs = max(self.max_abs, float(np.max(np.abs(diff))) if diff.size else 0.0)
+        if ref64.size:
+            self.low, self.high = min(self.low, float(ref64.min())), max(self.high, float(ref64.max()))
         norms = np.linalg.norm(ref64, axis=1) * np.linalg.norm(got64, axis=1)
         dots = np.sum(ref64 * got64, axis=1)
         both_zero = norms == 0
@@ -161,6 +224,8 @@ class _OutputStats:
             metric=None if metric is None else metric.name,
             metric_pct=None if metric is None else metric.pct,
             metric_extras={} if metric is None else dict(metric.extras),
+            fp32_min=self.low if self.count else 0.0,
+            fp32_max=self.high if self.count else 0.0,
         )
 
 
@@ -183,6 +248,7 @@ def compare_models(
     first = True
     reason = ""
     stats: list[_OutputStats] = []
+    confusion: _ConfusionCounter | None = None
     scores_fp32: list[np.ndarray] = []
     scores_int8: list[np.ndarray] = []
     correct_fp32 = correct_int8 = 0
@@ -199,14 +265,20 @@ def compare_models(
                                         labels is not None)
             stats = [_OutputStats(n, metric_for(task, ref[n].shape, i == 0, threshold, MAX_CLASSES))
                      for i, n in enumerate(names)]
+            shape = ref[names[0]].shape
+            classes = int(np.prod(shape[1:])) if len(shape) > 1 else 0
+            if task == "classification" and 2 <= classes <= CONFUSION_MAX_CLASSES and shape[-1] == classes:
+                confusion = _ConfusionCounter(classes, labels is not None)
             first = False
         count = len(next(iter(batch.values())))
         for stat in stats:
             stat.add(ref[stat.name], got[stat.name])
-        if labels is not None:
-            truth = labels[seen : seen + count]
+        truth = None if labels is None else labels[seen : seen + count]
+        if truth is not None:
             correct_fp32 += int(np.sum(_predict(ref[names[0]]) == truth))
             correct_int8 += int(np.sum(_predict(got[names[0]]) == truth))
+        if confusion is not None:
+            confusion.add(ref[names[0]], got[names[0]], truth)
         if task == "reconstruction":
             source = next(iter(batch.values())).reshape(count, -1).astype(np.float64)
             scores_fp32.append(np.mean((ref[names[0]].reshape(count, -1) - source) ** 2, axis=1))
@@ -224,6 +296,7 @@ def compare_models(
         reconstruction=_reconstruction(scores_fp32, scores_int8) if scores_fp32 else None,
         task_reason=reason,
         streamed=bool(stream),
+        confusion=None if confusion is None or seen == 0 else confusion.result(),
     )
 
 

@@ -1,4 +1,5 @@
-"""Stage 7: does the int8 model fit the board — flash slot, RAM for activations, and a latency estimate.
+"""Stage 7: does the int8 model fit the board — flash slot, RAM for activations, latency against its budget,
+and the energy of one inference where the profile has a power figure.
 
 RAM is an estimate from tensor lifetimes, unless the TFLite export measured the real TFLM arena.
 """
@@ -28,15 +29,32 @@ class BoardFit:
     fits_ram: bool
     notes: tuple[str, ...]
     ram_measured: bool = False
+    latency_budget_ms: float | None = None
+    latency_budget_source: str | None = None  # "--latency-budget-ms" or "profile budgets.latency_ms"
+    energy_uj: float | None = None  # estimated energy of one inference (profile power x estimated latency)
+    power_mw: float | None = None
+
+    @property
+    def latency_ms(self) -> float:
+        return self.slot.latency_s * 1000
+
+    @property
+    def fits_latency(self) -> bool | None:
+        """Whether the estimated latency is within the budget; None without a budget."""
+        return None if self.latency_budget_ms is None else self.latency_ms <= self.latency_budget_ms
 
     @property
     def fits(self) -> bool:
+        """Flash and RAM: what makes a model unusable on the board. A slow model still runs (see fits_latency)."""
         return self.slot.fits and self.fits_ram
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.slot.to_dict(), "fits_flash": self.slot.fits, "activation_peak_bytes":
                 self.activation_peak_bytes, "ram_needed_bytes": self.ram_needed_bytes,
                 "ram_source": "measured TFLM arena" if self.ram_measured else "estimate", "fits_ram": self.fits_ram,
+                "latency_ms": self.latency_ms, "latency_budget_ms": self.latency_budget_ms,
+                "latency_budget_source": self.latency_budget_source, "fits_latency": self.fits_latency,
+                "power_mw": self.power_mw, "energy_per_inference_uj": self.energy_uj,
                 "fits": self.fits, "notes": [*self.slot.notes, *self.notes]}
 
 
@@ -78,11 +96,12 @@ def activation_peak_bytes(model_path: Path, bytes_per_element: int = 1) -> int:
 
 
 def assess_fit(board: Board, int8_info: ModelInfo, activation_bytes: int,
-               measured_arena_bytes: int | None = None) -> BoardFit:
+               measured_arena_bytes: int | None = None, latency_budget_ms: float | None = None) -> BoardFit:
     """Compare the int8 model with the board's budgets; `activation_bytes` from `activation_peak_bytes`.
 
     `int8_info` is the file that goes to the board (the .tflite when exported); `measured_arena_bytes`, the
-    TFLM arena measured by the TFLite export, replaces the estimate on TFLM boards.
+    TFLM arena measured by the TFLite export, replaces the estimate on TFLM boards. `latency_budget_ms`
+    (--latency-budget-ms) replaces the profile's `budgets.latency_ms`.
     """
     slot = slot_fit(int8_info, board)
     notes: list[str] = []
@@ -101,5 +120,18 @@ def assess_fit(board: Board, int8_info: ModelInfo, activation_bytes: int,
         notes.append("RAM counts the weights (loaded into memory) plus the activation peak")
     notes.append(f"latency from {int8_info.macs:,} MACs x {board.compute.cycles_per_mac} cycles/MAC at "
                  f"{board.compute.clock_hz / 1e6:g} MHz (profile estimate, not a measurement)")
+    budget_source = None
+    if latency_budget_ms is not None:
+        budget_source = "--latency-budget-ms"
+    elif board.budgets.latency_ms is not None:
+        latency_budget_ms, budget_source = board.budgets.latency_ms, "profile budgets.latency_ms"
+    energy_j = board.estimate_energy_j(slot.latency_s)
+    power_mw = board.compute.active_power_mw
+    if energy_j is not None and power_mw is not None:
+        notes.append(f"energy per inference = {power_mw:.3g} mW active power ({board.compute.active_current_ma:g} mA "
+                     f"at {board.compute.supply_v:g} V, the profile's datasheet figure) x the latency estimate; "
+                     "sensor, radio and sleep current not counted")
     return BoardFit(slot=slot, activation_peak_bytes=activation_bytes, ram_needed_bytes=ram_needed,
-                    fits_ram=ram_needed <= board.budgets.arena_bytes, notes=tuple(notes), ram_measured=measured)
+                    fits_ram=ram_needed <= board.budgets.arena_bytes, notes=tuple(notes), ram_measured=measured,
+                    latency_budget_ms=latency_budget_ms, latency_budget_source=budget_source,
+                    energy_uj=None if energy_j is None else energy_j * 1e6, power_mw=power_mw)

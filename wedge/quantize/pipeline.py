@@ -17,19 +17,24 @@ from typing import Final, Literal
 
 from wedge.boards import Board
 from wedge.errors import first_line
+from wedge.files import stage_bytes
 from wedge.quantize.auto_float import AUTO, AutoFloatStep, keep_worst_float
 from wedge.quantize.calibrate import DEFAULT_METHODS, Method
 from wedge.quantize.calibration import ImagePreprocess, SampleSet, feed_batch_size, load_samples
-from wedge.quantize.errors import OutputError, QuantizeError
+from wedge.quantize.errors import LabelsError, OutputError, QuantizeError
 from wedge.quantize.evaluate import compare_models
 from wedge.quantize.fit import activation_peak_bytes, assess_fit
 from wedge.quantize.float_ops import float_ops
+from wedge.quantize.labels import ClassNames, resolve_class_names
+from wedge.quantize.layer_cost import layer_costs
 from wedge.quantize.layers import LAYER_SAMPLES, per_layer_errors
 from wedge.quantize.load import load_prepared, prepare_model
 from wedge.quantize.metrics import DEFAULT_THRESHOLD
+from wedge.quantize.outputs import output_scales
 from wedge.quantize.plan import QuantPlan, plan_for
 from wedge.quantize.progress import Progress, SilentProgress
 from wedge.quantize.report import AccuracyBudget, QuantizeReport, SizeInfo
+from wedge.quantize.report_page import render_report_page
 from wedge.quantize.search import Candidate, search_calibration
 from wedge.quantize.stream import check_pairs, streamed_samples
 from wedge.quantize.tflite import ExportResult, export_tflite
@@ -42,6 +47,7 @@ from wedge.runtime.engines import open_engine
 from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
 
 REPORT_NAME: Final = "report.json"
+PAGE_NAME: Final = "report.html"
 OutputFormat = Literal["onnx", "tflite"]
 FORMATS: Final = ("onnx", "tflite")
 # Eval samples the TFLite export runs in LiteRT and TFLite-Micro to validate the file (TFLM is slow).
@@ -70,6 +76,9 @@ class QuantizeOptions:
     pinned_inputs: Mapping[str, float] = field(default_factory=dict)  # --input name=const:VALUE
     batch_axes: Mapping[str, int] = field(default_factory=dict)  # --batch-axis name=AXIS
     stream_states: tuple[tuple[str, str], ...] = ()  # --stream-state IN=OUT
+    class_names: ClassNames | None = None  # --labels FILE or a sample's; default: the model's metadata
+    latency_budget_ms: float | None = None  # --latency-budget-ms; default: the board profile's
+    html_path: Path | None = None  # --html; default: report.html in the output folder
 
 
 def output_path(model: Path, out_dir: Path) -> Path:
@@ -108,17 +117,36 @@ def run_quantize(
         raise OutputError(f"unknown TFLite I/O type {options.io!r}: expected {' or '.join(IO_KINDS)}")
     progress = progress or SilentProgress()
     started = time.perf_counter()
+    page = options.html_path or out_dir / PAGE_NAME
     workdir = make_workdir(out_dir)
+    staged: Path | None = None
     try:
-        report = _run(model, out_dir, workdir, calib, evaluation, board, options, progress, started)
-        # Files land only now, each by an atomic rename within the same folder.
+        report = _run(model, out_dir, workdir, calib, evaluation, board, replace(options, html_path=page), progress,
+                      started)
+        # A page outside the output folder is copied beside its target first, so every file lands by a rename.
+        staged = _stage(workdir / PAGE_NAME, page)
+        # Files land only now, each by an atomic rename within its folder.
         os.replace(workdir / "model.int8.onnx", report.output)
         if report.tflite is not None:
             os.replace(workdir / "model.int8.tflite", report.tflite.path)
         os.replace(workdir / REPORT_NAME, out_dir / REPORT_NAME)
+        os.replace(staged, page)
+        staged = None
         return report
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+
+
+def _stage(source: Path, target: Path) -> Path:
+    """`source` in `target`'s folder, ready to be renamed onto it (itself when the work folder is there)."""
+    if source.parent.resolve().parent == target.parent.resolve():
+        return source  # the work folder sits in the output folder: a rename stays on one file system
+    try:
+        return stage_bytes(target, source.read_bytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or first_line(exc)}") from None
 
 
 def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path: Path | None,
@@ -151,6 +179,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
     batch_size = feed_batch_size(prepared.inputs, options.batch_size)
 
     with open_engine(prepared.path, "onnxruntime") as fp32:
+        class_names = _class_names(options.class_names, model, fp32.outputs[0].shape, notes)
         if stream:
             # Calibrate on the states the model feeds itself, not on whatever states the data holds.
             calib = streamed_samples(fp32, calib, stream)
@@ -202,7 +231,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         # The board gets the .tflite when there is one: its bytes fill the slot, its measured arena the RAM.
         board_info = int8_info if exported is None else inspect_model(exported.path)
         fit = assess_fit(board, board_info, activation_peak_bytes(prepared.path),
-                         measured_arena_bytes=None if exported is None else exported.arena_bytes)
+                         measured_arena_bytes=None if exported is None else exported.arena_bytes,
+                         latency_budget_ms=options.latency_budget_ms)
     if exported is not None:
         exported = replace(exported, path=tflite_output_path(model, out_dir))
     report = QuantizeReport(
@@ -229,9 +259,31 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         float_nodes=plan.float_nodes,
         float_ops=left_float,
         auto_float=auto_steps,
+        class_names=class_names,
+        layer_costs=layer_costs(final_model),
+        output_scales=output_scales(prepared.path, int8_info, best.evaluation.task),
+        html=None if options.html_path is None else str(options.html_path),
     )
     report.write(workdir / REPORT_NAME)
+    (workdir / PAGE_NAME).write_text(render_report_page(report), encoding="utf-8")
     return report
+
+
+def _class_names(given: ClassNames | None, model: Path, output_shape: tuple[int | str | None, ...],
+                 notes: list[str]) -> ClassNames | None:
+    """The names of the first output's classes: given (--labels, a sample's) or from the model's metadata.
+
+    Given names must match the output's classes; names from metadata that do not are dropped with a note.
+    """
+    names = given or resolve_class_names(model=model)
+    classes = output_shape[-1] if output_shape else None
+    if names is None or not isinstance(classes, int) or classes < 2 or len(names.names) == classes:
+        return names
+    problem = f"{names.source} names {len(names.names)} classes; the model's first output has {classes}"
+    if given is not None:
+        raise LabelsError(problem)
+    notes.append(f"labels ignored: {problem}")
+    return None
 
 
 def _export_first_passing(ranked: list[Candidate], workdir: Path, options: QuantizeOptions, eval_set: SampleSet,

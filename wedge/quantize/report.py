@@ -1,6 +1,7 @@
 """Stage 8: the quantization report — what was done, what it cost, whether it fits — as data and JSON.
 
-Rendering for people is the CLI's job; this module only builds the record and judges the accuracy budget.
+Rendering for people is the CLI's job (and `report_page`'s, for the HTML page); this module only builds the
+record and judges the accuracy budget.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 from wedge.quantize.evaluate import Evaluation
 from wedge.quantize.fit import BoardFit
 from wedge.quantize.float_ops import FloatOps
+from wedge.quantize.labels import ClassNames
+from wedge.quantize.layer_cost import LayerCost
 from wedge.quantize.layers import LayerError, worst_layers
+from wedge.quantize.outputs import OutputScale
 from wedge.quantize.search import Candidate, SkippedMethod
 from wedge.quantize.tflite.export import ExportResult
 
@@ -80,6 +84,13 @@ class QuantizeReport:
     float_nodes: tuple[str, ...] = ()
     float_ops: list[FloatOps] = field(default_factory=list)
     auto_float: list[Any] = field(default_factory=list)  # AutoFloatStep (auto_float imports this module)
+    class_names: ClassNames | None = None
+    layer_costs: list[LayerCost] = field(default_factory=list)
+    output_scales: list[OutputScale] = field(default_factory=list)
+    html: str | None = None  # where the HTML page of this report is written
+
+    def output_scale(self, name: str) -> OutputScale | None:
+        return next((scale for scale in self.output_scales if scale.name == name), None)
 
     @property
     def worst_layers(self) -> list[LayerError]:
@@ -98,16 +109,20 @@ class QuantizeReport:
             "kept_float": list(self.float_nodes),
             "float_ops_left": [f.to_dict() for f in self.float_ops],
             "auto_float": [step.to_dict() for step in self.auto_float],
+            "labels": None if self.class_names is None else self.class_names.to_dict(),
             "evaluation": self.evaluation.to_dict(),
+            "outputs": [scale.to_dict() for scale in self.output_scales],
             "onnxruntime_int8_kernels": self.host_kernels.to_dict(),
             "size": {**asdict(self.size), "ratio": self.size.ratio},
             "worst_layers": [_layer_dict(layer) for layer in self.worst_layers],
             "layers": [_layer_dict(layer) for layer in self.layers],
+            "layer_costs": [cost.to_dict() for cost in self.layer_costs],
             "board_fit": None if self.fit is None else self.fit.to_dict(),
             "tflite": None if self.tflite is None else self.tflite.to_dict(),
             "accuracy_budget": {**asdict(self.budget), "exceeded": self.budget.exceeded},
             "wall_s": round(self.wall_s, 3),
             "versions": self.versions,
+            "html": self.html,
         }
 
     def to_json(self) -> str:

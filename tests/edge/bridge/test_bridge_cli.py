@@ -17,7 +17,8 @@ from wedge.samples import sample_path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--device", "x", "--sink", "mqtt://broker"], "unknown sink"),
+    (["--device", "x", "--sink", "mqtt://broker"], "topic prefix"),
+    (["--device", "x", "--sink", "kafka://broker"], "unknown sink"),
     (["--device", "x", "--sink", "ws://0.0.0.0:8765"], "token"),
     (["--sink", "jsonl:-"], "no device to follow"),
     (["--device", "x", "--transport", "tcp-client:127.0.0.1:1", "--sink", "jsonl:-"], "no Bluetooth adapter"),

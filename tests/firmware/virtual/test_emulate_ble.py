@@ -51,6 +51,9 @@ def test_flashed_virtual_ring_streams_its_model_over_ble_to_the_bridge(tmp_path:
         board.stop()
         air.terminate()
     assert len(records) >= 10, records[:3]
+    # The emulator's terminal said what happened on the air, one line each.
+    console = board.log_path.read_text()
+    assert "BLE: advertising as wedge-ring-e2e" in console and " connected" in console
     seqs = [r["seq"] for r in records]
     assert seqs == sorted(set(seqs))  # ordered, no duplicates
     expected_id = int.from_bytes(hashlib.sha256(model.read_bytes()).digest()[:4], "big")

@@ -83,7 +83,7 @@ def test_quantize_with_tflite_format_writes_both_models_and_fits_with_the_measur
                           board=load("ring-nrf52840"),
                           options=QuantizeOptions(methods=(Method.MINMAX,), format="tflite", layer_samples=8))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ppg_quality.int8.onnx", "ppg_quality.int8.tflite", "report.json"]
+        "ppg_quality.int8.onnx", "ppg_quality.int8.tflite", "report.html", "report.json"]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["tflite"]["path"] == str(tmp_path / "ppg_quality.int8.tflite")
     assert data["tflite"]["validation"]["passed"] is True

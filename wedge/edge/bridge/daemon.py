@@ -22,8 +22,8 @@ from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector,
 from wedge.edge.bridge.errors import BridgeError, LinkSecurityError
 from wedge.edge.bridge.heart_rate_profile import HeartRateProfile
 from wedge.edge.bridge.session import DeviceSession, Outlet, Profile, SessionOptions
-from wedge.edge.bridge.sink_runner import SinkRunner
-from wedge.edge.bridge.sinks.base import Sink
+from wedge.edge.bridge.sink_runner import SinkRunner, running_sinks
+from wedge.edge.bridge.sinks.base import RemoteSink, Sink
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.edge.bridge.wedge_profile import WedgeStreamProfile
 from wedge.errors import first_line
@@ -35,6 +35,8 @@ DEFAULT_FLUSH_TIMEOUT_S: Final[float] = 10.0
 DISCOVERY_SCAN_S: Final[float] = 3.0
 DISCOVERY_PERIOD_S: Final[float] = 5.0
 MAX_DEVICES_PER_SELECTOR: Final[int] = 16
+# Remote sinks (MQTT) hear of the devices' state this often.
+DEVICE_REPORT_S: Final[float] = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -126,55 +128,45 @@ class Bridge:
             latency_p50_s=first.latency_s(0.5), latency_p99_s=first.latency_s(0.99),
             devices=tuple(s.stats.to_dict() for s in self.sessions),
             sinks=tuple({"sink": r.sink.name, "written": r.stats.written, "pending": r.pending,
-                         "errors": r.stats.errors, "dropped": r.stats.dropped, "last_error": r.stats.last_error}
+                         "errors": r.stats.errors, "dropped": r.stats.dropped, "last_error": r.stats.last_error,
+                         **({"state": r.sink.state()} if isinstance(r.sink, RemoteSink) else {})}
                         for r in self.runners),
         )
 
     async def run(self, stop: asyncio.Event, on_tick: Callable[[BridgeStatus], None] | None = None,
                   tick_s: float = 1.0) -> BridgeStatus:
-        opened: list[SinkRunner] = []
         try:
-            for runner in self.runners:
+            async with running_sinks(self.runners, self.flush_timeout_s):
+                self._started = time.monotonic()
+                self._rate_mark = (self._started, 0)
+                self._failed = asyncio.get_running_loop().create_future()
+                for session in self.sessions:
+                    self._start(session, stop)
+                watchers = [asyncio.create_task(self._discover(selector, stop),
+                                                name=f"discover {selector.describe()}")
+                            for selector in self.selectors if selector.address is None]
+                ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s)) if on_tick else None
+                remote = [r.sink for r in self.runners if isinstance(r.sink, RemoteSink)]
+                if remote:
+                    watchers.append(asyncio.create_task(self._report_devices(remote, stop), name="report devices"))
+                stopped = asyncio.ensure_future(stop.wait())
                 try:
-                    await runner.sink.open()
-                except BridgeError:
-                    raise
-                except Exception as exc:
-                    raise BridgeError(f"sink {runner.sink.name} cannot open: {first_line(exc)}") from exc
-                opened.append(runner)
-                runner.start()
-            self._started = time.monotonic()
-            self._rate_mark = (self._started, 0)
-            self._failed = asyncio.get_running_loop().create_future()
-            for session in self.sessions:
-                self._start(session, stop)
-            watchers = [asyncio.create_task(self._discover(selector, stop), name=f"discover {selector.describe()}")
-                        for selector in self.selectors if selector.address is None]
-            ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s)) if on_tick else None
-            stopped = asyncio.ensure_future(stop.wait())
-            try:
-                # Sessions only end on stop; one that raises (a BridgeError, e.g. no adapter) ends the bridge.
-                await asyncio.wait([self._failed, stopped], return_when=asyncio.FIRST_COMPLETED)
-                if self._failed.done():
-                    raise self._failed.result()
-            finally:
-                stopped.cancel()
-                stop.set()
-                for watcher in watchers:
-                    watcher.cancel()
-                for task in list(self._tasks):
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await asyncio.wait_for(task, self.flush_timeout_s)
-                if ticker is not None:
-                    ticker.cancel()
-            for runner in opened:
-                if not await runner.flush(self.flush_timeout_s):
-                    logger.error("sink %s: %d records could not be written before exit (%s)", runner.sink.name,
-                                 runner.pending, runner.stats.last_error)
+                    # Sessions only end on stop; one that raises (a BridgeError, e.g. no adapter) ends the bridge.
+                    await asyncio.wait([self._failed, stopped], return_when=asyncio.FIRST_COMPLETED)
+                    if self._failed.done():
+                        raise self._failed.result()
+                finally:
+                    stopped.cancel()
+                    stop.set()
+                    for watcher in watchers:
+                        watcher.cancel()
+                    for task in list(self._tasks):
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await asyncio.wait_for(task, self.flush_timeout_s)
+                    if ticker is not None:
+                        ticker.cancel()
             return self.status()
         finally:
-            for runner in opened:
-                await runner.close()
             await self.stack.close()
 
     def _start(self, session: DeviceSession, stop: asyncio.Event) -> None:
@@ -214,6 +206,14 @@ class Bridge:
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), DISCOVERY_PERIOD_S)
+
+    async def _report_devices(self, sinks: Sequence[RemoteSink], stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            devices = [s.stats.to_dict() for s in self.sessions]
+            for sink in sinks:
+                sink.note_devices(devices)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), DEVICE_REPORT_S)
 
     async def _tick(self, stop: asyncio.Event, on_tick: Callable[[BridgeStatus], None], tick_s: float) -> None:
         while not stop.is_set():

@@ -2,7 +2,8 @@
 Lost ranges (records a device no longer had) go through the same queue, after the records.
 
 A failing sink keeps what it was given (up to a bound) and keeps retrying; the other sinks and the devices
-are not held up. `flush` waits until everything queued has been written, for a clean exit.
+are not held up. `flush` waits until everything queued has been written, for a clean exit; `running_sinks` opens
+a set of runners' sinks, and flushes and closes them (the bridge's and the fleet's).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from wedge.edge.bridge.errors import BridgeError
 from wedge.edge.bridge.sinks.base import Sink
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
@@ -164,3 +166,28 @@ class SinkRunner:
                 await self._task
         with contextlib.suppress(Exception):
             await self.sink.close()
+
+
+@contextlib.asynccontextmanager
+async def running_sinks(runners: Sequence[SinkRunner], flush_timeout_s: float) -> AsyncIterator[None]:
+    """Open every runner's sink and start it (BridgeError naming a sink that cannot open); after a clean exit of
+    the block, write out what is queued (within flush_timeout_s each); always close the sinks that were opened."""
+    opened: list[SinkRunner] = []
+    try:
+        for runner in runners:
+            try:
+                await runner.sink.open()
+            except BridgeError:
+                raise
+            except Exception as exc:
+                raise BridgeError(f"sink {runner.sink.name} cannot open: {first_line(exc)}") from exc
+            opened.append(runner)
+            runner.start()
+        yield
+        for runner in opened:
+            if not await runner.flush(flush_timeout_s):
+                logger.error("sink %s: %d records could not be written before exit (%s)", runner.sink.name,
+                             runner.pending, runner.stats.last_error)
+    finally:
+        for runner in opened:
+            await runner.close()

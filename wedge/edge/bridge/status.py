@@ -33,6 +33,10 @@ def render_status(status: BridgeStatus) -> Table:
     for sink in status.sinks:
         if sink["errors"] or sink["pending"] > 1000:
             header.append(f" · {sink['sink']}: {sink['pending']} pending, {sink['errors']} errors", style="yellow")
+        remote = sink.get("state")
+        if remote and remote.get("broker") == "buffering":
+            header.append(f" · {sink['sink']}: buffering {remote['buffering']} records ({remote['last_error']})",
+                          style="yellow")
     table.add_row(header)
     for device in status.devices:
         style = "green" if device["state"] == "streaming" else "yellow"

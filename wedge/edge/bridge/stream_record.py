@@ -64,6 +64,38 @@ class StreamRecord:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamRecord:
+        """The record `to_dict` made (what a consumer of the JSON sinks or of MQTT reads back); the fields it does
+        not name are the detail. ValueError when a field is missing or of the wrong type."""
+        fields = {key: data.get(key) for key in _RECORD_FIELDS}
+        try:
+            record = cls(_text(fields["device"]), _integer(fields["epoch"]), _integer(fields["seq"]),
+                         _integer(fields["t_device_us"]), _integer(fields["received_us"]), _text(fields["kind"]),
+                         None if fields["model_id"] is None else _integer(fields["model_id"]),
+                         tuple(float(v) for v in fields["values"]),  # type: ignore[union-attr]
+                         {k: v for k, v in data.items() if k not in _RECORD_FIELDS}, bool(fields["backfill"]),
+                         None if fields["name"] is None else _text(fields["name"]))
+        except TypeError as exc:
+            raise ValueError(f"not a stream record: {exc}") from exc
+        return record
+
+
+_RECORD_FIELDS: Final[tuple[str, ...]] = ("device", "epoch", "seq", "t_device_us", "received_us", "kind", "model_id",
+                                          "values", "backfill", "name")
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class LostRange:
@@ -78,6 +110,14 @@ class LostRange:
     @property
     def count(self) -> int:
         return self.end_seq - self.first_seq
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LostRange:
+        """The range `to_dict` made; ValueError when a field is missing or of the wrong type."""
+        if data.get("kind") != KIND_LOST:
+            raise ValueError(f"not a lost range: kind {data.get('kind')!r}")
+        return cls(_text(data.get("device")), _integer(data.get("epoch")), _integer(data.get("first_seq")),
+                   _integer(data.get("end_seq")), _integer(data.get("noted_us")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": KIND_LOST, "device": self.device, "epoch": self.epoch, "first_seq": self.first_seq,

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import prod
 
-from wedge.boards import BoardError
+from wedge.boards import Board, BoardError
 from wedge.boards import load as load_board
 from wedge.firmware.errors import FlashError, ImageError
 from wedge.firmware.flash.session import DeviceIdentity, SlotState
 from wedge.firmware.image.firmware_image import FirmwareDescriptor, FirmwareImage
+from wedge.firmware.image.manifest import Manifest
 from wedge.firmware.image.model_image import ModelImage, SignedImage, check_image
 
 # How many of the firmware's registered ops an error lists before "...".
@@ -29,6 +31,26 @@ class Compatibility:
 
     descriptor: FirmwareDescriptor | None
     notes: tuple[str, ...]
+
+
+def sensor_warning(board: Board, manifest: Manifest) -> str | None:
+    """A warning when no sensor of `board` gives the model its input, else None.
+
+    The board's always-on loop feeds a model input from the sensor whose window has the input's size (else it
+    resamples its first sensor), so a PPG model on camera glasses would classify camera pixels. It is a warning,
+    not a refusal: benching a model on a board without its sensor, its inputs sent over the DUT protocol, is how
+    MLPerf Tiny measures every model, and the bench flashes that way.
+    """
+    if not manifest.inputs or not board.sensors:
+        return None
+    values = prod(max(dim, 1) for dim in manifest.inputs[0].shape)  # -1 (dynamic) is the batch: one at a time
+    if board.sensor_for_values(values) is not None:
+        return None
+    windows = ", ".join(f"{s.name} ({s.kind}) {' x '.join(str(d) for d in s.window_shape)}" for s in board.sensors)
+    fallback = board.sensors[0]
+    return (f"warning: no sensor of {board.name} gives {manifest.model_name} its input ({values:,} values a "
+            f"window; the board's windows: {windows}): on the board its always-on loop would run it on resampled "
+            f"{fallback.name} data. Fine for a bench run over the DUT protocol, not for the product")
 
 
 def check_integrity(image: SignedImage, name: str) -> None:
@@ -79,6 +101,9 @@ def preflight(image: SignedImage, name: str, identity: DeviceIdentity, states: S
     if image.size_bytes > budget:
         raise FlashError(f"{name} is {image.size_bytes:,} bytes; {identity.board}'s model slot holds {budget:,}")
     descriptor, notes = _descriptor(identity, states, firmware_file)
+    mismatch = sensor_warning(board, manifest)
+    if mismatch is not None:
+        notes.append(mismatch)
     app = running(states, 0)
     for dependency in image.dependencies:
         runs = running(states, dependency.image)

@@ -22,6 +22,7 @@ from imgtool import version as imgtool_version
 
 from wedge.boards import Board
 from wedge.errors import first_line
+from wedge.files import write_atomic
 from wedge.firmware.errors import ImageError
 from wedge.firmware.image.format import IMAGE_HEADER_BYTES, TLV_WEDGE_MANIFEST, ImageVersion
 from wedge.firmware.image.keys import load_signing_key, raw_public_key
@@ -189,17 +190,10 @@ def write_image(result: PackResult, out: str | Path) -> PackResult:
 
 
 def write_image_bytes(data: bytes, out: str | Path) -> Path:
-    """Write image bytes to `out` atomically; ImageError when the folder cannot take them."""
+    """Write image bytes to `out` atomically, with the mode any new file gets (an image is not a secret: only
+    keys are 0600); ImageError when the folder cannot take them."""
     path = Path(out)
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        return write_atomic(path, data)
     except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
         raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path

@@ -67,8 +67,10 @@ class BleSupervisor:
             on_ready=self._ready))
         self._task.add_done_callback(_log_failure)
 
-    def _ready(self, device: Any, _info: Any) -> None:
+    def _ready(self, device: Any, info: Any) -> None:
         self._device = device
+        logger.info("BLE: advertising as %s (%s), streaming records of epoch %d from seq %d", info.name, info.address,
+                    info.epoch, info.next_seq)
 
     async def disconnect_all(self) -> int:
         """Drop every BLE connection from the board's side (a radio reset); how many there were."""
@@ -83,14 +85,14 @@ class BleSupervisor:
         if ble is None or "smp" not in ble.services or self._smp_handler is None:
             return  # nothing to offer on the air without a model
         from wedge.firmware.virtual.ble.device import static_address
-        from wedge.firmware.virtual.ble.ring_buffer import load_device_id
+        from wedge.firmware.virtual.ble.ring_buffer import device_id_in
         from wedge.firmware.virtual.ble.security import RingSecurity
         from wedge.firmware.virtual.ble.smp_service import SmpPeripheral
 
         name = self._settings.name or ble.name_prefix
         try:
             # The same identity and bonds as when a model streams: a central bonded over SMP stays bonded.
-            security = RingSecurity(ble.security, self._state_dir, static_address(load_device_id(self._state_dir)),
+            security = RingSecurity(ble.security, self._state_dir, static_address(device_id_in(self._state_dir)),
                                     _log_event)
             peripheral = SmpPeripheral(name, self._settings.transport_spec, self._smp_handler,
                                        self._settings.link(self._board), security)
@@ -99,6 +101,7 @@ class BleSupervisor:
             logger.error("BLE SMP peripheral did not start: %s", exc)
             return
         self._smp_only = peripheral
+        logger.info("BLE: advertising as %s with the SMP service only (no model to stream)", name)
 
     async def before_boot(self) -> None:
         """Stop streaming: the engine it uses is about to be closed."""

@@ -11,6 +11,7 @@ no OS info, no bootloader info.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,6 +51,9 @@ _MAX_BOOTS_PER_RESET: Final[int] = 2
 FACTORY_FIRMWARE_VERSION: Final[str] = "1.0.0"
 RESET_DELAY_S: Final[float] = 0.25  # Zephyr's default CONFIG_MCUMGR_GRP_OS_RESET_MS
 REVERT_NOTE: Final[str] = "which reverts at the next reset unless confirmed"
+
+# The board's console, one line an event (boot, reset); `wedge emulate` prints the `wedge.firmware.virtual` family.
+logger = logging.getLogger(__name__)
 
 
 def _label(image: ModelImage) -> str:
@@ -261,6 +265,19 @@ class VirtualBoard:
                                         f"{model} {self.status.state.name.lower().replace('_', ' ')}"))
         if not self.dark:
             self.dut.boot()
+        logger.info("%s", self.boot_line())
+
+    def boot_line(self) -> str:
+        """What the board's console says after a boot, in one line."""
+        if self.dark:
+            return f"boot {self.status.boot_count}: MCUboot found no application to start; the UART stays silent"
+        status = self.status
+        model = f"{status.model_name} {status.model_version}" if status.model_name else "no model"
+        state = status.state.name.lower().replace("_", " ")
+        firmware = self.firmware.label if self.firmware else "no application"
+        line = f"boot {status.boot_count}: {firmware}, {model} ({state})" if status.model_name else \
+            f"boot {status.boot_count}: {firmware}, {model}"
+        return line + (f"; {status.event}" if status.event else "")
 
     def _remember(self, **changes: object) -> None:
         self._remembered = self.state.update(self._remembered, **changes)
@@ -348,6 +365,7 @@ class VirtualBoard:
             uart.send(data)
 
     def _request_reset(self) -> None:
+        logger.info("reset requested over SMP")
         self._reset_pending = True
 
     async def _reset_after_reply(self) -> None:
@@ -380,6 +398,7 @@ class VirtualBoard:
 
     def press_reset(self) -> None:
         """The reset button: reboot now, whatever the UART is doing."""
+        logger.info("reset button pressed")
         self._spawn(self.reboot())
 
     def remembered(self) -> Remembered:

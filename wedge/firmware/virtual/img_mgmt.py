@@ -11,6 +11,7 @@ IMAGE_ALREADY_PENDING while a test is pending; img_mgmt_slot_in_use) and img_mgm
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +31,9 @@ from wedge.firmware.protocol.smp_messages import (
 from wedge.firmware.virtual.bootloader import slot_image
 from wedge.firmware.virtual.flash import Flash, SlotPair
 from wedge.firmware.virtual.trailer import SwapType, next_swap, read_trailer, set_image_ok, write_trailer
+
+# The board's console: one line a flash, test request and confirmation (`wedge emulate` prints them on stderr).
+logger = logging.getLogger(__name__)
 
 SHA256_BYTES: Final[int] = 32
 # The running application is image 0 (img_mgmt_active_image()).
@@ -159,12 +163,19 @@ class ImageGroup:
             trailer = read_trailer(self._flash, pair.primary)
             if trailer.magic and not trailer.image_ok:
                 set_image_ok(self._flash, pair.primary)
+                logger.info("image %d: %s confirmed: it stays after the next reset", image, self._label(pair, 0))
                 if self._on_confirmed is not None:
                     self._on_confirmed(image)
             return 0
         write_trailer(self._flash, pair.secondary, swap_type=SwapType.PERM if confirm else SwapType.TEST,
                       image_ok=confirm, copy_done=False)
+        logger.info("image %d: %s swaps in at the next reset%s", image, self._label(pair, 1),
+                    " for good" if confirm else " for a test boot")
         return 0
+
+    def _label(self, pair: SlotPair, index: int) -> str:
+        found = slot_image(self._flash, pair, index)
+        return "an unreadable image" if found is None else found.label
 
     # -- commands -----------------------------------------------------------------------------------------
 
@@ -220,10 +231,13 @@ class ImageGroup:
         self._write(upload, request.data)
         body: dict[str, Any] = {"off": upload.off}
         if upload.off == upload.size:
+            pair = self._layout.image(upload.image)
             if upload.sha:
-                target = self._layout.image(upload.image).secondary
-                written = self._flash.read(target.offset, upload.size)
+                written = self._flash.read(pair.secondary.offset, upload.size)
                 body["match"] = hashlib.sha256(written).digest() == upload.sha
+            logger.info("image %d: received %s, %s bytes, in its secondary slot%s", upload.image,
+                        self._label(pair, 1), f"{upload.size:,}",
+                        "" if body.get("match", True) else " (its SHA-256 does not match the upload's)")
             self._upload = None
         return encode_response(header, body)
 

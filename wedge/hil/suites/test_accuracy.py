@@ -49,6 +49,7 @@ def device_run(board: Any, flashed: Any, hil_model: Any, hil_eval: Any, hil_opti
 
 
 def test_device_agrees_with_the_host_reference(device_run: DeviceRun, hil_record: Any) -> None:
+    """Device agrees with the host reference (LiteRT on the same .tflite)."""
     labels = device_run.eval_set.labels
     result = agreement(device_run.device, device_run.host, labels)
     hil_record("accuracy", result.to_dict())
@@ -62,6 +63,7 @@ def test_device_agrees_with_the_host_reference(device_run: DeviceRun, hil_record
 
 def test_device_outputs_are_bit_exact_with_tflite_micro_on_the_host(device_run: DeviceRun, board: Any,
                                                                    hil_model: Any, hil_record: Any) -> None:
+    """Device outputs are bit-exact with TFLite-Micro on the host."""
     from wedge.runtime.engines import open_engine
 
     with open_engine(hil_model, "tflm", arena_bytes=board.entry.profile.budgets.arena_bytes) as engine:

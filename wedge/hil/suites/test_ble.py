@@ -16,6 +16,7 @@ RATE_HZ: Final[float] = 25.0
 
 def test_streaming_is_lossless_across_a_forced_disconnect(board: Any, ble: str, hil_model: Any,
                                                           hil_record: Any) -> None:
+    """BLE streaming loses no record across a forced disconnect."""
     check = stream_check(board.entry.profile.name, hil_model, ble, board.work / "ble", seconds=STREAM_S,
                          rate_hz=RATE_HZ, virtual=board.virtual)
     hil_record("ble_stream", check.to_dict())

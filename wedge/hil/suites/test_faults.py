@@ -68,6 +68,7 @@ class _PowerAtHalf:
 
 def test_power_cut_mid_flash_leaves_the_previous_model_running(board: Any, flashed: Any, pack_version: Any,
                                                                hil_record: Any) -> None:
+    """A power cut mid-flash leaves the previous model running."""
     if not board.can_cut_power:
         pytest.skip(board.no_power_reason)
     update = pack_version("1.0.2")

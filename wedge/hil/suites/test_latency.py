@@ -21,6 +21,7 @@ WARMUP_RUNS: Final[int] = 2
 
 def test_latency_median_over_repeated_runs(board: Any, flashed: Any, dut: Any, hil_model: Any,
                                            hil_record: Any) -> None:
+    """Latency: median of repeated `infer` runs, and throughput."""
     reference = HostReference(hil_model)
     try:
         sample = b"".join(np.zeros(spec.shape, dtype=spec.dtype).tobytes() for spec in reference.inputs)

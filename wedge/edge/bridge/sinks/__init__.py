@@ -1,8 +1,7 @@
-"""Where the bridge puts records: SQLite (durable, the default), JSON lines, and a WebSocket with a live page.
-
-MQTT is not here yet: it needs a broker in the tests (amqtt could be one) and has not been written.
+"""Where the bridge puts records: SQLite (durable, the default), JSON lines, a WebSocket with a live page, and
+MQTT (store and forward from the SQLite database to a broker, for a fleet).
 """
 
-from wedge.edge.bridge.sinks.base import Sink, parse_sink
+from wedge.edge.bridge.sinks.base import RemoteSink, Sink, parse_sink, parse_sinks
 
-__all__ = ["Sink", "parse_sink"]
+__all__ = ["RemoteSink", "Sink", "parse_sink", "parse_sinks"]

@@ -1,14 +1,16 @@
-"""The sink interface and its spec parser: `sqlite:PATH`, `jsonl:-` / `jsonl:PATH`, `ws://HOST:PORT`.
+"""The sink interface and its spec parser: `sqlite:PATH`, `jsonl:-` / `jsonl:PATH`, `ws://HOST:PORT`,
+`mqtt://HOST:PORT/PREFIX` (and `mqtts://`).
 
 A sink is an object given to the daemon; each one runs behind its own queue, so a slow or broken sink
-never holds up the others.
+never holds up the others. An MQTT sink forwards from an SQLite sink (its outbox), which `parse_sinks` pairs
+it with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.errors import SinkError
@@ -17,6 +19,8 @@ from wedge.edge.bridge.sinks.sqlite import SqliteSink
 from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink, parse_ws_address
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.firmware.protocol.ble_control import EpochSpan
+
+DEFAULT_SINK: Final[str] = "sqlite:stream.db"
 
 
 @runtime_checkable
@@ -39,8 +43,21 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class RemoteSink(Protocol):
+    """A sink that forwards to a service of its own (a broker): it hears of the devices (their snapshots, as in
+    the bridge's status) and says how it is doing, for the status line."""
+
+    def note_devices(self, devices: Sequence[dict[str, Any]]) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
 def parse_sink(spec: str, *, ws_token: str | None = None, ws_keepalive_s: float = DEFAULT_KEEPALIVE_S) -> Sink:
-    """A sink from its spec; SinkError for an unknown kind or a bad address."""
+    """A sink from its spec; SinkError for an unknown kind or a bad address. An MQTT sink alone keeps its outbox in
+    the default database (`parse_sinks` gives it the SQLite sink of the same command line instead)."""
+    if spec.startswith(("mqtt://", "mqtts://")):
+        return _mqtt_sink(spec, SqliteSink(Path(DEFAULT_SINK.removeprefix("sqlite:"))))
     if spec.startswith("sqlite:"):
         path = spec[len("sqlite:"):]
         if not path:
@@ -54,6 +71,32 @@ def parse_sink(spec: str, *, ws_token: str | None = None, ws_keepalive_s: float 
     if spec.startswith("ws://"):
         host, port = parse_ws_address(spec)
         return WebSocketSink(host, port, token=ws_token, keepalive_s=ws_keepalive_s)
-    raise SinkError(f"unknown sink {spec!r}: expected sqlite:PATH, jsonl:-|PATH or ws://HOST:PORT")
+    raise SinkError(f"unknown sink {spec!r}: expected sqlite:PATH, jsonl:-|PATH, ws://HOST:PORT or "
+                    "mqtt[s]://HOST:PORT/PREFIX")
+
+
+def _mqtt_sink(spec: str, store: SqliteSink) -> Sink:
+    from wedge.edge.bridge.sinks.mqtt import MqttSink
+    from wedge.edge.bridge.sinks.mqtt_address import parse_mqtt_url
+
+    return MqttSink(parse_mqtt_url(spec), store)
+
+
+def parse_sinks(specs: Sequence[str], *, ws_token: str | None = None,
+                ws_keepalive_s: float = DEFAULT_KEEPALIVE_S) -> list[Sink]:
+    """The sinks of a command line. An MQTT sink takes the SQLite sink given with it as its outbox (the first
+    `sqlite:` one, else the default database): records are stored there, then published from there."""
+    remote = [s for s in specs if s.startswith(("mqtt://", "mqtts://"))]
+    if len(remote) > 1:
+        raise SinkError("one mqtt:// sink per bridge: its SQLite outbox forwards to one broker")
+    sinks = [parse_sink(s, ws_token=ws_token, ws_keepalive_s=ws_keepalive_s) for s in specs if s not in remote]
+    if remote:
+        store = next((s for s in sinks if isinstance(s, SqliteSink)), None)
+        if store is None:
+            store = SqliteSink(Path(DEFAULT_SINK.removeprefix("sqlite:")))
+        else:
+            sinks.remove(store)
+        sinks.insert(0, _mqtt_sink(remote[0], store))
+    return sinks
 
 

@@ -101,6 +101,22 @@ def _migrate(db: sqlite3.Connection) -> None:
         raise
 
 
+def transaction(db: sqlite3.Connection, what: str, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]) -> None:
+    """Each statement over its rows, all in one transaction (of a connection in autocommit mode); SinkError
+    naming `what` when SQLite fails, with nothing written."""
+    try:
+        db.execute("BEGIN")
+        try:
+            for sql, rows in statements:
+                db.executemany(sql, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise SinkError(f"{what}: {exc}") from exc
+
+
 class SqliteSink:
     """Records in an SQLite file; duplicates (same device, epoch and seq) are ignored by the unique key."""
 
@@ -140,16 +156,7 @@ class SqliteSink:
 
     def _transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         assert self._db is not None
-        try:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SinkError(f"{self.path}: {exc}") from exc
+        transaction(self._db, str(self.path), [(sql, rows)])
 
     def _write(self, batch: Sequence[StreamRecord]) -> None:
         rows = [(r.device, r.epoch, r.seq, r.t_device_us, r.received_us, r.kind, r.model_id,
@@ -240,13 +247,16 @@ def stored_records(path: Path, device: str | None = None) -> list[StreamRecord]:
 
 
 def query_records(path: Path, *, device: str | None = None, since_us: int | None = None,
-                  until_us: int | None = None, last: int | None = None) -> list[StreamRecord]:
+                  until_us: int | None = None, last: int | None = None, epoch: int | None = None,
+                  first_seq: int | None = None, end_seq: int | None = None) -> list[StreamRecord]:
     """The rows of `path` received in [since_us, until_us) (host clock, microseconds since the epoch), of one
-    device or all; `last` keeps only the newest N by receive time. In (device, epoch, seq) order; the database is
-    opened read-only, so a running bridge keeps writing. SinkError if it cannot be read."""
+    device or all (of one epoch, numbers in [first_seq, end_seq)); `last` keeps only the newest N by receive time.
+    In (device, epoch, seq) order; the database is opened read-only, so a running bridge keeps writing. SinkError
+    if it cannot be read."""
     where: list[str] = []
     arguments: list[str | int] = []
-    for clause, value in (("device = ?", device), ("received_us >= ?", since_us), ("received_us < ?", until_us)):
+    for clause, value in (("device = ?", device), ("received_us >= ?", since_us), ("received_us < ?", until_us),
+                          ("epoch = ?", epoch), ("seq >= ?", first_seq), ("seq < ?", end_seq)):
         if value is not None:
             where.append(clause)
             arguments.append(value)
@@ -263,6 +273,32 @@ def query_records(path: Path, *, device: str | None = None, since_us: int | None
         raise SinkError(f"cannot read records from {path}: {exc}") from exc
     return [StreamRecord(d, epoch, seq, t, received, kind, model_id, tuple(json.loads(vals)), json.loads(detail))
             for d, epoch, seq, t, received, kind, model_id, vals, detail in rows]
+
+
+def stored_ranges(path: Path) -> dict[tuple[str, int], list[Range]]:
+    """Per (device, epoch), the runs of consecutive numbers stored (what an outbox has to forward); read-only."""
+    try:
+        with closing(_read_only(path, "cannot read records from")) as db:
+            rows = db.execute("SELECT device, epoch, MIN(seq), MAX(seq) + 1 FROM (SELECT device, epoch, seq, seq - "
+                              "ROW_NUMBER() OVER (PARTITION BY device, epoch ORDER BY seq) AS run FROM records) "
+                              "GROUP BY device, epoch, run ORDER BY device, epoch, 3").fetchall()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read records from {path}: {exc}") from exc
+    ranges: dict[tuple[str, int], list[Range]] = {}
+    for device, epoch, first, end in rows:
+        ranges.setdefault((device, epoch), []).append((first, end))
+    return ranges
+
+
+def query_lost(path: Path) -> list[LostRange]:
+    """The recorded lost ranges of `path`, in (device, epoch, first_seq) order; read-only."""
+    try:
+        with closing(_read_only(path, "cannot read lost ranges from")) as db:
+            rows = db.execute("SELECT device, epoch, first_seq, end_seq, noted_us FROM lost "
+                              "ORDER BY device, epoch, first_seq").fetchall()
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read lost ranges from {path}: {exc}") from exc
+    return [LostRange(*row) for row in rows]
 
 
 @dataclass(frozen=True)

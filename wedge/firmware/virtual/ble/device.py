@@ -266,8 +266,15 @@ class BleDevice:
 
     def _on_connection(self, connection: Connection) -> None:
         streamer = self._streamer
-        if streamer is not None:
-            connection.on("disconnection", lambda _reason: streamer.drop(connection))
+        peer = connection.peer_address
+        logger.info("BLE: %s connected", peer)
+
+        def gone(reason: int) -> None:
+            logger.info("BLE: %s disconnected (%s)", peer, hci.HCI_Constant.error_name(reason))
+            if streamer is not None:
+                streamer.drop(connection)
+
+        connection.on("disconnection", gone)
 
     def _read_battery(self, _connection: Any) -> bytes:
         return bytes([self._battery.level_percent])

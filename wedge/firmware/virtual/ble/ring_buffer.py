@@ -85,27 +85,6 @@ def read_log(path: Path) -> list[tuple[int, int, bytes]]:
     return entries
 
 
-def load_device_id(state_dir: Path | None) -> int:
-    """The board's hardware id, kept in its state folder (made the first time); a random one without a folder."""
-    if state_dir is None:
-        return secrets.randbelow(MAX_DEVICE_ID) + 1
-    path = state_dir / DEVICE_ID_FILE
-    if path.is_file():
-        text = path.read_text(errors="replace").strip()
-        try:
-            value = int(text, 16)
-        except ValueError:
-            value = 0
-        if not 1 <= value <= MAX_DEVICE_ID or len(text) != 16:
-            raise VirtualBoardError(f"{path} holds {text[:40]!r}, not a 64-bit device id in 16 hex digits")
-        return value
-    # The first boot of this state folder: a new board, with its own id for good.
-    state_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.randbelow(MAX_DEVICE_ID) + 1
-    _write_atomically(path, f"{value:016x}\n")
-    return value
-
-
 def logged_records(state_dir: Path) -> list[Record]:
     """The records a virtual board's state folder still holds, oldest first: what it produced (up to its buffer's
     capacity), for checking what reached the sinks against it."""
@@ -130,7 +109,7 @@ class RecordRing:
         try:
             if state_dir is not None:
                 state_dir.mkdir(parents=True, exist_ok=True)
-            self.device_id = device_id if device_id is not None else load_device_id(state_dir)
+            self.device_id = device_id if device_id is not None else self._device_id()
             if state_dir is not None:
                 self._load_log()
             self.boot_count, self.epoch = self._boot()
@@ -231,6 +210,9 @@ class RecordRing:
         assert self._dir is not None
         return self._dir / name
 
+    def _device_id(self) -> int:
+        return device_id_in(self._dir)
+
     def _boot(self) -> tuple[int, int]:
         """(boot count, epoch) of this boot, kept before any record of it is made."""
         buffered = {span.epoch for span in self._spans}
@@ -279,3 +261,27 @@ class RecordRing:
         os.replace(tmp, path)
         self._log_entries = len(self._records)
         self._log_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+
+def device_id_in(state_dir: Path | None) -> int:
+    """The board's 64-bit hardware id kept in `state_dir` (made on its first boot), random without a folder.
+
+    The stream, the address and the SMP-only peripheral of a board without a model all use it.
+    """
+    if state_dir is None:
+        return secrets.randbelow(MAX_DEVICE_ID) + 1
+    path = state_dir / DEVICE_ID_FILE
+    if path.is_file():
+        text = path.read_text(errors="replace").strip()
+        try:
+            value = int(text, 16)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= MAX_DEVICE_ID or len(text) != 16:
+            raise VirtualBoardError(f"{path} holds {text[:40]!r}, not a 64-bit device id in 16 hex digits")
+        return value
+    # The first boot of this state folder: a new board, with its own id for good.
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.randbelow(MAX_DEVICE_ID) + 1
+    _write_atomically(path, f"{value:016x}\n")
+    return value
