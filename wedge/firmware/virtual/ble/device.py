@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from bumble import hci
 from bumble.att import ATT_Error
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
