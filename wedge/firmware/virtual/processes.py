@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,9 +140,11 @@ class BleBoardProcess(ChildProcess):
 
     def wait_event(self, kind: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
         """The first event of `kind` (`paired`, `pairing_failed`, `display`) not taken yet."""
+        deadline = time.monotonic() + timeout_s
         while True:
             for index, event in enumerate(self.events):
                 if kind in event:
                     return self.events.pop(index)[kind]
-            message = self.next_message(timeout_s, lambda m: "event" in m, f"a {kind!r} event")
+            message = self.next_message(max(0.0, deadline - time.monotonic()), lambda m: "event" in m,
+                                        f"a {kind!r} event")
             self.events.append(message["event"])
