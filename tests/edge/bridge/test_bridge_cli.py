@@ -29,6 +29,23 @@ def test_bad_options_and_a_missing_adapter_end_with_one_error_line(args: list[st
     assert message in result.output and "Traceback" not in result.output
 
 
+def test_pairing_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
+    keystore = tmp_path / "bonds.json"
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["unpair", "nobody", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
+                                   str(keystore)])
+    assert unknown.exit_code == 1 and "no bond with 'nobody'" in unknown.output and "(bonds: none)" in unknown.output
+    keystore.chmod(0o644)
+    exposed = runner.invoke(main, ["bridge", "--device", "x", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
+                                   str(keystore), "--sink", "jsonl:-"])
+    assert exposed.exit_code == 1 and "open to other users" in exposed.output and "Traceback" not in exposed.output
+    stray = runner.invoke(main, ["pair", "x", "--keystore", str(keystore)])
+    assert stray.exit_code == 2 and "--keystore goes with --transport" in stray.output
+    absent = runner.invoke(main, ["pair", "x", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
+                                  str(tmp_path / "other.json")])
+    assert absent.exit_code == 1 and "no Bluetooth adapter" in absent.output and "Traceback" not in absent.output
+
+
 def bridge_process(air: AirProcess, db: Path, log: Path, *extra: str) -> ChildProcess:
     return ChildProcess([sys.executable, "-m", "wedge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
                          "--keystore", str(db.with_name("bonds.json")), "--sink", f"sqlite:{db}", "--sink", "jsonl:-",
