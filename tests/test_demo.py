@@ -28,6 +28,9 @@ def test_the_demo_quantizes_flashes_and_benches_a_virtual_ring(tmp_path: Path) -
     assert "ppg_quality.int8.img" in summary["steps"]["pack"]
     assert summary["stream"]["lost_records"] == 0 and summary["stream"]["reconnects"] >= 1
     assert (workdir / "ble" / "stream.db").exists()
+    # The ring named its model's classes; the scripted day starts at rest, so the model says "good".
+    labels = summary["stream"]["labels"]
+    assert set(labels) <= {"good", "motion artifact", "no contact"} and labels.get("good", 0) >= 0.8 * sum(labels.values())
     assert summary["wall_s"] > 0  # how long it takes is measured by bench/hil_bench.py, not asserted here
     # The same workdir again (its ring, key and reports are there): it runs, and reuses the key its ring trusts.
     again = run_cli("demo", "--workdir", str(workdir), "--json", timeout_s=180)

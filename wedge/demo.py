@@ -141,9 +141,10 @@ def run_demo(workdir: Path, observer: DemoObserver, *, sample: str = DEFAULT_SAM
 
     def stream() -> tuple[Any, str]:
         check = stream_check(board.name, tflite, f"wedge-demo-{board.name}", workdir / "ble", seconds=STREAM_S)
+        said = ", ".join(f"{label} {count}" for label, count in check.labels.items()) or "no labels"
         return check, (f"{check.received_records} records into {workdir / 'ble' / 'stream.db'} at "
-                       f"{check.rate_hz:.0f} Hz, {check.lost_records} lost across {check.forced_disconnects} "
-                       f"forced disconnect(s), latency p50 {check.latency_ms_median} ms")
+                       f"{check.rate_hz:.0f} Hz ({said}), {check.lost_records} lost across "
+                       f"{check.forced_disconnects} forced disconnect(s), latency p50 {check.latency_ms_median} ms")
 
     streamed = steps.run("BLE stream", stream)
     return DemoSummary(sample, board.name, workdir, steps.details, steps.timings, hil.to_dict(),

@@ -104,6 +104,8 @@ def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path:
     data = json.loads(result.stdout)
     assert data["flash"]["outcome"] == "confirmed"
     assert data["image"]["manifest"]["arena_bytes"] == data["quantize"]["tflite"]["arena"]["arena_bytes"]
+    # The sample's class names, from its ONNX metadata, reach the manifest without a --labels.
+    assert data["image"]["manifest"]["labels"] == list(sample.labels)
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"digits.int8.tflite", "digits.int8.img", "report.html"}
     status = board.status()
     assert (status["state"], status["model"]) == ("running", "digits.int8")  # named as `wedge pack` names it

@@ -36,7 +36,7 @@ def ring(tmp_path: Path, workspace: Path) -> Iterator[EmulatorProcess]:
 def test_flash_is_refused_without_allow_flash_and_with_the_wrong_hash_then_done(workspace: Path,
                                                                                  ring: EmulatorProcess) -> None:
     pack = {"model": "tiny.tflite", "board": "ring-nrf52840", "key": "keys/wedge.pem", "version": "1.0.0",
-            "out": "images/tiny.img", "arena_bytes": 4096, "labels": ["a", "b"]}
+            "out": "images/tiny.img", "arena_bytes": 4096, "labels": [f"unit {i}" for i in range(8)]}
     progress: list[str] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:

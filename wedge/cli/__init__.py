@@ -25,6 +25,7 @@ COMMANDS: Final[dict[str, str]] = {
     "deploy": "deploy",
     "device": "device",
     "emulate": "emulate",
+    "export": "export",
     "flash": "flash",
     "fleet": "fleet",
     "generate": "generate",
@@ -34,7 +35,9 @@ COMMANDS: Final[dict[str, str]] = {
     "mcp": "mcp",
     "pack": "pack",
     "pair": "pair",
+    "ports": "ports",
     "quantize": "quantize",
+    "scan": "scan",
     "unpair": "pair",
 }
 

@@ -20,12 +20,35 @@ from wedge.cli.pair import KEYSTORE_HELP, TerminalPrompts, ble_stack
 from wedge.edge.bridge.daemon import PROFILES, Bridge, BridgeStatus
 from wedge.edge.bridge.discovery import DeviceSelector
 from wedge.edge.bridge.errors import SinkError
+from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.session import SessionOptions
 from wedge.edge.bridge.sinks import parse_sinks
 from wedge.edge.bridge.sinks.base import DEFAULT_SINK
 from wedge.edge.bridge.sinks.sqlite import gap_check
 from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink
 from wedge.edge.bridge.status import device_label, render_status
+from wedge.firmware.protocol.ble_model_info import ModelInfo
+
+
+def _model_of(path: Path) -> ModelInfo:
+    """What a file the devices run says of their model id: an image's manifest, or a model file's own labels."""
+    import hashlib
+
+    from wedge.firmware.protocol.ble_model_info import model_id_of
+    from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels
+
+    if path.suffix.lower() in (".tflite", ".onnx"):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}", param_hint="--model") from None
+        carried = read_model_labels(path) or ModelLabels()
+        return ModelInfo(model_id_of(hashlib.sha256(data).digest()), path.stem, "", carried.labels, carried.unit)
+    from wedge.firmware.image.model_image import read_image_file
+
+    manifest = read_image_file(path).manifest
+    return ModelInfo(model_id_of(manifest.model_sha256), manifest.model_name, manifest.model_version,
+                     manifest.labels, manifest.unit)
 
 
 def _selectors(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str, ...]) -> list[DeviceSelector]:
@@ -86,6 +109,9 @@ def _print_gaps(path: Path, as_json: bool) -> None:
 @click.option("--ws-token", metavar="TOKEN", help="Token the WebSocket sink requires (mandatory off the loopback).")
 @click.option("--ws-keepalive-s", type=click.FloatRange(min=0.1), default=DEFAULT_KEEPALIVE_S, show_default=True,
               help="Close a WebSocket client that leaves a keepalive ping unanswered this long.")
+@click.option("--model", "model_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="A signed image (.img) or model (.tflite, .onnx) the devices run: names its model "
+                                   "id and labels when a device does not say (repeat for several).")
 @click.option("--gaps", "gaps_db", type=click.Path(dir_okay=False, path_type=Path), metavar="DB",
               help="Only print the gap check of an SQLite sink (per device and epoch: stored, lost, open holes).")
 @click.option("--duration-s", type=click.FloatRange(min=0), help="Stop after this many seconds (default: run until Ctrl-C).")
@@ -98,8 +124,9 @@ def _print_gaps(path: Path, as_json: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log reconnects, gaps and dropped notifications.")
 def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str, ...], sinks: tuple[str, ...],
            profile: str, transport: str | None, keystore: Path | None, pair: bool, ws_token: str | None,
-           ws_keepalive_s: float, gaps_db: Path | None, duration_s: float | None, scan_timeout_s: float,
-           watchdog_s: float, show_status: bool | None, status_json: bool, as_json: bool, verbose: bool) -> None:
+           ws_keepalive_s: float, model_files: tuple[Path, ...], gaps_db: Path | None, duration_s: float | None,
+           scan_timeout_s: float, watchdog_s: float, show_status: bool | None, status_json: bool, as_json: bool,
+           verbose: bool) -> None:
     """Stream BLE devices into sinks, reconnecting and backfilling so nothing is lost or duplicated.
 
     `--device NAME` follows every device advertising NAME, each under its own device id.
@@ -114,7 +141,8 @@ def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str,
     built_sinks = parse_sinks(sinks or (DEFAULT_SINK,), ws_token=ws_token, ws_keepalive_s=ws_keepalive_s)
     stack = ble_stack(transport, keystore, prompts=TerminalPrompts())
     options = SessionOptions(scan_timeout_s=scan_timeout_s, watchdog_min_s=watchdog_s, pair=pair)
-    daemon = Bridge(selectors, built_sinks, stack, profile=profile, options=options)
+    models = ModelCatalog(_model_of(path) for path in model_files)
+    daemon = Bridge(selectors, built_sinks, stack, profile=profile, options=options, models=models)
     for sink in built_sinks:
         if isinstance(sink, WebSocketSink):
             query = "?token=<token>" if sink.token else ""

@@ -83,6 +83,8 @@ def demo(sample: str, board_name: str, workdir: Path | None, clean: bool, as_jso
             ("rollback", "reverted" if metrics.get("rollback", {}).get("rolled_back") else "-"),
             ("BLE stream", (f"{summary.stream['received_records']} records, {summary.stream['lost_records']} lost, "
                            f"{summary.stream['reconnects']} reconnect(s)")),
+            ("the ring's model said", ", ".join(f"{label} {n}" for label, n in summary.stream.get("labels", {}).items())
+             or "-"),
             ("wall time", f"{summary.wall_s:.1f} s"),
         ]
         for key, value in rows:

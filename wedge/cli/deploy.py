@@ -32,12 +32,14 @@ from wedge.cli.pack import read_labels
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
               show_default=True, help="Folder for the int8 ONNX, the .tflite, the report and the image.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Text file of output labels, one per line, for the image manifest.")
+              help="Text file of output labels, one per line, for the image manifest (default: the model's metadata).")
+@click.option("--unit", help="For a regression output: the unit of its value, for the image manifest.")
 @click.option("--upgrade-only", is_flag=True, help="Refuse to flash an image that is not newer than the running one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantize, image and flash records as JSON.")
 def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, key_path: Path, port: str | None,
            ble_name: str | None, ble_transport: str | None, ble_keystore: Path | None, baud: int,
-           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, upgrade_only: bool,
+           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, unit: str | None,
+           upgrade_only: bool,
            as_json: bool) -> None:
     """Quantize an ONNX model, pack it for a board and flash it (test boot, then confirm)."""
     from wedge.cli.flash import with_device
@@ -58,7 +60,7 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
         observer.phase("quantize", f"{model.name} to int8 for {board.name} (with the TFLite export)")
     names = ClassNames(labels, f"--labels {labels_path}") if labels else None
     report = run_quantize(model, out_dir, calib=calib, evaluation=eval_path, board=board,
-                          options=QuantizeOptions(format="tflite", class_names=names))
+                          options=QuantizeOptions(format="tflite", class_names=names, unit=unit))
     export = report.tflite
     if export is None:
         raise click.ClickException("the quantize step wrote no .tflite")
@@ -68,7 +70,8 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
         observer.phase("pack", f"{export.path.name} signed as {version}")
     # Named as `wedge pack` names it: the model is the .tflite's stem, the image sits beside it.
     packed = write_image(
-        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes, labels=labels),
+        # The labels travel in the .tflite (from --labels, or the model's metadata): the image reads them there.
+        build_image(export.path, board, key_path, version, arena_bytes=export.arena_bytes),
         export.path.with_suffix(".img"),
     )
     options = FlashOptions(upgrade_only=upgrade_only, baud=baud, timeout_s=timeout_s, board=board.name)

@@ -60,7 +60,7 @@ def _default_state(board: str) -> Path:
               help="Also advertise over BLE and stream the booted model's always-on inference, through this "
                    "Bumble transport: tcp-client:127.0.0.1:PORT for the virtual air (`wedge air`), usb:0 for a dongle.")
 @click.option("--ble-name", help="Advertised BLE name (default: the board's name prefix).")
-@click.option("--ble-rate-hz", type=click.FloatRange(min=0.01), help="Records per second (default: one per window).")
+@click.option("--ble-rate-hz", type=click.FloatRange(min=0.01), help="Records per second (default: one per window, at least 2).")
 @click.option("--ble-interval-ms", type=click.FloatRange(7.5, 4000), help="Connection interval of the link model "
               "(default: the profile's).")
 @click.option("--ble-packets-per-event", type=click.IntRange(min=1),

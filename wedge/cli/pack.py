@@ -14,11 +14,12 @@ import click
 from wedge.boards import load as load_board
 
 
-def read_labels(path: Path | None) -> tuple[str, ...]:
-    """The labels of a `--labels FILE` (one a line), read as every command reads them; () without one."""
-    from wedge.quantize.labels import read_labels_file
+def read_labels(path: Path | None) -> tuple[str, ...] | None:
+    """The labels of a `--labels FILE` (one a line), read as every command reads them; None without one (the
+    labels the .tflite carries from `wedge quantize` are used)."""
+    from wedge.runtime.artifacts.labels import read_labels_file
 
-    return () if path is None else read_labels_file(path)
+    return None if path is None else read_labels_file(path)
 
 
 def measured_arena_bytes(model: Path) -> int:
@@ -43,7 +44,8 @@ def measured_arena_bytes(model: Path) -> int:
               help="Image file to write.")
 @click.option("--name", "model_name", help="Model name in the manifest (default: the file name).")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Text file of output labels, one per line.")
+              help="Text file of output labels, one per line (default: those the .tflite carries from `wedge quantize`).")
+@click.option("--unit", help="For a regression output: the unit of its value (default: the one the .tflite carries).")
 @click.option("--arena-bytes", type=click.IntRange(min=1),
               help="TFLM arena the model needs (default: measure it with TFLite-Micro).")
 @click.option("--no-fit-check", is_flag=True,
@@ -57,7 +59,7 @@ def measured_arena_bytes(model: Path) -> int:
 @click.option("--ops", metavar="OP,OP", help="With --firmware: the ops its resolver registers (default: every TFLM kernel).")
 @click.option("--json", "as_json", is_flag=True, help="Print the image record as JSON.")
 def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_path: Path, model_name: str | None,
-         labels_path: Path | None, arena_bytes: int | None, no_fit_check: bool, image_number: int | None,
+         labels_path: Path | None, unit: str | None, arena_bytes: int | None, no_fit_check: bool, image_number: int | None,
          min_firmware: str | None, firmware: bool, ops: str | None, as_json: bool) -> None:
     """Sign a .tflite model into an MCUboot image for a board (or, with --firmware, an application image)."""
     from wedge.cli.image_render import image_record, print_image
@@ -68,9 +70,9 @@ def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_
 
     board = load_board(board_name)
     if firmware:
-        if model is not None or image_number is not None or min_firmware or labels_path or model_name:
+        if model is not None or image_number is not None or min_firmware or labels_path or model_name or unit:
             raise click.UsageError("--firmware builds an application image: it takes no MODEL, --image, "
-                                   "--min-firmware, --labels or --name")
+                                   "--min-firmware, --labels, --unit or --name")
         from wedge.firmware.image.firmware_image import build_firmware_image
 
         chosen = None if ops is None else [op.strip() for op in ops.split(",") if op.strip()]
@@ -94,7 +96,7 @@ def pack(model: Path | None, board_name: str, key_path: Path, version: str, out_
     if arena_bytes is None:
         arena_bytes = measured_arena_bytes(model)
     result = build_image(model, board, key_path, version, arena_bytes=arena_bytes, model_name=model_name,
-                         labels=labels, check_fit=not no_fit_check, image=image_number, min_firmware=min_firmware)
+                         labels=labels, unit=unit, check_fit=not no_fit_check, image=image_number, min_firmware=min_firmware)
     result = write_image(result, out_path)
     # The image was just signed with --key: check it against that key, so "trusted key" answers yes or no.
     check = check_image(result.image, load_public_key(key_path))

@@ -72,7 +72,9 @@ EXIT_BUDGET_EXCEEDED: Final = 3
 @click.option("--stream-state", "stream_states", multiple=True,
               help="Stream the eval set: feed output OUT back as input IN each step, for fp32 and int8: IN=OUT.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Class names of the first output, one a line (default: the sample's, or the model's metadata).")
+              help="Class names of the first output, one a line (default: the sample's, or the model's metadata); "
+                   "they travel in the int8 ONNX and .tflite into the image manifest.")
+@click.option("--unit", help="For a regression output: the unit of its value (e.g. bpm), carried like the labels.")
 @click.option("--latency-budget-ms", type=click.FloatRange(min=0, min_open=True),
               help="How long one inference may take on the board (default: the profile's budgets.latency_ms).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -84,7 +86,8 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
              methods: tuple[str, ...], input_shapes: tuple[str, ...], preprocess: tuple[str, ...],
              batch_size: int, task: str, threshold: float, output_format: str, io: str, keep_float: tuple[str, ...],
              pinned: tuple[str, ...], batch_axes: tuple[str, ...], stream_states: tuple[str, ...],
-             labels_path: Path | None, latency_budget_ms: float | None, html_path: Path | None, as_json: bool,
+             labels_path: Path | None, unit: str | None, latency_budget_ms: float | None, html_path: Path | None,
+             as_json: bool,
              weights: str, block_size: str, algorithm: str, eval_text: Path | None, context_tokens: int | None,
              eval_tokens: int, keep_embeddings: bool, keep_lm_head: bool, tokenizer_path: Path | None,
              speed: bool) -> None:
@@ -94,9 +97,9 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
     With --task lm: weight-only int8/int4 of a decoder LM (.onnx or .gguf), judged by perplexity.
     """
     if task == "lm":  # language models take their own branch: wedge.cli.quantize_lm
-        if labels_path or latency_budget_ms or html_path:
-            raise click.UsageError("--labels, --latency-budget-ms and --html are for classifiers and sensor models, "
-                                   "not --task lm")
+        if labels_path or unit or latency_budget_ms or html_path:
+            raise click.UsageError("--labels, --unit, --latency-budget-ms and --html are for classifiers and sensor "
+                                   "models, not --task lm")
         return run_lm_command(model, out_dir, board_name, as_json, weights=weights, block_size=block_size,
                               algorithm=algorithm, eval_text=eval_text, context_tokens=context_tokens,
                               eval_tokens=eval_tokens, keep_embeddings=keep_embeddings, keep_lm_head=keep_lm_head,
@@ -140,6 +143,7 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
         batch_axes=dict(parse_batch_axis(text) for text in batch_axes),
         stream_states=tuple(parse_stream_state(text) for text in stream_states),
         class_names=class_names,
+        unit=unit,
         latency_budget_ms=latency_budget_ms,
         html_path=html_path,
     )

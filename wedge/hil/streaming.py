@@ -8,7 +8,8 @@ model) on a Bumble virtual air; a real board is followed by its BLE name and can
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ class StreamCheck:
     seq: tuple[int, ...]
     arrival_s: tuple[float, ...]
     disconnects_s: tuple[tuple[float, float], ...]
+    labels: dict[str, int] = field(default_factory=dict)  # what the model said, by the device's own labels
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,7 +81,9 @@ def stream_check(profile: str, model: Path, name: str, work: Path, *, seconds: f
         if air is not None:
             air.terminate()
     key = _device(status).get("key")
-    rows = [(r.epoch, r.seq, r.received_us, r.t_device_us) for r in stored_records(db, key)] if key else []
+    stored = stored_records(db, key) if key else []
+    rows = [(r.epoch, r.seq, r.received_us, r.t_device_us) for r in stored]
+    labels = Counter(r.label for r in stored if r.label is not None)
     if not rows:
         raise HilError(f"no record of {name} reached SQLite")
     seqs = [seq for _, seq, _, _ in rows]
@@ -102,4 +106,5 @@ def stream_check(profile: str, model: Path, name: str, work: Path, *, seconds: f
         forced_disconnects=len(spans), reconnects=int(_device(status).get("connects", 1)) - 1,
         seq=tuple(seqs), arrival_s=tuple(arrival),
         disconnects_s=tuple((a + offset, b + offset) for a, b in spans),
+        labels=dict(labels.most_common()),
     )

@@ -48,8 +48,13 @@ def _value_stats(records: Sequence[StreamRecord]) -> list[ValueStats]:
 
 
 def label_of(record: StreamRecord, labels: Sequence[str]) -> str | None:
-    """The class a classifier record says (argmax of its outputs), by name when `labels` names it."""
-    if record.kind != KIND_WEDGE or len(record.values) < 2:
+    """The class a classifier record says: the bridge's verdict when it knew the model (and no `labels` were
+    given instead), else the argmax of its outputs, by name when `labels` names it."""
+    if record.kind != KIND_WEDGE:
+        return None
+    if not labels and record.scores is not None and record.label is not None:
+        return record.label
+    if len(record.values) < 2:
         return None
     best = max(range(len(record.values)), key=lambda i: record.values[i])
     return labels[best] if best < len(labels) else f"class {best}"

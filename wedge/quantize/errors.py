@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from wedge.errors import WedgeError
 
+# A labels file that cannot be read, or labels that do not match the model's classes: one error wherever labels
+# are read (images and the virtual board read them too, below the pipeline).
+from wedge.runtime.artifacts.labels import LabelsError as LabelsError
+
 
 class QuantizeError(WedgeError):
     """The quantization pipeline could not go on."""
@@ -23,6 +27,3 @@ class CalibrationDataError(QuantizeError):
 class OutputError(QuantizeError):
     """The output folder cannot be written."""
 
-
-class LabelsError(QuantizeError):
-    """A labels file cannot be read, or its labels do not match the model's classes."""

@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Final, Literal
 
+import onnx
+
 from wedge.boards import Board
 from wedge.errors import first_line
 from wedge.files import stage_bytes
@@ -43,8 +45,10 @@ from wedge.quantize.tflite.dry_run import dry_run_export
 from wedge.quantize.tflite.errors import ExportDriftError
 from wedge.quantize.tflite.float_ops import FLOAT_LOWERINGS
 from wedge.runtime.artifacts import inspect_model
+from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, set_onnx_labels
 from wedge.runtime.engines import open_engine
 from wedge.runtime.engines.onnxruntime_engine import OnnxRuntimeEngine
+from wedge.runtime.types import ArtifactError
 
 REPORT_NAME: Final = "report.json"
 PAGE_NAME: Final = "report.html"
@@ -77,6 +81,7 @@ class QuantizeOptions:
     batch_axes: Mapping[str, int] = field(default_factory=dict)  # --batch-axis name=AXIS
     stream_states: tuple[tuple[str, str], ...] = ()  # --stream-state IN=OUT
     class_names: ClassNames | None = None  # --labels FILE or a sample's; default: the model's metadata
+    unit: str | None = None  # --unit: a regression output's unit; default: the model's metadata
     latency_budget_ms: float | None = None  # --latency-budget-ms; default: the board profile's
     html_path: Path | None = None  # --html; default: report.html in the output folder
 
@@ -180,6 +185,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
 
     with open_engine(prepared.path, "onnxruntime") as fp32:
         class_names = _class_names(options.class_names, model, fp32.outputs[0].shape, notes)
+        # What travels on in the int8 ONNX and the .tflite, to the image manifest and the phone.
+        carried = _carried(model, class_names, options.unit)
         if stream:
             # Calibrate on the states the model feeds itself, not on whatever states the data holds.
             calib = streamed_samples(fp32, calib, stream)
@@ -200,7 +207,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         exported: ExportResult | None = None
         if options.format == "tflite":
             ranked = [best] if auto_steps else sorted(candidates, key=lambda c: c.score, reverse=True)
-            best, exported, export_notes = _export_first_passing(ranked, workdir, options, eval_set, plan, progress)
+            best, exported, export_notes = _export_first_passing(ranked, workdir, options, eval_set, plan, progress,
+                                                                 carried)
             notes += export_notes
         advance = progress.stage("onnxruntime int8 kernels", len(eval_set))
         with OnnxRuntimeEngine(best.path) as kernels:
@@ -219,6 +227,8 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
 
     final_model = workdir / "model.int8.onnx"
     shutil.copyfile(best.path, final_model)
+    if carried:
+        _stamp_labels(final_model, carried)
     left_float = float_ops(final_model, plan.float_nodes)
     notes += [f.describe() for f in left_float]
     fp32_info = inspect_model(model)
@@ -260,6 +270,7 @@ def _run(model: Path, out_dir: Path, workdir: Path, calib_path: Path, eval_path:
         float_ops=left_float,
         auto_float=auto_steps,
         class_names=class_names,
+        unit=carried.unit,
         layer_costs=layer_costs(final_model),
         output_scales=output_scales(prepared.path, int8_info, best.evaluation.task),
         html=None if options.html_path is None else str(options.html_path),
@@ -286,8 +297,26 @@ def _class_names(given: ClassNames | None, model: Path, output_shape: tuple[int 
     return None
 
 
+def _carried(model: Path, class_names: ClassNames | None, unit: str | None) -> ModelLabels:
+    """The class names (or a regression's unit) the exported models carry in their metadata."""
+    try:
+        own = read_model_labels(model)
+    except ArtifactError:
+        own = None
+    return ModelLabels(() if class_names is None else class_names.names,
+                       unit if unit is not None else None if own is None else own.unit)
+
+
+def _stamp_labels(path: Path, labels: ModelLabels) -> None:
+    """Write the labels into the int8 ONNX's metadata_props, so what reads the model later finds them."""
+    model = onnx.load(str(path))
+    set_onnx_labels(model, labels)
+    onnx.save(model, str(path))
+
+
 def _export_first_passing(ranked: list[Candidate], workdir: Path, options: QuantizeOptions, eval_set: SampleSet,
-                          plan: QuantPlan, progress: Progress) -> tuple[Candidate, ExportResult, list[str]]:
+                          plan: QuantPlan, progress: Progress,
+                          labels: ModelLabels) -> tuple[Candidate, ExportResult, list[str]]:
     """Export the best candidate whose .tflite stays within the validation bounds in LiteRT and TFLite-Micro.
 
     Methods differ in how close TFLM's fixed-point rounding stays to onnxruntime (a clipped range puts more
@@ -300,7 +329,8 @@ def _export_first_passing(ranked: list[Candidate], workdir: Path, options: Quant
         advance = progress.stage(f"exporting TFLite ({candidate.method.value})", 1)
         try:
             exported = export_tflite(candidate.path, workdir / "model.int8.tflite", io=options.io,
-                                     eval_samples=validation_inputs, float_nodes=plan.float_nodes)
+                                     eval_samples=validation_inputs, float_nodes=plan.float_nodes,
+                                     labels=labels)
         except ExportDriftError as exc:
             first_error = first_error or exc
             drifted.append(f"{candidate.method.value} ({exc.problem})")

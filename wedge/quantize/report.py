@@ -85,6 +85,7 @@ class QuantizeReport:
     float_ops: list[FloatOps] = field(default_factory=list)
     auto_float: list[Any] = field(default_factory=list)  # AutoFloatStep (auto_float imports this module)
     class_names: ClassNames | None = None
+    unit: str | None = None  # a regression output's unit; it and the class names travel in the models' metadata
     layer_costs: list[LayerCost] = field(default_factory=list)
     output_scales: list[OutputScale] = field(default_factory=list)
     html: str | None = None  # where the HTML page of this report is written
@@ -122,6 +123,7 @@ class QuantizeReport:
             "accuracy_budget": {**asdict(self.budget), "exceeded": self.budget.exceeded},
             "wall_s": round(self.wall_s, 3),
             "versions": self.versions,
+            "unit": self.unit,
             "html": self.html,
         }
 

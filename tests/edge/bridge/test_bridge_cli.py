@@ -4,6 +4,7 @@ and SIGTERM flushes every sink before a clean exit."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def test_pairing_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None
     absent = runner.invoke(main, ["pair", "x", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
                                   str(tmp_path / "other.json")])
     assert absent.exit_code == 1 and "no Bluetooth adapter" in absent.output and "Traceback" not in absent.output
+
+
+def test_a_device_that_never_advertises_is_named_and_the_bridge_exits_after_its_scan_timeout(
+        air: AirProcess) -> None:
+    result = subprocess.run([sys.executable, "-m", "wedge.cli", "bridge", "--device", "nobody-here", "--transport",
+                             air.spec, "--sink", "jsonl:-", "--scan-timeout-s", "1.5", "--no-status"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: no device matching nobody-here advertised within 1.5 s")
+    assert "Traceback" not in result.stderr and "WARNING" not in result.stderr
 
 
 def bridge_process(air: AirProcess, db: Path, log: Path, *extra: str) -> ChildProcess:

@@ -128,7 +128,47 @@ def test_a_v1_database_is_migrated_in_place_and_keeps_its_rows(tmp_path: Path) -
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")] == [
-        "lost", "records"]
+        "lost", "models", "records"]
+    assert db.execute("SELECT t_device, received FROM records WHERE seq = 7 AND epoch = 0").fetchone() == (
+        "1970-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z")
+
+
+V2_SCHEMA = """CREATE TABLE records (device TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    t_device_us INTEGER NOT NULL, received_us INTEGER NOT NULL, kind TEXT NOT NULL, model_id INTEGER,
+    vals TEXT NOT NULL, detail TEXT NOT NULL, UNIQUE (device, epoch, seq))"""
+
+
+def test_a_v2_database_is_migrated_in_place_to_verdicts_iso_times_and_models(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path)
+    db.execute(V2_SCHEMA)
+    db.execute("CREATE TABLE lost (device TEXT NOT NULL, epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL, "
+               "end_seq INTEGER NOT NULL, noted_us INTEGER NOT NULL, PRIMARY KEY (device, epoch, first_seq))")
+    detail = json.dumps({"outputs": [{"dtype": "float32", "raw": [0.5, 1.5], "scale": None, "zero_point": None}]})
+    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [("ring", 5, s, 1_700_000_000_123_456 + s, 1_700_000_000_200_000, "wedge", 7, "[0.5, 1.5]",
+                     detail) for s in range(30)] + [("hr", 0, 0, 5, 5, "heart_rate", None, "[61.0]", '{"bpm": 61}')])
+    db.execute("INSERT INTO lost VALUES ('ring', 5, 30, 32, 9)")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+    async def scenario() -> None:
+        sink = SqliteSink(path)
+        await sink.open()
+        await sink.close()
+
+    asyncio.run(scenario())
+    rows = stored_records(path, "ring")
+    assert [(r.epoch, r.seq) for r in rows] == [(5, s) for s in range(30)] and rows[3].values == (0.5, 1.5)
+    assert rows[0].label is None and rows[0].detail["tensors"][0]["raw"] == [0.5, 1.5]
+    assert "outputs" not in rows[0].detail
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("SELECT t_device, received FROM records WHERE device = 'ring' AND seq = 0").fetchone() == (
+        "2023-11-14T22:13:20.123Z", "2023-11-14T22:13:20.200Z")
+    assert db.execute("SELECT detail FROM records WHERE device = 'hr'").fetchone() == ('{"bpm": 61}',)
+    assert gap_check(path, "ring")[0].lost == ((30, 32),)
 
 
 def test_a_migration_that_cannot_finish_leaves_the_v1_database_as_it_was(tmp_path: Path) -> None:
@@ -214,7 +254,7 @@ def test_jsonl_writes_one_object_per_record(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [(r["kind"], r["device"], r["epoch"], r["seq"], r["values"]) for r in lines[:2]] == [
+    assert [(r["kind"], r["device"], r["epoch"], r["seq"], r["outputs"]) for r in lines[:2]] == [
         ("wedge", "a", 1, 3, [0.5, 1.5]), ("wedge", "a", 1, 4, [0.5, 1.5])]
     assert lines[2] == {"kind": "lost", "device": "a", "epoch": 1, "first_seq": 5, "end_seq": 7, "noted_us": 99}
 
@@ -252,7 +292,7 @@ def test_the_websocket_sink_serves_the_page_and_pushes_history_then_live_records
             await sink.close()
         assert [r["seq"] for r in history["records"]] == [0]
         assert [r["seq"] for r in live["records"]] == [1]
-        assert b"200 OK" in page and b"wedge bridge" in page
+        assert b"200 OK" in page and "wedge · live".encode() in page
 
     asyncio.run(scenario())
 

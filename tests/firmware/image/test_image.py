@@ -91,3 +91,24 @@ def test_keys_are_never_overwritten(tmp_path: Path) -> None:
         generate_keys(tmp_path)
     assert load_signing_key(pair.private_path) is not None
     assert (pair.private_path.stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"format": 2.0}, "unknown image manifest format"),
+    ({"model_sha256": bytes(31)}, "'model_sha256' is 31 bytes, not 32"),
+    ({"signer_key": bytes(40)}, "'signer_key' is 40 bytes, not 32"),
+    ({"arena_bytes": -1}, "'arena_bytes' is negative"),
+    ({"model_bytes": -5}, "'model_bytes' is negative"),
+    ({"inputs": [{"name": "x", "shape": [1, -7], "dtype": "int8", "scales": [0.1], "zero_points": [0], "axis": 0}]},
+     "negative dimension or a non-finite scale"),
+    ({"inputs": [{"name": "x", "shape": [1, 4], "dtype": "int8", "scales": [10**400], "zero_points": [0], "axis": 0}]},
+     "non-finite scale"),
+])
+def test_a_manifest_with_impossible_values_is_refused_in_one_line(tiny_model: Path, keys, change: dict,
+                                                                  message: str) -> None:
+    import cbor2
+
+    manifest = pack(tiny_model, keys, "1.0.0").manifest
+    raw = {**cbor2.loads(manifest.to_cbor()), **change}
+    with pytest.raises(ImageError, match=message):
+        Manifest.from_cbor(cbor2.dumps(raw))

@@ -35,6 +35,8 @@ def test_command_text_matches_the_reference_runner() -> None:
     ("db", "requires a subcommand"), ("db load", "requires the # of bytes"),
     ("db load 0", "must be >0"), ("db abc", "Insufficent number of hex digits"), ("db zz", "Invalid hex"),
     ("infer 0", "must be >0"), ("infer 1 -1", "must be >=0"), ("infer x", "integer"), ("launch", "Unknown command"),
+    # a firmware reads numbers into a 32-bit int (atoi): past that it says so instead of wrapping around
+    ("db load 2147483648", "does not fit in 32 bits"), ("infer 1 -2147483649", "does not fit in 32 bits"),
 ])
 def test_bad_commands_are_refused_with_the_reference_reason(text: str, reason: str) -> None:
     with pytest.raises(dut.DutProtocolError, match=reason):

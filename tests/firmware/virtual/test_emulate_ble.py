@@ -46,7 +46,8 @@ def test_flashed_virtual_ring_streams_its_model_over_ble_to_the_bridge(tmp_path:
                          "--device", "wedge-ring-e2e", "--sink", f"jsonl:{sink}", "--duration-s", "6", "--no-status",
                          timeout_s=120)
         assert result.returncode == 0, result.stderr
-        records = [json.loads(line) for line in sink.read_text().splitlines()]
+        lines = [json.loads(line) for line in sink.read_text().splitlines()]
+        records = [r for r in lines if r["kind"] != "model"]
     finally:
         board.stop()
         air.terminate()
@@ -58,4 +59,8 @@ def test_flashed_virtual_ring_streams_its_model_over_ble_to_the_bridge(tmp_path:
     assert seqs == sorted(set(seqs))  # ordered, no duplicates
     expected_id = int.from_bytes(hashlib.sha256(model.read_bytes()).digest()[:4], "big")
     assert {r["model_id"] for r in records} == {expected_id}  # the flashed model, not some other one
-    assert all(len(r["values"]) == len(sample.labels) for r in records)  # one output per PPG class
+    assert all(len(r["outputs"]) == len(sample.labels) for r in records)  # one output per PPG class
+    # The labels went from the model's metadata into the image's manifest, and the ring told the bridge.
+    models = [r for r in lines if r["kind"] == "model"]
+    assert [(m["name"], m["labels"]) for m in models] == [("ppg_quality", list(sample.labels))]
+    assert all(r["label"] in sample.labels and 0 < r["score"] <= 1 for r in records if r["kind"] == "wedge")

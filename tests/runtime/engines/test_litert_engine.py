@@ -65,3 +65,17 @@ def test_the_int8_vww_model_reports_its_quantization_and_runs() -> None:
         scores = engine.run({spec.name: spec.quant.quantize(image, np.int8)})
     (out,) = scores.values()
     assert out.shape == (3, 2) and out.dtype == np.int8
+
+
+def test_loading_a_model_says_nothing_on_the_terminal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from wedge.samples.tiny_tflite import int8_fc_model
+
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(int8_fc_model())
+    code = f"from wedge.runtime.engines import open_engine; open_engine({str(model)!r}).close()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" not in result.stderr and result.stderr.strip() == ""

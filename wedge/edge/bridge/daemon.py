@@ -21,9 +21,10 @@ from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, find_device
 from wedge.edge.bridge.errors import BridgeError, LinkSecurityError
 from wedge.edge.bridge.heart_rate_profile import HeartRateProfile
+from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.session import DeviceSession, Outlet, Profile, SessionOptions
 from wedge.edge.bridge.sink_runner import SinkRunner, running_sinks
-from wedge.edge.bridge.sinks.base import RemoteSink, Sink
+from wedge.edge.bridge.sinks.base import DeviceListener, RemoteSink, Sink
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.edge.bridge.wedge_profile import WedgeStreamProfile
 from wedge.errors import first_line
@@ -35,7 +36,7 @@ DEFAULT_FLUSH_TIMEOUT_S: Final[float] = 10.0
 DISCOVERY_SCAN_S: Final[float] = 3.0
 DISCOVERY_PERIOD_S: Final[float] = 5.0
 MAX_DEVICES_PER_SELECTOR: Final[int] = 16
-# Remote sinks (MQTT) hear of the devices' state this often.
+# Sinks that show the devices' state (MQTT, the live page) hear of it this often.
 DEVICE_REPORT_S: Final[float] = 1.0
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Bridge:
 
     def __init__(self, selectors: Sequence[DeviceSelector], sinks: Sequence[Sink], stack: BleStack, *,
                  profile: str = "wedge", options: SessionOptions | None = None,
-                 flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S) -> None:
+                 flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S, models: ModelCatalog | None = None) -> None:
         if not selectors:
             raise BridgeError("no device to follow: give --device, --address or --service-uuid")
         if not sinks:
@@ -85,7 +86,9 @@ class Bridge:
         self.selectors = tuple(selectors)
         self.runners = [SinkRunner(sink) for sink in sinks]
         self.claims = AddressClaims()
-        self._outlet = Outlet(self._emit, self._coverage, self._note_lost)
+        # Models named by files the user gave; devices describe theirs as they connect.
+        self.models = models or ModelCatalog()
+        self._outlet = Outlet(self._emit, self._coverage, self._note_lost, self.models)
         self.sessions = [self._session(s) for s in selectors]
         self.flush_timeout_s = flush_timeout_s
         self._started = time.monotonic()
@@ -146,9 +149,10 @@ class Bridge:
                                                 name=f"discover {selector.describe()}")
                             for selector in self.selectors if selector.address is None]
                 ticker = asyncio.create_task(self._tick(stop, on_tick, tick_s)) if on_tick else None
-                remote = [r.sink for r in self.runners if isinstance(r.sink, RemoteSink)]
-                if remote:
-                    watchers.append(asyncio.create_task(self._report_devices(remote, stop), name="report devices"))
+                listening = [r.sink for r in self.runners if isinstance(r.sink, DeviceListener)]
+                if listening:
+                    watchers.append(asyncio.create_task(self._report_devices(listening, stop),
+                                                        name="report devices"))
                 stopped = asyncio.ensure_future(stop.wait())
                 try:
                     # Sessions only end on stop; one that raises (a BridgeError, e.g. no adapter) ends the bridge.
@@ -207,7 +211,7 @@ class Bridge:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), DISCOVERY_PERIOD_S)
 
-    async def _report_devices(self, sinks: Sequence[RemoteSink], stop: asyncio.Event) -> None:
+    async def _report_devices(self, sinks: Sequence[DeviceListener], stop: asyncio.Event) -> None:
         while not stop.is_set():
             devices = [s.stats.to_dict() for s in self.sessions]
             for sink in sinks:

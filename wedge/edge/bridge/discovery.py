@@ -110,6 +110,12 @@ class AddressClaims:
             del self._owners[address.upper()]
 
 
+def scan_failure(stack: BleStack, exc: BaseException) -> BridgeError:
+    """The one-line error of a scan that could not start (no adapter, a transport that is not there)."""
+    hint = "" if stack.adapter is not None else " (no Bluetooth adapter? --transport drives one with Bumble)"
+    return BridgeError(f"cannot scan with {stack.label}: {first_line(exc)}{hint}")
+
+
 async def find_device(selector: DeviceSelector, stack: BleStack, timeout_s: float, *,
                       exclude: Collection[str] = ()) -> Found | None:
     """The first advertising device the selector matches (and whose address is not in `exclude`), or None after
@@ -127,8 +133,7 @@ async def find_device(selector: DeviceSelector, stack: BleStack, timeout_s: floa
         device = await BleakScanner.find_device_by_filter(match, timeout=timeout_s, service_uuids=service_filter,
                                                           **stack.scanner_args)
     except (BleakError, OSError, EOFError) as exc:
-        hint = "" if stack.adapter is not None else " (no Bluetooth adapter? --transport drives one with Bumble)"
-        raise BridgeError(f"cannot scan with {stack.label}: {first_line(exc)}{hint}") from exc
+        raise scan_failure(stack, exc) from exc
     if device is None:
         return None
     return Found(device, seen.get(device.address))

@@ -32,3 +32,7 @@ class BondLost(LinkSecurityError):
 
 class PairingFailed(LinkSecurityError):
     """Pairing was tried and refused or aborted (a wrong passkey, a number not confirmed, a bond kept by the device)."""
+
+
+class DeviceNotFound(BridgeError):
+    """No device matching a selector advertised within the scan timeout, and none ever had in this run."""

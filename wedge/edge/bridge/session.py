@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -24,12 +25,15 @@ from bleak_retry_connector import establish_connection
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, Found, find_device
-from wedge.edge.bridge.errors import BridgeError, LinkSecurityError, PairingRequired
+from wedge.edge.bridge.errors import BridgeError, DeviceNotFound, LinkSecurityError, PairingRequired
+from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
 from wedge.firmware.protocol.ble_control import EpochSpan
 
 TICK_S: Final[float] = 0.25
+# The newest link events a device's stats keep (for the live page's reconnect and restart marks).
+MAX_LINK_EVENTS: Final[int] = 32
 # A session that stayed up this long starts its next backoff from the beginning again.
 STABLE_SESSION_S: Final[float] = 10.0
 
@@ -68,6 +72,8 @@ class DeviceStats:
     last_event: str | None = None
     rssi: int | None = None
     battery_percent: int | None = None
+    heart_rate_bpm: int | None = None   # the device's Heart Rate Measurement, when it has the service
+    skin_contact: bool | None = None    # ... and whether it says it touches the skin
     mtu: int | None = None
     connects: int = 0
     disconnects: int = 0
@@ -86,9 +92,16 @@ class DeviceStats:
     pairings: int = 0                   # new pairings made (a reconnect with the bond makes none)
     last_error: str | None = None
     last_frame_s: float = field(default_factory=time.monotonic)
+    # (kind, wall clock µs): "connected", "disconnected", "restart" (a new epoch), newest last.
+    events: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=MAX_LINK_EVENTS))
+
+    def note_event(self, kind: str) -> None:
+        self.events.append((kind, time.time_ns() // 1000))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "last_frame_s"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("last_frame_s", "events")}
+        data["events"] = [{"kind": kind, "t_us": t_us} for kind, t_us in self.events]
+        return data
 
 
 class Profile(Protocol):
@@ -108,12 +121,13 @@ class Profile(Protocol):
 
 @dataclass(frozen=True)
 class Outlet:
-    """Where a session's records go (`emit`), what the sinks already hold (`coverage`), and where records a
-    device no longer has are reported (`note_lost`)."""
+    """Where a session's records go (`emit`), what the sinks already hold (`coverage`), where records a
+    device no longer has are reported (`note_lost`), and the models the bridge can name (`models`)."""
 
     emit: Emit
     coverage: CoverageQuery
     note_lost: NoteLost
+    models: ModelCatalog = field(default_factory=ModelCatalog)
 
 
 @dataclass
@@ -156,6 +170,7 @@ class DeviceSession:
             raise BridgeError(f"{address} is followed by another session already")
         self._link = Link(self.stats, outlet)
         self._scanned = False
+        self._ever_found = address is not None  # a session the bridge started for a device it already saw
 
     @property
     def bound(self) -> bool:
@@ -177,8 +192,9 @@ class DeviceSession:
                 self.profile.drain(self._link)
                 raise
             except BridgeError as exc:
-                # No adapter at start is the user's to fix; an adapter lost later may come back.
-                if not scanned_once:
+                # No adapter at start, or no such device at all, is the user's to fix; an adapter lost later
+                # may come back.
+                if not scanned_once or isinstance(exc, DeviceNotFound):
                     raise
                 self.stats.last_error = first_line(exc)
                 logger.warning("%s: %s", self.selector.describe(), self.stats.last_error)
@@ -205,8 +221,13 @@ class DeviceSession:
         self._scanned = True
         if found is None:
             self.stats.state = "not found"
-            raise TimeoutError(f"no device matching {selector.describe()} advertised "
-                               f"within {self.options.scan_timeout_s:g} s")
+            message = f"no device matching {selector.describe()} advertised within {self.options.scan_timeout_s:g} s"
+            if not self._ever_found:
+                # Never seen in this run: a wrong name or a device that is off is the user's to hear, not a retry.
+                raise DeviceNotFound(f"{message} (is it on, in range and advertising? `wedge scan` lists the "
+                                     "devices nearby)")
+            raise TimeoutError(message)
+        self._ever_found = True
         address = found.device.address
         if not self.claims.claim(address, self):
             raise TimeoutError(f"{address} was taken by another session while this one scanned")
@@ -238,6 +259,7 @@ class DeviceSession:
             self.stats.connect_failures += 1
             raise
         self.stats.connects += 1
+        self.stats.note_event("connected")
         self.stats.mtu = client.mtu_size
         self._note_security(found.device.address)
         try:
@@ -258,6 +280,7 @@ class DeviceSession:
                 with contextlib.suppress(Exception):
                     await client.disconnect()
             self.stats.disconnects += 1
+            self.stats.note_event("disconnected")
             self.stats.state = "disconnected"
 
     def _note_security(self, address: str) -> None:

@@ -47,6 +47,7 @@ def render_status(status: BridgeStatus) -> Table:
             f"  gaps {device['gaps_open']}  reconnects {max(device['connects'] - 1, 0)}",
             f"  silent {device['silent_disconnects']}  bad {device['malformed'] + device['unsupported']}",
             f"  battery {device['battery_percent'] if device['battery_percent'] is not None else '-'}%",
+            f"  hr {device['heart_rate_bpm'] if device.get('heart_rate_bpm') is not None else '-'} bpm",
             f"  rssi {device['rssi'] if device['rssi'] is not None else '-'} dBm",
             f"  mtu {device['mtu'] or '-'}",
         )

@@ -18,6 +18,7 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 
 from wedge.edge.bridge.coverage import Coverage, EpochCoverage
+from wedge.edge.bridge.models import read_model_info
 from wedge.edge.bridge.sequencer import SequenceCounters, Sequencer
 from wedge.edge.bridge.session import Link, SessionOptions
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
@@ -33,6 +34,7 @@ from wedge.firmware.protocol.ble_control import (
 )
 from wedge.firmware.protocol.ble_errors import MalformedPacket, UnsupportedVersion
 from wedge.firmware.protocol.ble_records import FrameReader, Record
+from wedge.firmware.protocol.heart_rate import decode_heart_rate
 
 DEFAULT_PERIOD_S: Final[float] = 1.0
 
@@ -72,6 +74,26 @@ async def subscribe_battery(client: BleakClient, link: Link) -> None:
             await client.start_notify(characteristic, on_battery)
     except BleakError as exc:
         logger.info("battery level unavailable: %s", exc)
+
+
+async def subscribe_heart_rate(client: BleakClient, link: Link) -> None:
+    """Heart Rate Measurement (0x2A37), when a wedge device also has it: shown beside its records, not stored."""
+    characteristic = client.services.get_characteristic(ids.HEART_RATE_MEASUREMENT)
+    if characteristic is None:
+        return
+
+    def on_measurement(_char: object, data: bytearray) -> None:
+        try:
+            measurement = decode_heart_rate(data)
+        except MalformedPacket:
+            return
+        link.stats.heart_rate_bpm = measurement.bpm
+        link.stats.skin_contact = measurement.contact
+
+    try:
+        await client.start_notify(characteristic, on_measurement)
+    except BleakError as exc:
+        logger.info("heart rate unavailable: %s", exc)
 
 
 @dataclass
@@ -117,6 +139,8 @@ class WedgeStreamProfile:
         # may be on their way. They are not asked for: asking would have them sent twice.
         self._live_newest: int | None = None
         self._subscribed_at = 0
+        self._unknown_models: set[int] = set()  # model ids records named that nobody has described yet
+        self._asked_models: set[int] = set()    # ... of those, the ones this connection asked the device about
 
     def expected_period_s(self) -> float:
         return self._period_s
@@ -135,6 +159,8 @@ class WedgeStreamProfile:
             raise BleakError(f"{client.address} is {key!r}, not the device {self._key!r} this session follows")
         self._key = link.stats.key = key
         self._version = status.version
+        self._asked_models.clear()
+        await self._learn_model(client, link, status.model_id)
         await self._follow(link, status)
         self._reader.reset()
         self._backfill = None
@@ -142,9 +168,30 @@ class WedgeStreamProfile:
         await client.start_notify(ids.WEDGE_RECORDS, lambda _c, data: self._on_frame(data, link))
         await client.write_gatt_char(ids.WEDGE_CONTROL_POINT, start_command(), response=True)
         await subscribe_battery(client, link)
+        await subscribe_heart_rate(client, link)
         # Records made while we were away are only in the device's buffer: the newest status names them.
         await self._account(link, await self._status(client))
         await self._ask_for_gaps(client, link, force=True)
+
+    # -- models --------------------------------------------------------------------------------------------
+
+    async def _learn_model(self, client: BleakClient, link: Link, model_id: int) -> None:
+        """Ask the device what its model is, unless the bridge knows it; once per model id and connection."""
+        models = link.outlet.models
+        if model_id in models or model_id in self._asked_models:
+            return
+        self._asked_models.add(model_id)
+        info = await read_model_info(client)
+        if info is None:
+            return
+        models.add(info)
+        if info.model_id != model_id:
+            logger.info("%s: records name model %08x, the device describes %08x (%s)", self._key, model_id,
+                        info.model_id, info.name)
+        else:
+            logger.info("%s runs %s %s (%s)", self._key, info.name, info.version or "",
+                        ", ".join(info.labels) if info.labels else info.unit or "no labels")
+        self._unknown_models.discard(info.model_id)
 
     # -- epochs --------------------------------------------------------------------------------------------
 
@@ -181,6 +228,7 @@ class WedgeStreamProfile:
         name = link.stats.name or link.stats.selector
         message = f"device {name} ({self._key}) restarted its sequence: epoch {old} -> {new}"
         link.stats.epoch_changes += 1
+        link.stats.note_event("restart")
         link.stats.last_event = message
         logger.warning("%s", message)
 
@@ -232,7 +280,10 @@ class WedgeStreamProfile:
         if released:
             assert self._key is not None
             now_us = time.time_ns() // 1000
-            link.emit([StreamRecord.from_record(self._key, r, now_us, stats.name) for r in released])
+            models = link.outlet.models
+            self._unknown_models.update(r.model_id for r in released if r.model_id not in models)
+            link.emit([StreamRecord.from_record(self._key, r, now_us, stats.name, models.get(r.model_id))
+                       for r in released])
 
     # -- records -------------------------------------------------------------------------------------------
 
@@ -278,6 +329,8 @@ class WedgeStreamProfile:
         for sequencer in self.epochs.values():
             released += sequencer.expire()
         self._emit(link, released)
+        for model_id in list(self._unknown_models - self._asked_models):
+            await self._learn_model(client, link, model_id)  # re-flashed while connected, or an unknown past
         await self._ask_for_gaps(client, link, force=False)
 
     # -- backfill ------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from wedge.firmware.image.keys import load_signing_key, raw_public_key
 from wedge.firmware.image.manifest import Manifest, TensorManifest
 from wedge.firmware.image.model_image import ModelImage, read_model_image, require_trusted
 from wedge.runtime.artifacts import ArtifactError, inspect_model
+from wedge.runtime.artifacts.labels import ModelLabels, tflite_labels
+from wedge.runtime.artifacts.model_info import ModelInfo
 from wedge.runtime.artifacts.tflm_ops import tflm_unsupported
 
 
@@ -120,7 +122,8 @@ def build_image(
     *,
     arena_bytes: int,
     model_name: str | None = None,
-    labels: Sequence[str] = (),
+    labels: Sequence[str] | None = None,
+    unit: str | None = None,
     check_fit: bool = True,
     image: int | None = None,
     min_firmware: str | None = None,
@@ -128,6 +131,8 @@ def build_image(
     """Sign `model` (.tflite) for `board` into an image in memory.
 
     arena_bytes: the TFLM arena the model needs (as the TFLite export measures it), written in the manifest.
+    labels, unit: what the first output means; None takes what the .tflite carries (`wedge quantize` writes the
+    labels it was given, or found in the ONNX model, into the .tflite's metadata).
     check_fit: refuse a model the board cannot run (missing kernels, arena or slot too small); when False
     the problems become notes, and the board itself will refuse or roll back the image.
     image: the MCUboot image it is for (default: the board's model image, 1).
@@ -157,6 +162,7 @@ def build_image(
                          f"{', '.join(str(s.number) for s in board.flashing.images)})")
     dependencies = _dependencies(min_firmware)
     model_data = model_path.read_bytes()
+    meaning = _meaning(model_data, labels, unit, info, model_path.name)
     manifest = Manifest(
         # A file name that is not UTF-8 still names the model, with its undecodable bytes shown as U+FFFD.
         model_name=model_name or os.fsencode(model_path.stem).decode("utf-8", "replace"),
@@ -165,13 +171,14 @@ def build_image(
         runtime=board.compute.runtime,
         inputs=tuple(TensorManifest.from_spec(s) for s in info.inputs),
         outputs=tuple(TensorManifest.from_spec(s) for s in info.outputs),
-        labels=tuple(labels),
+        labels=meaning.labels,
         arena_bytes=arena_bytes,
         model_bytes=len(model_data),
         model_sha256=hashlib.sha256(model_data).digest(),
         signer_key=raw_public_key(key.key.public_key()),
         ops=tuple(sorted(ops)),
         image=target,
+        unit=meaning.unit,
     )
     data = sign_payload(model_path, header_version, key, {TLV_WEDGE_MANIFEST: manifest.to_cbor()}, dependencies)
     image = read_model_image(data, model_path.name)
@@ -181,6 +188,21 @@ def build_image(
         raise ImageError(f"{model_path.name} does not fit {board.name}: {problems[0]}")
     notes = tuple(problems) + tuple(info.notes)
     return PackResult(image=image, path=None, notes=notes)
+
+
+def _meaning(model_data: bytes, labels: Sequence[str] | None, unit: str | None, info: ModelInfo,
+             name: str) -> ModelLabels:
+    """The labels and unit given, else the ones the .tflite carries; checked against the first output."""
+    try:
+        carried = tflite_labels(model_data) or ModelLabels()
+        meaning = ModelLabels(tuple(labels) if labels is not None else carried.labels,
+                              unit if unit is not None else carried.unit)
+        shape = info.outputs[0].shape if info.outputs else ()
+        classes = shape[-1] if shape and isinstance(shape[-1], int) else None
+        meaning.check_classes(classes, name)
+    except ArtifactError as exc:
+        raise ImageError(str(exc)) from None
+    return meaning
 
 
 def write_image(result: PackResult, out: str | Path) -> PackResult:

@@ -5,6 +5,7 @@ Encoded as a CBOR map in a protected TLV; decoding validates every field, so a d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -15,6 +16,8 @@ from wedge.firmware.errors import ImageError
 from wedge.runtime.types import TensorSpec
 
 MANIFEST_FORMAT: Final[int] = 2
+DIGEST_BYTES: Final[int] = 32
+FLOAT32_MAX: Final[float] = 3.4028234663852886e38
 # Format 1 had no `ops` and no `image`: such a model is image 1 and its ops are unknown.
 READABLE_FORMATS: Final[frozenset[int]] = frozenset({1, 2})
 # The MCUboot image a model goes to unless packed for another (image 0 is the application).
@@ -73,6 +76,7 @@ class Manifest:
     signer_key: bytes
     ops: tuple[str, ...] | None = None      # the operators the model needs (None: a format-1 manifest)
     image: int = MODEL_IMAGE                # the MCUboot image it is packed for
+    unit: str | None = None                 # a regression output's unit (classifiers name `labels` instead)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (bytes as hex)."""
@@ -87,6 +91,7 @@ class Manifest:
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "labels": list(self.labels),
+            "unit": self.unit,
             "arena_bytes": self.arena_bytes,
             "model_bytes": self.model_bytes,
             "model_sha256": self.model_sha256.hex(),
@@ -109,12 +114,18 @@ class Manifest:
         if not isinstance(raw, dict):
             raise ImageError("the image manifest is not a CBOR map")
         version = raw.get("format")
-        if version not in READABLE_FORMATS or isinstance(version, bool):
+        if type(version) is not int or version not in READABLE_FORMATS:  # 1.0 and True are not formats
             raise ImageError(f"unknown image manifest format {version!r} (this wedge reads "
                              f"{', '.join(map(str, sorted(READABLE_FORMATS)))})")
         image = _field(raw, "image", int) if version >= 2 else MODEL_IMAGE
         if not 0 <= image <= 15:
             raise ImageError(f"the image manifest names MCUboot image {image}, not 0..15")
+        for key in ("model_sha256", "signer_key"):  # a SHA-256 digest; a raw ed25519 public key
+            if len(_field(raw, key, bytes)) != DIGEST_BYTES:
+                raise ImageError(f"the image manifest's {key!r} is {len(raw[key])} bytes, not {DIGEST_BYTES}")
+        for key in ("arena_bytes", "model_bytes"):
+            if _field(raw, key, int) < 0:
+                raise ImageError(f"the image manifest's {key!r} is negative ({raw[key]})")
         return Manifest(
             model_name=_field(raw, "model_name", str),
             model_version=_field(raw, "model_version", str),
@@ -129,7 +140,13 @@ class Manifest:
             signer_key=_field(raw, "signer_key", bytes),
             ops=tuple(_strings(raw, "ops")) if version >= 2 else None,
             image=image,
+            unit=_optional_text(raw, "unit"),
         )
+
+
+def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
+    """An optional string field (absent from manifests packed before it existed)."""
+    return None if raw.get(key) is None else _field(raw, key, str)
 
 
 def checked_field(raw: Mapping[str, Any], key: str, kind: type, what: str = "image manifest") -> Any:
@@ -152,6 +169,13 @@ _field = checked_field
 _strings = checked_strings
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:
+        return False
+
+
 def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
     tensors = []
     for item in _field(raw, key, list):
@@ -161,9 +185,12 @@ def _tensors(raw: Mapping[str, Any], key: str) -> tuple[TensorManifest, ...]:
         scales = _field(item, "scales", list)
         zero_points = _field(item, "zero_points", list)
         if not all(isinstance(d, int) and not isinstance(d, bool) for d in shape + zero_points) or not all(
-            isinstance(s, (int, float)) for s in scales
+            isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales
         ):
             raise ImageError(f"the image manifest's {key!r} has a malformed tensor")
+        if any(d < -1 for d in shape) or not all(_finite(s) for s in scales):
+            # -1 marks a dynamic dimension; a scale is a finite float32 (an integer too big for one is not).
+            raise ImageError(f"the image manifest's {key!r} has a tensor with a negative dimension or a non-finite scale")
         tensors.append(TensorManifest(
             name=_field(item, "name", str),
             shape=tuple(shape),

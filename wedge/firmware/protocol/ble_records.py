@@ -65,6 +65,7 @@ _QUANT: Final = struct.Struct("<fi")
 _RECORDS_HEADER: Final = struct.Struct("<BB")
 _RECORD_LENGTH: Final = struct.Struct("<H")
 _FRAGMENT_HEADER: Final = struct.Struct("<BIBB")
+FRAGMENT_HEADER_BYTES: Final[int] = _FRAGMENT_HEADER.size
 # The smallest frame payload that still moves a fragment forward: its header and one byte of record.
 MIN_PAYLOAD_BYTES: Final[int] = notification_payload_bytes(ATT_MTU_MIN)
 

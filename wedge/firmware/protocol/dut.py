@@ -26,6 +26,8 @@ WARMUP_DONE: Final[str] = "m-warmup-done"
 INFER_DONE: Final[str] = "m-infer-done"
 # The reference firmware runs 10 warm-up inferences when `infer N` gives no W.
 DEFAULT_WARMUP_RUNS: Final[int] = 10
+INT32_MIN: Final[int] = -(1 << 31)
+INT32_MAX: Final[int] = (1 << 31) - 1
 
 
 class DutProtocolError(FirmwareError):
@@ -124,7 +126,11 @@ def encode_command(command: Command) -> bytes:
 def _int(token: str, what: str) -> int:
     if not re.fullmatch(r"-?[0-9]+", token):
         raise DutProtocolError(f"{what} must be an integer, got {token!r}")
-    return int(token)
+    value = int(token)
+    # The reference reads numbers with atoi into an int: a firmware holds 32 bits, and says so past them.
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise DutProtocolError(f"{what} does not fit in 32 bits, got {token!r}")
+    return value
 
 
 def parse_command(text: str) -> Command:

@@ -41,6 +41,7 @@ WEDGE_STREAM_SERVICE: Final[str] = "77656467-0001-4e3a-9d5c-2b6f1a4c8e00"
 WEDGE_RECORDS: Final[str] = "77656467-0001-4e3a-9d5c-2b6f1a4c8e01"        # notify: framed inference records
 WEDGE_CONTROL_POINT: Final[str] = "77656467-0001-4e3a-9d5c-2b6f1a4c8e02"  # write: start/stop/rate/backfill
 WEDGE_STATUS: Final[str] = "77656467-0001-4e3a-9d5c-2b6f1a4c8e03"         # read: ring buffer and stream state
+WEDGE_MODEL_INFO: Final[str] = "77656467-0001-4e3a-9d5c-2b6f1a4c8e04"     # read/write: model name, labels, unit
 
 # Board profile service names (wedge.boards BLE_SERVICES) to their service UUIDs.
 SERVICE_BY_NAME: Final[dict[str, str]] = {

@@ -1,6 +1,7 @@
 """The virtual board's always-on loop: sensor sources at the profile's rates, windowing, one inference per window.
 
-PPG is replayed from heartpy's real recordings; accelerometer, temperature, audio and camera are synthetic.
+PPG plays a scripted day (`ppg_day`: heartpy's real recordings at rest, with motion, off the finger); accelerometer,
+temperature, audio and camera are synthetic.
 `AlwaysOnLoop.step()` gives one window's outputs; `run()` paces steps at the record rate on the event loop.
 """
 
@@ -17,14 +18,21 @@ from typing import Final, Protocol
 import numpy as np
 
 from wedge.boards import Board, Sensor
+from wedge.firmware.protocol.ble_model_info import ModelInfo, model_id_of
 from wedge.firmware.protocol.ble_records import Output
+from wedge.firmware.virtual.ppg_day import SKIN_DETECT_COUNTS, PpgDay
+from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, tflite_labels
 from wedge.runtime.engines import Engine, TensorSpec, open_engine
-from wedge.signals.ppg import MIN_PERIODICITY, beat_correlation, resample, zscore
-from wedge.signals.recordings import heartpy_data_dir, heartpy_recordings
+from wedge.runtime.types import ArtifactError
+from wedge.samples import SAMPLES
+from wedge.signals.ppg import MIN_BEAT_LAG_S, MIN_PERIODICITY, beat_correlation, zscore
 
 # A window this periodic holds a pulse: the same gate the PPG sample uses for clean windows.
 CONTACT_PERIODICITY: Final[float] = MIN_PERIODICITY
 MAX_CATCH_UP_STEPS: Final[int] = 64
+# The virtual board's default record rate is at least this: a 4 s PPG window every 0.5 s (windows overlap, as a
+# ring's firmware hops them), so a live page moves within seconds instead of once per window.
+MIN_DEFAULT_RATE_HZ: Final[float] = 2.0
 
 
 class SensorSource(Protocol):
@@ -33,34 +41,6 @@ class SensorSource(Protocol):
     sensor: Sensor
 
     def read(self, n: int) -> np.ndarray: ...
-
-
-def _synthetic_pulse(rate_hz: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """A stand-in PPG (systolic peak plus dicrotic notch at ~70 bpm) for machines without heartpy."""
-    t = np.arange(int(seconds * rate_hz)) / rate_hz
-    beat_hz = 70.0 / 60.0
-    phase = 2 * np.pi * beat_hz * t
-    return 500 + 40 * np.sin(phase) + 12 * np.sin(2 * phase + 0.8) + rng.normal(0, 1.5, t.size)
-
-
-class PpgReplay:
-    """Real PPG from heartpy's recordings, resampled to the sensor's rate and played in a loop."""
-
-    def __init__(self, sensor: Sensor, rng: np.random.Generator) -> None:
-        self.sensor = sensor
-        folder = heartpy_data_dir()
-        if folder is None:
-            signal = _synthetic_pulse(sensor.rate_hz, 60.0, rng)
-        else:
-            signal = np.concatenate([resample(r.signal, r.rate_hz, sensor.rate_hz) for r in heartpy_recordings(folder)])
-        # Start somewhere different on each board, so several boards do not stream identical values.
-        self._signal = np.roll(signal, -int(rng.integers(0, signal.size)))
-        self._position = 0
-
-    def read(self, n: int) -> np.ndarray:
-        index = (self._position + np.arange(n)) % self._signal.size
-        self._position = (self._position + n) % self._signal.size
-        return np.repeat(self._signal[index, None], self.sensor.channels, axis=1)
 
 
 class _ClockedSource:
@@ -140,7 +120,7 @@ class SyntheticCamera:
 def source_for(sensor: Sensor, rng: np.random.Generator) -> SensorSource:
     """The source that feeds a sensor of this kind."""
     if sensor.kind == "ppg":
-        return PpgReplay(sensor, rng)
+        return PpgDay(sensor, rng)
     if sensor.kind in ("accelerometer", "gyroscope", "magnetometer"):
         return SyntheticAccelerometer(sensor, rng)
     if sensor.kind == "audio":
@@ -174,7 +154,7 @@ class SensorWindow:
 
 def model_id_for(model_bytes: bytes) -> int:
     """The 32-bit model id a record carries: the first four bytes of the model's SHA-256."""
-    return int.from_bytes(hashlib.sha256(model_bytes).digest()[:4], "big")
+    return model_id_of(hashlib.sha256(model_bytes).digest())
 
 
 def _fixed_shape(spec: TensorSpec) -> tuple[int, ...]:
@@ -206,13 +186,19 @@ class HeartRateEstimate:
 
 
 def estimate_heart_rate(samples: np.ndarray, rate_hz: float) -> HeartRateEstimate:
-    """Rate from the PPG window's strongest heartbeat-sized self-similarity lag; no clear pulse means no contact."""
+    """Rate from the PPG window's strongest heartbeat-sized self-similarity lag; no clear pulse, or a level below
+    the front end's skin detect (off the finger the photodiode sees little light), means no contact."""
     signal = samples[:, 0] if samples.ndim == 2 else samples
+    on_skin = float(np.mean(signal)) >= SKIN_DETECT_COUNTS
     beat = beat_correlation(zscore(signal.astype(np.float64)), rate_hz)
     if beat.lag_samples == 0:
         return HeartRateEstimate(0, False, 0.0)
     rr_s = beat.lag_samples / rate_hz
-    return HeartRateEstimate(round(60.0 / rr_s), beat.correlation >= CONTACT_PERIODICITY, rr_s)
+    # The best match at the shortest lag tried is no beat: a smooth signal (drift, filtered noise, a fading
+    # level) resembles itself most at the smallest shift. A pulse peaks at its period, inside the range.
+    at_edge = beat.lag_samples <= max(int(MIN_BEAT_LAG_S * rate_hz), 1)
+    contact = on_skin and beat.correlation >= CONTACT_PERIODICITY and not at_edge
+    return HeartRateEstimate(round(60.0 / rr_s), contact, rr_s)
 
 
 @dataclass(frozen=True)
@@ -225,7 +211,7 @@ class WindowResult:
 
 class AlwaysOnLoop:
     """Sensors → windows → model, one result per step; the record rate is the step rate (windows overlap when
-    it is faster than one per window).
+    it is faster than one per window; by default one per window, and at least MIN_DEFAULT_RATE_HZ).
 
     The engine is any wedge Engine (TFLite-Micro on a board); each model input is fed from the sensor whose
     window has exactly its size, else from the board's first sensor resampled to it.
@@ -243,7 +229,7 @@ class AlwaysOnLoop:
         self._feeds = [(spec, self._window_for(spec)) for spec in engine.inputs]
         self._inputs: dict[str, tuple[int, np.ndarray]] = {}
         primary = self._feeds[0][1].sensor if self._feeds else board.sensors[0]
-        self.rate_hz = rate_hz if rate_hz is not None else 1.0 / primary.window_s
+        self.rate_hz = rate_hz if rate_hz is not None else max(1.0 / primary.window_s, MIN_DEFAULT_RATE_HZ)
         self._ppg = next((w for w in self.windows if w.sensor.kind == "ppg"), None)
         # Only sensors something reads are simulated (the model's inputs, the PPG for the heart rate).
         used = {id(w) for _, w in self._feeds} | ({id(self._ppg)} if self._ppg is not None else set())
@@ -316,6 +302,23 @@ class AlwaysOnLoop:
                 await asyncio.wait_for(stop.wait(), timeout=max(next_at - loop.time(), 0.0))
             except TimeoutError:
                 pass
+
+
+def file_model_info(model: str | Path | bytes, model_id: int) -> ModelInfo:
+    """What a model given as a file (or bytes) says of itself on the model info characteristic: its file name,
+    and the labels it carries (a bundled sample's own when it is one and carries none)."""
+    if isinstance(model, bytes):
+        carried = tflite_labels(model) or ModelLabels()
+        return ModelInfo(model_id, "model", "", carried.labels, carried.unit)
+    path = Path(model)
+    try:
+        carried = read_model_labels(path)
+    except ArtifactError:
+        carried = None
+    if carried is None:
+        bundled = next((s for s in SAMPLES.values() if s.model_path == path.resolve()), None)
+        carried = ModelLabels(bundled.labels if bundled is not None else ())
+    return ModelInfo(model_id, path.stem, "", carried.labels, carried.unit)
 
 
 def open_board_engine(board: Board, model: str | Path | bytes) -> tuple[Engine, int]:

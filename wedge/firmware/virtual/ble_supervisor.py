@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wedge.boards import Board
+from wedge.firmware.protocol.ble_model_info import ModelInfo
 from wedge.firmware.virtual.always_on import model_id_for
 from wedge.firmware.virtual.ble.device import BleDeviceOptions, run_ble_device
 from wedge.firmware.virtual.ble.link_model import LinkModel
@@ -58,13 +59,16 @@ class BleSupervisor:
             await self._start_smp_only()
             return
         self._stop = asyncio.Event()
+        manifest = runtime.image.manifest
+        model_id = model_id_for(runtime.image.parts.body)
+        # What the manifest of the booted image says, served to the phone on the model info characteristic.
+        info = ModelInfo(model_id, manifest.model_name, manifest.model_version, manifest.labels, manifest.unit)
         options = BleDeviceOptions(name=self._settings.name, rate_hz=self._settings.rate_hz,
                                    state_dir=self._state_dir, smp_handler=self._smp_handler,
                                    link=self._settings.link(self._board), on_event=_log_event)
         self._task = asyncio.create_task(run_ble_device(
             self._board, runtime.engine, transport_spec=self._settings.transport_spec,
-            model_id=model_id_for(runtime.image.parts.body), options=options, stop=self._stop,
-            on_ready=self._ready))
+            model_id=model_id, options=options, stop=self._stop, on_ready=self._ready, model_info=info))
         self._task.add_done_callback(_log_failure)
 
     def _ready(self, device: Any, info: Any) -> None:

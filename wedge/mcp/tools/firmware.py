@@ -74,7 +74,7 @@ def pack(model: Path, board_name: str, key: Path, version: str, out: Path, name:
     board = load_board(board_name)
     check_model_path(model)
     arena = arena_bytes if arena_bytes is not None else _measured_arena_bytes(model)
-    result = write_image(build_image(model, board, key, version, arena_bytes=arena, model_name=name, labels=labels,
+    result = write_image(build_image(model, board, key, version, arena_bytes=arena, model_name=name, labels=labels or None,
                                      check_fit=check_fit), out)
     return result.to_dict(), check_image(result.image).to_dict()
 

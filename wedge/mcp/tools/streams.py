@@ -97,8 +97,11 @@ def bridge_url(spec: str) -> tuple[str, str]:
 
 
 def _record(data: dict[str, Any]) -> StreamRecord:
+    scores = data.get("scores")
     return StreamRecord(data["device"], data.get("epoch", 0), data["seq"], data["t_device_us"], data["received_us"],
-                        data["kind"], data.get("model_id"), tuple(data["values"]), {}, name=data.get("name"))
+                        data["kind"], data.get("model_id"), tuple(data["outputs"]), {}, name=data.get("name"),
+                        label=data.get("label"), score=data.get("score"),
+                        scores=None if scores is None else tuple(scores))
 
 
 async def tail(url: str, shown: str, device: str | None, duration_s: float, max_records: int) -> list[dict[str, Any]]:
@@ -107,7 +110,7 @@ async def tail(url: str, shown: str, device: str | None, duration_s: float, max_
         async with connect(url, open_timeout=CONNECT_TIMEOUT_S, max_size=None) as socket:
             with anyio.move_on_after(duration_s):
                 async for message in socket:
-                    batch = json.loads(message).get("records", [])
+                    batch = json.loads(message).get("records", [])  # `models` and `lost` messages: not records
                     records.extend(r for r in batch if device is None or r.get("device") == device)
                     if len(records) >= max_records:
                         break

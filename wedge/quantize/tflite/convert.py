@@ -6,6 +6,7 @@ Inputs read by convolutions or pools are laid out NHWC; int8 I/O by default, flo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -85,8 +86,10 @@ def _input_layout(graph: QdqGraph, tensor: str) -> Layout:
     return identity(rank)
 
 
-def lower_graph(graph: QdqGraph, io: IoKind = "int8", description: str = "wedge int8 export") -> LoweredModel:
-    """The TFLite model of `graph`; int8 or float at its inputs and outputs."""
+def lower_graph(graph: QdqGraph, io: IoKind = "int8", description: str = "wedge int8 export",
+                metadata: Mapping[str, bytes] | None = None) -> LoweredModel:
+    """The TFLite model of `graph`; int8 or float at its inputs and outputs; `metadata` entries (name -> bytes,
+    e.g. the labels) go into the model's metadata."""
     if io not in IO_KINDS:
         raise ExportError(f"unknown I/O type {io!r}: expected int8 or float")
     ctx = Lowering(graph)
@@ -128,6 +131,6 @@ def lower_graph(graph: QdqGraph, io: IoKind = "int8", description: str = "wedge 
             writer.outputs.append(index)
         outputs.append(IoBinding(binding.name, binding.name, tensor.shape, shape, layout, params,
                                  np.dtype(np.float32 if io == "float" else np.int8)))
-    return LoweredModel(data=writer.to_bytes(description), op_histogram=dict(Counter(writer.op_names)),
+    return LoweredModel(data=writer.to_bytes(description, metadata or {}), op_histogram=dict(Counter(writer.op_names)),
                         inputs=tuple(inputs), outputs=tuple(outputs), requantize_ops=ctx.requantizations,
                         transpose_ops=ctx.transposes)

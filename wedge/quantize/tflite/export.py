@@ -19,6 +19,7 @@ from wedge.quantize.tflite.convert import IoBinding, IoKind, LoweredModel, lower
 from wedge.quantize.tflite.errors import ExportDriftError, ExportError
 from wedge.quantize.tflite.graph import read_qdq
 from wedge.quantize.tflite.validate import DEFAULT_SAMPLES, Validation, describe, synthetic_samples, validate_tflite
+from wedge.runtime.artifacts.labels import ModelLabels, read_model_labels, tflite_metadata
 
 # Validation runs TFLM in this process: a few bytes short of the measured arena can crash it rather than
 # raise, so it gets headroom; the probes already showed the model runs in exactly the measured size.
@@ -82,14 +83,17 @@ class ExportResult:
 
 def export_tflite(qdq_path: Path, out_path: Path, *, io: IoKind = "int8",
                   eval_samples: Mapping[str, np.ndarray] | None = None,
-                  float_nodes: Sequence[str] = ()) -> ExportResult:
+                  float_nodes: Sequence[str] = (), labels: ModelLabels | None = None) -> ExportResult:
     """Lower the int8 QDQ ONNX at `qdq_path` to `out_path` (.tflite), validate it against onnxruntime on
     `eval_samples` (inputs by ONNX name; synthetic inputs over the int8 range when None) and measure its
-    TFLite-Micro arena. `float_nodes` were kept float by the quantizer: they become float32 islands.
+    TFLite-Micro arena. `float_nodes` were kept float by the quantizer: they become float32 islands. `labels`
+    (default: those in the QDQ ONNX's metadata) go into the .tflite's metadata.
     Raises ExportError, leaving no file, when any step fails or results drift."""
     started = time.perf_counter()
     graph = read_qdq(qdq_path, float_nodes)
-    lowered = lower_graph(graph, io, description=f"wedge int8 export of {qdq_path.name}")
+    carried = labels if labels is not None else read_model_labels(qdq_path)
+    lowered = lower_graph(graph, io, description=f"wedge int8 export of {qdq_path.name}",
+                          metadata=tflite_metadata(carried) if carried else None)
     lowered_at = time.perf_counter()
     samples, source = _samples(lowered, eval_samples)
     partial = out_path.with_name(f".{out_path.name}.partial")

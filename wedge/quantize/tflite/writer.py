@@ -5,7 +5,7 @@ Lowering adds tensors and operators here by TFLite name; `to_bytes` packs ModelT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -147,8 +147,8 @@ class TfliteWriter:
         self._operators.append(operator)
         self._op_names.append(op)
 
-    def to_bytes(self, description: str) -> bytes:
-        """The finished .tflite file."""
+    def to_bytes(self, description: str, metadata: Mapping[str, bytes] | None = None) -> bytes:
+        """The finished .tflite file; `metadata` entries (name -> bytes) each get a buffer of their own."""
         subgraph = schema.SubGraphT()
         subgraph.tensors = self._tensors
         subgraph.inputs = list(self.inputs)
@@ -160,8 +160,16 @@ class TfliteWriter:
         model.description = description.encode("utf-8")
         model.operatorCodes = self._opcode_objects
         model.subgraphs = [subgraph]
-        model.buffers = self._buffers
-        builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in self._buffers if b.data is not None))
+        model.buffers = list(self._buffers)
+        model.metadata = []
+        for name, data in (metadata or {}).items():
+            buffer = _AlignedBufferT()
+            buffer.data = np.frombuffer(data, dtype=np.uint8)
+            entry = schema.MetadataT()
+            entry.name, entry.buffer = name.encode(), len(model.buffers)
+            model.buffers.append(buffer)
+            model.metadata.append(entry)
+        builder = flatbuffers.Builder(1024 + sum(len(b.data) for b in model.buffers if b.data is not None))
         builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
         return bytes(builder.Output())
 

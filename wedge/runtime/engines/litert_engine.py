@@ -13,6 +13,7 @@ import numpy as np
 from wedge.errors import first_line
 from wedge.runtime.engines.base import Engine
 from wedge.runtime.engines.source import ModelSource, describe_source, load_bytes
+from wedge.runtime.quiet import quiet_native_stderr
 from wedge.runtime.types import EngineError, QuantParams, TensorSpec
 
 
@@ -69,8 +70,9 @@ class LiteRtEngine(Engine):
         self._name = describe_source(model)
         content = load_bytes(model)
         try:
-            self._interpreter = interpreter_class(model_content=content, num_threads=threads)
-            self._interpreter.allocate_tensors()
+            with quiet_native_stderr():  # LiteRT announces its XNNPACK delegate on every load
+                self._interpreter = interpreter_class(model_content=content, num_threads=threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"LiteRT cannot load {self._name}: {first_line(exc)}") from exc
         input_details = self._interpreter.get_input_details()

@@ -44,11 +44,17 @@ class Sink(Protocol):
 
 
 @runtime_checkable
-class RemoteSink(Protocol):
-    """A sink that forwards to a service of its own (a broker): it hears of the devices (their snapshots, as in
-    the bridge's status) and says how it is doing, for the status line."""
+class DeviceListener(Protocol):
+    """A sink that shows the devices' state (the live page, a broker): about once a second it hears their
+    snapshots, as in the bridge's status (link state, battery, RSSI, heart rate, reconnects, events)."""
 
     def note_devices(self, devices: Sequence[dict[str, Any]]) -> None: ...
+
+
+@runtime_checkable
+class RemoteSink(DeviceListener, Protocol):
+    """A sink that forwards to a service of its own (a broker): it hears of the devices and says how it is doing,
+    for the status line."""
 
     def state(self) -> dict[str, Any]: ...
 

@@ -1,11 +1,14 @@
 """The JSON lines sink: one JSON object per record, to stdout (`jsonl:-`) or appended to a file.
 
-Each line has a `kind`: a record (`wedge`, `heart_rate`, keyed by device, epoch and seq), or `lost` (a range of
-records the device produced and no longer holds). Not durable: the daemon does not resume from it.
+Each line has a `kind`: a record (`wedge`, `heart_rate`, keyed by device, epoch and seq, with the SQLite sink's
+column names), `model` (what a model id names: name, version, labels, unit; written before the first record of
+that model), or `lost` (a range of records the device produced and no longer holds). Not durable: the daemon
+does not resume from it.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +16,9 @@ from typing import TextIO
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.errors import SinkError
-from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord, model_dict
 from wedge.firmware.protocol.ble_control import EpochSpan
+from wedge.firmware.protocol.ble_model_info import ModelInfo
 
 
 class JsonLinesSink:
@@ -24,6 +28,7 @@ class JsonLinesSink:
         self.path = path
         self.name = "jsonl:-" if path is None else f"jsonl:{path}"
         self._out: TextIO | None = None
+        self._models: dict[int, ModelInfo] = {}  # described in a `model` line already
 
     async def open(self) -> None:
         if self.path is None:
@@ -43,7 +48,15 @@ class JsonLinesSink:
             raise SinkError(f"{self.name}: {exc.strerror}") from exc
 
     async def write(self, batch: Sequence[StreamRecord]) -> None:
-        self._lines("".join(r.to_json() + "\n" for r in batch))
+        lines = []
+        described = dict(self._models)
+        for r in batch:
+            if r.model is not None and described.get(r.model.model_id) != r.model:
+                described[r.model.model_id] = r.model
+                lines.append(json.dumps(model_dict(r.model), separators=(",", ":"), ensure_ascii=False))
+            lines.append(r.to_json())
+        self._lines("".join(line + "\n" for line in lines))
+        self._models = described
 
     async def note_lost(self, ranges: Sequence[LostRange]) -> None:
         self._lines("".join(r.to_json() + "\n" for r in ranges))

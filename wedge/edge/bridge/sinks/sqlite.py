@@ -1,11 +1,13 @@
 """The SQLite sink (the default): WAL journal, one row per (device, epoch, seq), so a restart never duplicates
-a record and a device that restarted its numbers never collides with its past.
+a record and a device that restarted its numbers never collides with its past. Each row carries its verdict
+(`label`, `score`, `scores`), ISO 8601 times beside the microseconds, and the `models` table names each model id.
 
 Writes run on one worker thread. `coverage` tells the daemon exactly which numbers of each epoch are stored, so
 a restarted bridge asks the device only for the others; `lost` rows record what a device no longer had, so a
-gap check (`gap_check`) tells a record never fetched from one that is gone. A database of the epoch-less layout
-(schema 1) is migrated in place, in one transaction, when the sink opens it: its rows keep their device and seq,
-with epoch 0. `query_records` reads rows back by device, time range or newest N (the MCP server's stream_query),
+gap check (`gap_check`) tells a record never fetched from one that is gone. A database of an earlier layout
+(schema 1: no epoch; schema 2: no verdict, ISO times or models) is migrated in place, in one transaction, when
+the sink opens it: its rows keep their device, epoch (0 for schema 1) and seq, gain ISO times, and have no
+verdict (no model was known when they were stored). `query_records` reads rows back by device, time range or newest N (the MCP server's stream_query),
 `stored_records` all of them (the HIL and the benchmarks check what arrived through it).
 """
 
@@ -23,24 +25,37 @@ from typing import Any, Final, TypeVar
 
 from wedge.edge.bridge.coverage import Coverage, EpochCoverage, Range, complement, merge
 from wedge.edge.bridge.errors import SinkError
-from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord, iso_time
 from wedge.firmware.protocol.ble_control import EpochSpan
+from wedge.firmware.protocol.ble_model_info import ModelInfo
 
-SCHEMA_VERSION: Final[int] = 2
+SCHEMA_VERSION: Final[int] = 3
 RECORDS_TABLE: Final[str] = """
 CREATE TABLE IF NOT EXISTS records (
     device TEXT NOT NULL,
+    name TEXT,
     epoch INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     t_device_us INTEGER NOT NULL,
+    t_device TEXT NOT NULL,
     received_us INTEGER NOT NULL,
+    received TEXT NOT NULL,
     kind TEXT NOT NULL,
     model_id INTEGER,
-    vals TEXT NOT NULL,
+    label TEXT,
+    score REAL,
+    outputs TEXT NOT NULL,
+    scores TEXT,
+    backfill INTEGER NOT NULL DEFAULT 0,
     detail TEXT NOT NULL,
     UNIQUE (device, epoch, seq)
 )
 """
+# Time-range queries (a dashboard's last hour, `query_records`) and a device's own timeline.
+RECORDS_INDEXES: Final[tuple[str, ...]] = (
+    "CREATE INDEX IF NOT EXISTS records_by_received ON records (received_us)",
+    "CREATE INDEX IF NOT EXISTS records_by_device_time ON records (device, t_device_us)",
+)
 LOST_TABLE: Final[str] = """
 CREATE TABLE IF NOT EXISTS lost (
     device TEXT NOT NULL,
@@ -51,8 +66,29 @@ CREATE TABLE IF NOT EXISTS lost (
     PRIMARY KEY (device, epoch, first_seq)
 )
 """
-_COLUMNS: Final[str] = "device, epoch, seq, t_device_us, received_us, kind, model_id, vals, detail"
-_V1_COLUMNS: Final[str] = "device, 0, seq, t_device_us, received_us, kind, model_id, vals, detail"
+MODELS_TABLE: Final[str] = """
+CREATE TABLE IF NOT EXISTS models (
+    model_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    unit TEXT,
+    first_seen_us INTEGER NOT NULL,
+    first_seen TEXT NOT NULL
+)
+"""
+_COLUMNS: Final[str] = ("device, name, epoch, seq, t_device_us, t_device, received_us, received, kind, model_id, "
+                        "label, score, outputs, scores, backfill, detail")
+# ISO 8601 UTC to the millisecond from integer microseconds, as `stream_record.iso_time` writes it.
+_ISO_SQL: Final[str] = ("strftime('%Y-%m-%dT%H:%M:%S', {us} / 1000000, 'unixepoch') || '.' || "
+                        "printf('%03d', ({us} / 1000) % 1000) || 'Z'")
+# Old rows: their values keep their meaning, the raw tensors move to `tensors`, no verdict (no model was known).
+_DETAIL_SQL: Final[str] = ("CASE WHEN kind = 'wedge' AND json_valid(detail) AND json_type(detail, '$.outputs') "
+                           "IS NOT NULL THEN json_remove(json_set(detail, '$.tensors', "
+                           "json(json_extract(detail, '$.outputs'))), '$.outputs') ELSE detail END")
+_OLD_ROWS: Final[str] = (f"device, NULL, {{epoch}}, seq, t_device_us, {_ISO_SQL.format(us='t_device_us')}, "
+                         f"received_us, {_ISO_SQL.format(us='received_us')}, kind, model_id, NULL, NULL, vals, "
+                         f"NULL, 0, {_DETAIL_SQL}")
 # Runs of consecutive numbers ("gaps and islands"): within one epoch, seq - row number is constant along a run.
 _ISLANDS: Final[str] = """
 SELECT MIN(seq), MAX(seq) + 1 FROM (
@@ -69,14 +105,17 @@ T = TypeVar("T")
 
 
 def _schema_version(db: sqlite3.Connection) -> int:
-    """2 for this layout, 1 for the epoch-less one, 0 for an empty database."""
+    """3 for this layout, 2 for (device, epoch, seq) without verdicts, 1 for the epoch-less one, 0 for an empty
+    database."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
     if version:
         return int(version)
     columns = [row[1] for row in db.execute("PRAGMA table_info(records)")]
     if not columns:
         return 0
-    return SCHEMA_VERSION if "epoch" in columns else 1
+    if "label" in columns:
+        return SCHEMA_VERSION
+    return 2 if "epoch" in columns else 1
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -87,18 +126,35 @@ def _migrate(db: sqlite3.Connection) -> None:
         if version > SCHEMA_VERSION:
             raise SinkError(f"the database has schema {version}, newer than this build's {SCHEMA_VERSION}: "
                             "use a newer wedge")
-        if version == 1:
-            db.execute("ALTER TABLE records RENAME TO records_v1")
+        if version in (1, 2):
+            # Schema 1 had no epoch (its rows are epoch 0), schema 2 no verdict, ISO times or models.
+            db.execute("ALTER TABLE records RENAME TO records_old")
             db.execute(RECORDS_TABLE)
-            db.execute(f"INSERT INTO records ({_COLUMNS}) SELECT {_V1_COLUMNS} FROM records_v1")
-            db.execute("DROP TABLE records_v1")
+            rows = _OLD_ROWS.format(epoch="0" if version == 1 else "epoch")
+            db.execute(f"INSERT INTO records ({_COLUMNS}) SELECT {rows} FROM records_old ORDER BY rowid")
+            db.execute("DROP TABLE records_old")
         db.execute(RECORDS_TABLE)
+        for index in RECORDS_INDEXES:
+            db.execute(index)
         db.execute(LOST_TABLE)
+        db.execute(MODELS_TABLE)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _row(r: StreamRecord) -> tuple[Any, ...]:
+    return (r.device, r.name, r.epoch, r.seq, r.t_device_us, iso_time(r.t_device_us), r.received_us,
+            iso_time(r.received_us), r.kind, r.model_id, r.label, r.score, json.dumps(list(r.values)),
+            None if r.scores is None else json.dumps(list(r.scores)), int(r.backfill),
+            json.dumps(r.detail, separators=(",", ":")))
+
+
+def _model_row(model: ModelInfo, seen_us: int) -> tuple[Any, ...]:
+    return (model.model_id, model.name, model.version, json.dumps(list(model.labels), ensure_ascii=False),
+            model.unit, seen_us, iso_time(seen_us))
 
 
 def transaction(db: sqlite3.Connection, what: str, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]) -> None:
@@ -127,6 +183,7 @@ class SqliteSink:
         self.busy_timeout_s = busy_timeout_s
         self.name = f"sqlite:{path}"
         self._db: sqlite3.Connection | None = None
+        self._models: dict[int, ModelInfo] = {}  # written to the models table by this sink
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sink")
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -154,22 +211,34 @@ class SqliteSink:
     async def open(self) -> None:
         await self._run(self._open)
 
-    def _transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _transaction(self, *statements: tuple[str, list[tuple[Any, ...]]]) -> None:
+        """Each (sql, rows) of `statements`, all in one transaction."""
         assert self._db is not None
-        transaction(self._db, str(self.path), [(sql, rows)])
+        transaction(self._db, str(self.path), statements)
 
     def _write(self, batch: Sequence[StreamRecord]) -> None:
-        rows = [(r.device, r.epoch, r.seq, r.t_device_us, r.received_us, r.kind, r.model_id,
-                 json.dumps(list(r.values)), json.dumps(r.detail, separators=(",", ":"))) for r in batch]
-        self._transaction(f"INSERT OR IGNORE INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        rows = [_row(r) for r in batch]
+        models: dict[int, tuple[Any, ...]] = {}
+        for r in batch:
+            if r.model is not None and self._models.get(r.model.model_id) != r.model and r.model.model_id not in models:
+                models[r.model.model_id] = _model_row(r.model, r.received_us)
+        statements = [(f"INSERT OR IGNORE INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows)]
+        if models:
+            # A model seen again keeps its first sighting; a changed description (a new manifest) replaces the rest.
+            statements.append(("INSERT INTO models (model_id, name, version, labels, unit, first_seen_us, first_seen) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET name = excluded.name, "
+                               "version = excluded.version, labels = excluded.labels, unit = excluded.unit",
+                               list(models.values())))
+        self._transaction(*statements)
+        self._models.update({r.model.model_id: r.model for r in batch if r.model is not None})
 
     async def write(self, batch: Sequence[StreamRecord]) -> None:
         await self._run(self._write, batch)
 
     def _note_lost(self, ranges: Sequence[LostRange]) -> None:
         rows = [(r.device, r.epoch, r.first_seq, r.end_seq, r.noted_us) for r in ranges]
-        self._transaction("INSERT OR REPLACE INTO lost (device, epoch, first_seq, end_seq, noted_us) "
-                          "VALUES (?, ?, ?, ?, ?)", rows)
+        self._transaction(("INSERT OR REPLACE INTO lost (device, epoch, first_seq, end_seq, noted_us) "
+                           "VALUES (?, ?, ?, ?, ?)", rows))
 
     async def note_lost(self, ranges: Sequence[LostRange]) -> None:
         await self._run(self._note_lost, ranges)
@@ -225,7 +294,7 @@ class SqliteSink:
         self._worker.shutdown(wait=True)
 
 
-def _read_only(path: Path, what: str) -> sqlite3.Connection:
+def read_only(path: Path, what: str) -> sqlite3.Connection:
     """The database opened read-only (a running bridge keeps writing); SinkError unless it has this layout."""
     try:
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
@@ -267,18 +336,37 @@ def query_records(path: Path, *, device: str | None = None, since_us: int | None
         query = f"SELECT * FROM ({query} ORDER BY received_us DESC, epoch DESC, seq DESC LIMIT ?)"
         arguments.append(last)
     try:
-        with closing(_read_only(path, "cannot read records from")) as db:
+        with closing(read_only(path, "cannot read records from")) as db:
             rows = db.execute(query + " ORDER BY device, epoch, seq", arguments).fetchall()
+            models = _models(db)
     except sqlite3.Error as exc:
         raise SinkError(f"cannot read records from {path}: {exc}") from exc
-    return [StreamRecord(d, epoch, seq, t, received, kind, model_id, tuple(json.loads(vals)), json.loads(detail))
-            for d, epoch, seq, t, received, kind, model_id, vals, detail in rows]
+    return [StreamRecord(d, epoch, seq, t, received, kind, model_id, tuple(json.loads(outputs)), json.loads(detail),
+                         bool(backfill), name, label, score, None if scores is None else tuple(json.loads(scores)),
+                         models.get(model_id))
+            for d, name, epoch, seq, t, _, received, _, kind, model_id, label, score, outputs, scores, backfill, detail
+            in rows]
+
+
+def _models(db: sqlite3.Connection) -> dict[int, ModelInfo]:
+    rows = db.execute("SELECT model_id, name, version, labels, unit FROM models").fetchall()
+    return {model_id: ModelInfo(model_id, name, version, tuple(json.loads(labels)), unit)
+            for model_id, name, version, labels, unit in rows}
+
+
+def stored_models(path: Path) -> list[ModelInfo]:
+    """The models a database names (its `models` table), by model id; SinkError if it cannot be read."""
+    try:
+        with closing(read_only(path, "cannot read models from")) as db:
+            return [m for _, m in sorted(_models(db).items())]
+    except sqlite3.Error as exc:
+        raise SinkError(f"cannot read models from {path}: {exc}") from exc
 
 
 def stored_ranges(path: Path) -> dict[tuple[str, int], list[Range]]:
     """Per (device, epoch), the runs of consecutive numbers stored (what an outbox has to forward); read-only."""
     try:
-        with closing(_read_only(path, "cannot read records from")) as db:
+        with closing(read_only(path, "cannot read records from")) as db:
             rows = db.execute("SELECT device, epoch, MIN(seq), MAX(seq) + 1 FROM (SELECT device, epoch, seq, seq - "
                               "ROW_NUMBER() OVER (PARTITION BY device, epoch ORDER BY seq) AS run FROM records) "
                               "GROUP BY device, epoch, run ORDER BY device, epoch, 3").fetchall()
@@ -293,7 +381,7 @@ def stored_ranges(path: Path) -> dict[tuple[str, int], list[Range]]:
 def query_lost(path: Path) -> list[LostRange]:
     """The recorded lost ranges of `path`, in (device, epoch, first_seq) order; read-only."""
     try:
-        with closing(_read_only(path, "cannot read lost ranges from")) as db:
+        with closing(read_only(path, "cannot read lost ranges from")) as db:
             rows = db.execute("SELECT device, epoch, first_seq, end_seq, noted_us FROM lost "
                               "ORDER BY device, epoch, first_seq").fetchall()
     except sqlite3.Error as exc:
@@ -337,7 +425,7 @@ def gap_check(path: Path, device: str | None = None) -> list[EpochGaps]:
     """
     where, arguments = ("WHERE device = ?", (device,)) if device is not None else ("", ())
     try:
-        with closing(_read_only(path, "cannot check")) as db:
+        with closing(read_only(path, "cannot check")) as db:
             groups = db.execute(f"SELECT device, epoch, COUNT(*), MIN(seq), MAX(seq) + 1 FROM records {where} "
                                 "GROUP BY device, epoch ORDER BY device, epoch", arguments).fetchall()
             lost_rows = db.execute(f"SELECT device, epoch, first_seq, end_seq FROM lost {where} "

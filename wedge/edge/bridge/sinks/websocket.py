@@ -1,7 +1,10 @@
 """The WebSocket sink: pushes each batch of records to every connected client, and serves the live page.
 
 Binds the loopback by default; on any other address a token is required (`?token=` on the page and stream).
-GET / is the page, /stream the WebSocket; a new client first gets the recent history of every device.
+GET / is the page, /stream the WebSocket; a new client first gets the models known and the recent history of
+every device. Messages are JSON objects: `{"models": [...]}` (what each model id names, before its first
+record), `{"records": [...]}` (the SQLite sink's column names), `{"lost": [...]}` and, once a second,
+`{"status": {"devices": [...]}}` (per device link state, battery, RSSI, heart rate, reconnects, link events).
 
 Each client has its own bounded backlog, sent by its own task at the pace its socket takes: a client more than
 `client_backlog_bytes` behind is dropped (one log line), one that stops answering keepalive pings is closed
@@ -15,14 +18,15 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -33,11 +37,13 @@ from websockets.http11 import Request, Response
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.errors import SinkError
-from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.edge.bridge.stream_record import LostRange, StreamRecord, model_dict
 from wedge.errors import first_line
 from wedge.firmware.protocol.ble_control import EpochSpan
+from wedge.firmware.protocol.ble_model_info import ModelInfo
 
-HISTORY_RECORDS: Final[int] = 600
+# What a page opened late still gets: 10 minutes at the virtual ring's 2 records/s.
+HISTORY_RECORDS: Final[int] = 1200
 STREAM_PATH: Final[str] = "/stream"
 # A client this far behind (queued messages not yet handed to its socket) is dropped rather than buffered.
 CLIENT_BACKLOG_BYTES: Final[int] = 1 << 20
@@ -143,6 +149,8 @@ class WebSocketSink:
         self._clients: dict[ServerConnection, _Client] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._history: deque[str] = deque(maxlen=HISTORY_RECORDS)
+        self._models: dict[int, ModelInfo] = {}
+        self._status: str | None = None  # the bridge's latest status message
         self._page = live_page()
 
     @property
@@ -182,8 +190,12 @@ class WebSocketSink:
         client = _Client(connection, peer)
         self._clients[connection] = client
         self.stats.clients += 1
+        if self._models:
+            client.push(self._models_message(self._models.values()))
         if self._history:
             client.push('{"records":[' + ",".join(self._history) + "]}")
+        if self._status is not None:
+            client.push(self._status)
         sender = client.sender = asyncio.create_task(self._send_loop(client), name=f"ws client {peer}")
         try:
             async for _ in connection:
@@ -261,11 +273,27 @@ class WebSocketSink:
         except OSError as exc:
             raise SinkError(f"the WebSocket sink cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
 
+    @staticmethod
+    def _models_message(models: Iterable[ModelInfo]) -> str:
+        return json.dumps({"models": [model_dict(m) for m in models]}, separators=(",", ":"), ensure_ascii=False)
+
     async def write(self, batch: Sequence[StreamRecord]) -> None:
+        new = {r.model.model_id: r.model for r in batch
+               if r.model is not None and self._models.get(r.model.model_id) != r.model}
+        if new:
+            self._models.update(new)
+            if self._clients:
+                self._broadcast(self._models_message(new.values()))
         encoded = [r.to_json() for r in batch]
         self._history.extend(encoded)
         if self._clients:
             self._broadcast('{"records":[' + ",".join(encoded) + "]}")
+
+    def note_devices(self, devices: Sequence[dict[str, Any]]) -> None:
+        """The devices' state (link, battery, RSSI, heart rate, reconnects, link events) for the page."""
+        self._status = json.dumps({"status": {"devices": list(devices)}}, separators=(",", ":"), default=str)
+        if self._clients:
+            self._broadcast(self._status)
 
     async def note_lost(self, ranges: Sequence[LostRange]) -> None:
         if self._clients:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +39,10 @@ from wedge.firmware.protocol.ble_control import (
     encode_status,
 )
 from wedge.firmware.protocol.ble_errors import MalformedPacket
+from wedge.firmware.protocol.ble_model_info import ModelInfo, decode_page_command, encode_model_info
 from wedge.firmware.protocol.ble_records import Record, encode_record
 from wedge.firmware.protocol.heart_rate import HeartRateMeasurement, encode_heart_rate, rr_units
-from wedge.firmware.virtual.always_on import AlwaysOnLoop, WindowResult, open_board_engine
+from wedge.firmware.virtual.always_on import AlwaysOnLoop, WindowResult, file_model_info, open_board_engine
 from wedge.firmware.virtual.ble.advertising import ADVERTISING_INTERVAL_MS, Advertiser
 from wedge.firmware.virtual.ble.gatt_services import DeviceInformation, build_database
 from wedge.firmware.virtual.ble.link_model import LinkModel
@@ -55,6 +57,9 @@ HEART_RATE_PERIOD_S: Final[float] = 1.0
 # A virtual battery drains 1% every 3 minutes (a ring lasts about 5 days at ~1 mA; this just shows movement).
 BATTERY_DRAIN_PERIOD_S: Final[float] = 180.0
 FIRMWARE_REVISION: Final[str] = "wedge-virtual-1"
+LEGACY_ADVERTISING_BYTES: Final[int] = 31
+# Profile service names to their 16-bit SIG numbers, for the advertising data.
+_ADVERTISED_16_BIT: Final[dict[str, int]] = {"heart_rate": 0x180D, "battery": 0x180F, "device_information": 0x180A}
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +117,16 @@ class BleDevice:
     """A running virtual BLE peripheral for one board; `start`, then `close`."""
 
     def __init__(self, board: Board, engine: Engine, model_id: int, transport_spec: str,
-                 options: BleDeviceOptions | None = None) -> None:
+                 options: BleDeviceOptions | None = None, model_info: ModelInfo | None = None) -> None:
         if board.ble is None:
             raise VirtualBoardError(f"board {board.name} has no BLE radio in its profile")
         self.board = board
         self.options = options or BleDeviceOptions()
         self.name = self.options.name or board.ble.name_prefix
         self.model_id = model_id
+        # What the model's manifest says (served on the model info characteristic); None: not served.
+        self.model_info = model_info
+        self._info_pages: dict[int, int] = {}  # connection handle -> first label its next read starts from
         self.link = self.options.link or LinkModel.for_board(board)
         self.faults = StreamFaults()
         self.loop = AlwaysOnLoop(board, engine, rate_hz=self.options.rate_hz, seed=self.options.seed)
@@ -163,7 +171,9 @@ class BleDevice:
         cccd_value = device.gatt_server.make_descriptor_value
         database = build_database(self.board.ble.services, info, read_battery=self._read_battery,
                                   read_status=self._read_status, write_control=self._write_control,
-                                  guard=self.security, cccd_value=cccd_value)
+                                  guard=self.security, cccd_value=cccd_value,
+                                  model_info=None if self.model_info is None else (self._read_model_info,
+                                                                                   self._write_model_info_page))
         device.add_services(list(database.services))
         if "smp" in self.board.ble.services and self.options.smp_handler is not None:
             from wedge.firmware.virtual.ble.smp_service import SmpGattService, smp_access
@@ -254,10 +264,18 @@ class BleDevice:
     # -- GATT callbacks ----------------------------------------------------------------------------------
 
     def _advertising_data(self) -> bytes:
-        return bytes(AdvertisingData([
+        fields = [
             (AdvertisingData.FLAGS, bytes([0x06])),  # LE general discoverable, BR/EDR not supported
             (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()[:26]),
-        ]))
+        ]
+        # As Zephyr's peripheral_hr does (BT_DATA_UUID16_ALL): the standard services a phone filters scans by,
+        # when they fit beside the name in the 31 bytes.
+        assert self.board.ble is not None
+        sig = b"".join(struct.pack("<H", number) for service, number in _ADVERTISED_16_BIT.items()
+                       if service in self.board.ble.services)
+        if sig and len(bytes(AdvertisingData(fields))) + 2 + len(sig) <= LEGACY_ADVERTISING_BYTES:
+            fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, sig))
+        return bytes(AdvertisingData(fields))
 
     def _scan_response(self) -> bytes:
         # A 128-bit UUID takes 18 of the 31 advertising bytes: it goes in the scan response, next to the name.
@@ -274,6 +292,7 @@ class BleDevice:
             logger.info("BLE: %s disconnected (%s)", peer, hci.HCI_Constant.error_name(reason))
             if streamer is not None:
                 streamer.drop(connection)
+            self._info_pages.pop(connection.handle, None)
 
         connection.on("disconnection", gone)
 
@@ -289,6 +308,20 @@ class BleDevice:
             boot_count=self.ring.boot_count, device_id=self.device_id, epoch=self.ring.epoch,
             past_epochs=self.ring.past_epochs(),
         ))
+
+    def _read_model_info(self, connection: Any) -> bytes:
+        assert self.model_info is not None
+        return encode_model_info(self.model_info, self._info_pages.get(connection.handle, 0))
+
+    def _write_model_info_page(self, connection: Any, value: bytes) -> None:
+        assert self.model_info is not None
+        try:
+            first = decode_page_command(value)
+        except MalformedPacket as exc:
+            raise ATT_Error(ATT_ERROR_BAD_PARAMETER, message=str(exc)) from exc
+        if first > len(self.model_info.labels):
+            raise ATT_Error(ATT_ERROR_BAD_PARAMETER, message=f"label {first} of {len(self.model_info.labels)}")
+        self._info_pages[connection.handle] = first
 
     def _write_control(self, connection: Any, value: bytes) -> None:
         assert self._streamer is not None
@@ -351,6 +384,7 @@ async def run_ble_device(
     model_id: int | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[BleDevice, BleDeviceInfo], None] | None = None,
+    model_info: ModelInfo | None = None,
 ) -> None:
     """Run the board's BLE peripheral until `stop` is set (or the task is cancelled).
 
@@ -358,6 +392,7 @@ async def run_ble_device(
     opened in TFLite-Micro with the board's arena (.tflite) or onnxruntime (.onnx).
     transport_spec: a Bumble HCI transport, e.g. `tcp-client:127.0.0.1:PORT` for the virtual air.
     on_ready: called once advertising, with the device (for faults and status) and what it announced.
+    model_info: the model's name, version, labels and unit (the manifest's), served to hosts that ask.
     """
     owned: Engine | None = None
     if isinstance(model, Engine):
@@ -368,7 +403,8 @@ async def run_ble_device(
         engine, derived_id = open_board_engine(board, model)
         owned = engine
         model_id = derived_id if model_id is None else model_id
-    device = BleDevice(board, engine, model_id, transport_spec, options)
+        model_info = model_info or file_model_info(model, model_id)
+    device = BleDevice(board, engine, model_id, transport_spec, options, model_info)
     try:
         info = await device.start()
         if on_ready is not None:

@@ -66,10 +66,12 @@ def build_database(
     write_control: Callable[[Any, bytes], Awaitable[None] | None],
     guard: AccessGuard,
     cccd_value: CccdValue,
+    model_info: tuple[Callable[[Any], bytes], Callable[[Any, bytes], None]] | None = None,
 ) -> GattDatabase:
     """The GATT services a board's profile names (device_information, battery, heart_rate, wedge_stream).
 
-    cccd_value: the GATT server's CCCD value maker (`device.gatt_server.make_descriptor_value`).
+    cccd_value: the GATT server's CCCD value maker (`device.gatt_server.make_descriptor_value`);
+    `model_info` (read, write) adds the model info characteristic to the wedge stream service.
     """
     built: list[gatt.Service] = []
     battery = heart_rate = None
@@ -99,5 +101,11 @@ def build_database(
                                         guard, write=Access.ENCRYPT)
         status = GuardedCharacteristic(ids.WEDGE_STATUS, Properties.READ, AttributeValue(read=read_status), guard,
                                        read=Access.ENCRYPT)
-        built.append(gatt.Service(UUID(ids.WEDGE_STREAM_SERVICE), [records, control, status]))
+        stream = [records, control, status]
+        if model_info is not None:
+            read_info, write_page = model_info
+            stream.append(GuardedCharacteristic(ids.WEDGE_MODEL_INFO, Properties.READ | Properties.WRITE,
+                                                AttributeValue(read=read_info, write=write_page), guard,
+                                                read=Access.ENCRYPT, write=Access.ENCRYPT))
+        built.append(gatt.Service(UUID(ids.WEDGE_STREAM_SERVICE), stream))
     return GattDatabase(tuple(built), records, battery, heart_rate)
