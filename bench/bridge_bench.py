@@ -1,4 +1,5 @@
-"""Benchmark of the BLE bridge against virtual boards on the virtual air: throughput, CPU, latency, loss, RSS.
+"""Benchmark of the BLE bridge against virtual boards on the virtual air: throughput, CPU, latency, loss, RSS,
+and the time to reconnect and resume streaming with a stored bond against a fresh pairing.
 
 Runs the air, the boards and `wedge bridge` as separate processes (the bridge's CPU and peak RSS are its own),
 prints one JSON summary on stdout; progress goes to stderr. `python bench/bridge_bench.py [--quick]`.
@@ -7,8 +8,10 @@ prints one JSON summary on stdout; progress goes to stderr. `python bench/bridge
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -21,6 +24,7 @@ import onnx
 import psutil
 from onnx import TensorProto, helper
 
+from wedge.edge.bridge.discovery import BleStack, DeviceSelector, find_device
 from wedge.edge.bridge.process import BridgeProcess
 from wedge.edge.bridge.sinks.sqlite import stored_records
 from wedge.firmware.virtual.processes import AirProcess, BleBoardProcess
@@ -159,6 +163,67 @@ def measure_disconnects(air: AirProcess, work: Path, count: int) -> dict[str, An
     return result
 
 
+async def _resume_once(stack: BleStack, name: str, pair: bool) -> float:
+    """Seconds from looking for the ring to its first live record: find, connect, secure (re-encrypt with the
+    bond, or pair), discover, read the status, subscribe, start, as a bridge session does."""
+    from bleak import BleakClient
+
+    from wedge.firmware.protocol import gatt_uuids as ids
+    from wedge.firmware.protocol.ble_control import start_command
+
+    started = time.perf_counter()
+    found = await find_device(DeviceSelector(name=name), stack, 10.0)
+    assert found is not None, f"{name} is not advertising"
+    first = asyncio.get_running_loop().create_future()
+    async with BleakClient(found.device, pair=pair, **stack.client_args) as client:
+        await client.read_gatt_char(ids.WEDGE_STATUS)
+        await client.start_notify(ids.WEDGE_RECORDS, lambda _c, _d: first.done() or first.set_result(None))
+        await client.write_gatt_char(ids.WEDGE_CONTROL_POINT, start_command(), response=True)
+        await asyncio.wait_for(first, 10.0)
+        elapsed = time.perf_counter() - started
+    return elapsed
+
+
+def measure_resume(air: AirProcess, work: Path, rounds: int) -> dict[str, Any]:
+    """Reconnect and resume with a stored bond (the link re-encrypted with its LTK) vs a fresh pairing (LE Secure
+    Connections, Just Works: P-256 key exchange, confirm and DHKey check, key distribution) each time."""
+    name = "bench-bond"
+    board = BleBoardProcess("ring-nrf52840", MODEL, air.spec, work, name=name,
+                            extra_args=["--rate-hz", "50", "--state-dir", str(work / name)])
+
+    async def run() -> tuple[list[float], list[float]]:
+        fresh: list[float] = []
+        for _ in range(rounds):
+            # A new adapter each round (a new identity, no bond): the ring pairs with it from scratch.
+            stack = BleStack.bumble(air.spec)
+            try:
+                fresh.append(await _resume_once(stack, name, pair=True))
+            finally:
+                await stack.close()
+        stack = BleStack.bumble(air.spec, keystore=work / "bench-bonds.json")
+        bonded: list[float] = []
+        try:
+            await _resume_once(stack, name, pair=True)  # the bond, made once
+            for _ in range(rounds):
+                bonded.append(await _resume_once(stack, name, pair=False))
+        finally:
+            await stack.close()
+        return fresh, bonded
+
+    try:
+        fresh, bonded = asyncio.run(run())
+    finally:
+        board.terminate()
+    result = {
+        "rounds": rounds,
+        "fresh_pairing_to_first_record_s_median": round(statistics.median(fresh), 3),
+        "stored_bond_to_first_record_s_median": round(statistics.median(bonded), 3),
+        "fresh_over_bonded": round(statistics.median(fresh) / statistics.median(bonded), 2),
+    }
+    log(f"  {result}")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter windows and fewer disconnects")
@@ -180,6 +245,8 @@ def main() -> None:
             eight = measure_throughput(air, work, [f"bench-{i}" for i in range(8)], 50.0, seconds, link_model=True)
             log("forced disconnects")
             drops = measure_disconnects(air, work, 8 if args.quick else 20)
+            log("reconnect and resume: stored bond vs fresh pairing")
+            resume = measure_resume(air, work, 3 if args.quick else 8)
         finally:
             air.terminate()
     summary = {
@@ -188,6 +255,7 @@ def main() -> None:
         "one_device_link_model_off": one_off,
         "eight_devices": eight,
         "disconnects": drops,
+        "resume_bond_vs_pairing": resume,
         "goals": {
             "one_device_1000_per_s": one_on["records_per_s"] >= 1000 * 0.97,
             "one_device_cpu_below_15pct": one_on["bridge_cpu_share_of_one_core"] < 0.15,
@@ -195,6 +263,7 @@ def main() -> None:
             "zero_lost_zero_duplicated": drops["lost"] == 0 and drops["duplicated"] == 0,
             "silent_detected_within_3s": drops["silent_detect_max_s"] is not None and drops["silent_detect_max_s"] < 3,
             "rss_below_150mb_with_8": eight["bridge_peak_rss_mb"] < 150,
+            "bond_resumes_faster_than_pairing": resume["fresh_over_bonded"] > 1,
         },
     }
     print(json.dumps(summary, indent=2))

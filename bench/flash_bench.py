@@ -162,17 +162,22 @@ def _ble_packets(interval_ms: float) -> int:
 def _ble_flash(air: AirProcess, image: ModelImage, observer: Any = None, window: int | None = None) -> Any:
     import asyncio
 
-    from wedge.edge.bridge.discovery import BleStack
+    from wedge.edge.bridge.discovery import BleStack, DeviceSelector
+    from wedge.edge.bridge.pairing import pair_device
     from wedge.firmware.flash.ble_transport import BleSmpTransport
     from wedge.firmware.flash.flasher import flash_image_async
 
     async def go() -> Any:
         stack = BleStack.bumble(air.spec)
         try:
+            # The ring's SMP service needs an encrypted link: bond first (not timed), flash over it.
+            await pair_device(DeviceSelector(name="bench-ring"), stack)
+            started = time.monotonic()
             transport = BleSmpTransport(scanner_args=stack.scanner_args, client_args=stack.client_args)
-            return await flash_image_async("bench-ring", image, "bench.img",
-                                           FlashOptions(timeout_s=5.0, reconnect_timeout_s=30.0, window=window),
-                                           observer, transport)
+            report = await flash_image_async("bench-ring", image, "bench.img",
+                                             FlashOptions(timeout_s=5.0, reconnect_timeout_s=30.0, window=window),
+                                             observer, transport)
+            return report, time.monotonic() - started
         finally:
             await stack.close()
 
@@ -207,9 +212,7 @@ def ble_runs(work: Path, keys: Any, image: ModelImage, interval_ms: float, *, dr
     board.start()
     try:
         observer = _DropAt(board) if drop else None
-        started = time.monotonic()
-        report = _ble_flash(air, image, observer, window)
-        confirmed_s = time.monotonic() - started
+        report, confirmed_s = _ble_flash(air, image, observer, window)
     finally:
         board.stop()
         air.terminate()

@@ -58,7 +58,8 @@ class ChildProcess:
         )
         stream = self.process.stdout if pipe_stdout else self.process.stderr
         assert stream is not None
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._pump_thread.start()
 
     @property
     def name(self) -> str:
@@ -99,8 +100,12 @@ class ChildProcess:
 
     def send(self, message: dict[str, Any]) -> None:
         """One JSON line on the child's stdin."""
+        self.type_line(json.dumps(message))
+
+    def type_line(self, text: str) -> None:
+        """One line of text on the child's stdin (what a person types at its prompt)."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.write(text + "\n")
         self.process.stdin.flush()
 
     def _said(self) -> str:
@@ -120,7 +125,13 @@ class ChildProcess:
         return self.process.poll() is None
 
     def wait_exit(self, timeout_s: float) -> int:
-        return self.process.wait(timeout=timeout_s)
+        """The exit code, once the process ended and all it printed is read (and in the log)."""
+        code = self.process.wait(timeout=timeout_s)
+        self._pump_thread.join(timeout_s)
+        with self._log_lock:
+            if not self._log.closed:
+                self._log.flush()
+        return code
 
     def terminate(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int:
         """SIGTERM (a clean shutdown), then SIGKILL if it does not exit in time; returns the exit code."""

@@ -1,6 +1,7 @@
 """Files that appear whole or not at all: written beside their target, then renamed onto it.
 
-They get the mode any new file gets (0666 less the umask); `tempfile.mkstemp` alone would leave them 0600.
+They get the mode any new file gets (0666 less the umask), or the one asked for (0600 for keys: the staged file
+is 0600 from its creation, so such a file is never readable by others, not even for a moment).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def stage_bytes(target: Path, data: bytes) -> Path:
-    """Write `data` to a hidden file beside `target` (same folder, so renaming it onto `target` is atomic).
+def stage_bytes(target: Path, data: bytes, mode: int | None = None) -> Path:
+    """Write `data` to a hidden file beside `target` (same folder, so renaming it onto `target` is atomic), with
+    `mode` (default: a new file's).
 
     Raises OSError; the staged file is gone again when writing fails.
     """
@@ -28,16 +30,17 @@ def stage_bytes(target: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(staged, new_file_mode())
+        os.chmod(staged, new_file_mode() if mode is None else mode)
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
     return staged
 
 
-def write_atomic(target: Path, data: bytes) -> Path:
-    """Write `data` to `target` so a reader sees the old file or the new one, never half of it. Raises OSError."""
-    staged = stage_bytes(target, data)
+def write_atomic(target: Path, data: bytes, mode: int | None = None) -> Path:
+    """Write `data` to `target` so a reader sees the old file or the new one, never half of it, with `mode`
+    (default: a new file's). Raises OSError."""
+    staged = stage_bytes(target, data, mode)
     try:
         os.replace(staged, target)
     except BaseException:

@@ -179,6 +179,9 @@ static int read_size(reader_t *r, uint32_t *out)
     return WEDGE_OK;
 }
 
+/* FLT_MAX as a float64's bits: a positive float64 is larger exactly when its bits are. */
+#define F64_BITS_OF_FLT_MAX UINT64_C(0x47EFFFFFE0000000)
+
 /* A float64's nearest float32 (round half to even, as numpy's float32() rounds), from its bits: no soft-float
  * double routines on a single-precision FPU. */
 static float f64_to_f32(uint64_t b)
@@ -231,7 +234,12 @@ static int read_number(reader_t *r, float *out)
         return rc;
     }
     if (major == MAJOR_SIMPLE && (additional == 25u || additional == 26u)) {
-        return zcbor_float16_32_decode(r->zs, out) ? WEDGE_OK : zcbor_failure(r);
+        if (!zcbor_float16_32_decode(r->zs, out)) {
+            return zcbor_failure(r);
+        }
+        uint32_t bits;
+        memcpy(&bits, out, sizeof bits);
+        return (bits & 0x7F800000u) == 0x7F800000u ? WEDGE_ERR_MALFORMED : WEDGE_OK; /* Inf or NaN */
     }
     if (major == MAJOR_SIMPLE && additional == 27u) {
         double d;
@@ -240,6 +248,9 @@ static int read_number(reader_t *r, float *out)
             return zcbor_failure(r);
         }
         memcpy(&bits, &d, sizeof bits);
+        if ((bits & ~(UINT64_C(1) << 63)) > F64_BITS_OF_FLT_MAX) {
+            return WEDGE_ERR_MALFORMED; /* Inf, NaN, or past float32: not a scale (compared as bits, no soft double) */
+        }
         *out = f64_to_f32(bits);
         return WEDGE_OK;
     }
@@ -411,6 +422,9 @@ static int read_tensor_field(reader_t *r, int field, wedge_tensor_t *t)
         while (rc == WEDGE_OK && !zcbor_array_at_end(r->zs)) {
             int32_t dim = 0;
             rc = read_int32(r, &dim);
+            if (rc == WEDGE_OK && dim < -1) {
+                rc = WEDGE_ERR_MALFORMED; /* -1 marks a dynamic dimension; nothing is smaller */
+            }
             if (rc == WEDGE_OK && n >= WEDGE_MANIFEST_MAX_DIMS) {
                 rc = WEDGE_ERR_RANGE;
             }

@@ -134,6 +134,20 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "positive integer"),
     ("memory bandwidth as text", _set("memory", "bandwidth_bytes_per_s", "fast"), "memory.bandwidth_bytes_per_s",
      "must be an integer"),
+    ("security on/off not a boolean", _set("ble", "security", {"required": "yes"}), "ble.security.required",
+     "true or false"),
+    ("security without required", _set("ble", "security", {"io_capability": "display_only"}),
+     "ble.security.required", "missing key"),
+    ("unknown IO capability", _set("ble", "security", {"required": True, "io_capability": "display"}),
+     "ble.security.io_capability", "did you mean 'display_only'"),
+    ("unknown SMP permission", _set("ble", "security", {"required": True, "smp_permission": "authen"}),
+     "ble.security.smp_permission", "is not one of"),
+    ("authenticated SMP on a device that can only do Just Works",
+     _set("ble", "security", {"required": True, "io_capability": "no_input_no_output",
+                              "smp_permission": "authenticate"}),
+     "ble.security.smp_permission", "never be met"),
+    ("unknown security key", _set("ble", "security", {"required": True, "pairing": "just works"}),
+     "ble.security.pairing", "unknown key"),
 ]
 
 
@@ -154,6 +168,23 @@ def test_bad_profile_is_rejected_with_file_and_key(
 def test_the_valid_profile_the_bad_cases_start_from_loads(write_profile, profile: dict[str, Any]) -> None:
     board = boards.load_file(write_profile(profile))
     assert board.name == "test-ring"
+
+
+def test_ble_security_is_on_unless_a_profile_turns_it_off(write_profile, profile: dict[str, Any]) -> None:
+    security = boards.load_file(write_profile(profile)).ble.security  # type: ignore[union-attr]
+    assert security.required and security.io_capability == "no_input_no_output"
+    assert security.pairing_method.startswith("Just Works")
+    profile["ble"]["security"] = {"required": True, "io_capability": "display_yes_no", "smp_permission": "authenticate"}
+    security = boards.load_file(write_profile(profile)).ble.security  # type: ignore[union-attr]
+    assert security.can_authenticate and security.pairing_method.startswith("numeric comparison")
+    profile["ble"]["security"] = {"required": False}
+    assert not boards.load_file(write_profile(profile)).ble.security.required  # type: ignore[union-attr]
+
+
+def test_the_ring_profiles_require_security_and_the_glasses_development_profiles_do_not() -> None:
+    for board in boards.list_boards():
+        assert board.ble is not None
+        assert board.ble.security.required == (board.board_class == "ring"), board.name
 
 
 def test_board_without_a_ble_table_has_ble_none(write_profile, profile: dict[str, Any]) -> None:

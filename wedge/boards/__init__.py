@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from wedge.boards.errors import BoardError
 from wedge.boards.loader import BOARDS_PATH_ENV, BUILTIN_DIR, discover, list_boards, load, load_file, origin
-from wedge.boards.profile import Ble, Board, Budgets, Compute, Flashing, Memory, Sensor
+from wedge.boards.profile import Ble, BleSecurity, Board, Budgets, Compute, Flashing, Memory, Sensor
 
 __all__ = [
     "BOARDS_PATH_ENV",
     "BUILTIN_DIR",
     "Ble",
+    "BleSecurity",
     "Board",
     "BoardError",
     "Budgets",

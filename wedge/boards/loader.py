@@ -22,9 +22,12 @@ from wedge.boards.profile import (
     FLASH_PROTOCOLS,
     FRAME_SENSOR_KINDS,
     IMAGE_ROLES,
+    IO_CAPABILITIES,
     RUNTIMES,
     SENSOR_KINDS,
+    SMP_PERMISSIONS,
     Ble,
+    BleSecurity,
     Board,
     Budgets,
     Compute,
@@ -91,6 +94,12 @@ class _Table:
         if value < minimum:
             wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             raise self.error(key, f"must be {wanted}, got {value}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.data[key]
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {_describe(value)}")
         return value
 
     def number(self, key: str) -> float:
@@ -221,7 +230,8 @@ def _build(data: dict[str, Any], source: Path) -> Board:
     zephyr_boards = _zephyr_boards(top) if "zephyr_boards" in data else ()
     sensors = _sensors(data["sensors"], source)
     ble = _ble(_Table(data["ble"], source, "ble.",
-                      frozenset({"name_prefix", "services", "att_mtu", "conn_interval_ms"}))) if "ble" in data else None
+                      frozenset({"name_prefix", "services", "att_mtu", "conn_interval_ms"}), frozenset({"security"})),
+               source) if "ble" in data else None
 
     _check_budgets(budgets_table, budgets, memory, flashing)
     _check_slots(flashing_table, flashing, memory)
@@ -357,7 +367,7 @@ def _sensor(table: _Table) -> Sensor:
     return sensor
 
 
-def _ble(table: _Table) -> Ble:
+def _ble(table: _Table, source: Path) -> Ble:
     mtu = table.integer("att_mtu")
     if not ATT_MTU_MIN <= mtu <= ATT_MTU_MAX:
         raise table.error("att_mtu", f"must be {ATT_MTU_MIN}..{ATT_MTU_MAX} (Bluetooth LE), got {mtu}")
@@ -366,8 +376,28 @@ def _ble(table: _Table) -> Ble:
     if not CONN_INTERVAL_MIN_MS <= interval <= CONN_INTERVAL_MAX_MS or not math.isclose(steps, round(steps)):
         raise table.error("conn_interval_ms", f"must be a multiple of {CONN_INTERVAL_STEP_MS} ms in "
                                               f"{CONN_INTERVAL_MIN_MS}..{CONN_INTERVAL_MAX_MS:g} ms, got {interval:g}")
+    security = _security(_Table(table.data["security"], source, "ble.security.", frozenset({"required"}),
+                                frozenset({"io_capability", "smp_permission", "rpa_timeout_s"}))) \
+        if "security" in table.data else BleSecurity()
     return Ble(name_prefix=table.text("name_prefix"), services=table.texts("services", BLE_SERVICES),
-               att_mtu=mtu, conn_interval_ms=interval)
+               att_mtu=mtu, conn_interval_ms=interval, security=security)
+
+
+def _security(table: _Table) -> BleSecurity:
+    default = BleSecurity()
+    security = BleSecurity(
+        required=table.flag("required"),
+        io_capability=table.text("io_capability", IO_CAPABILITIES) if "io_capability" in table.data
+        else default.io_capability,
+        smp_permission=table.text("smp_permission", SMP_PERMISSIONS) if "smp_permission" in table.data
+        else default.smp_permission,
+        rpa_timeout_s=table.number("rpa_timeout_s") if "rpa_timeout_s" in table.data else default.rpa_timeout_s,
+    )
+    if security.smp_permission == "authenticate" and not security.can_authenticate:
+        raise table.error("smp_permission", "'authenticate' can never be met by a device with io_capability "
+                                            "'no_input_no_output' (Just Works pairing is never authenticated): "
+                                            "use 'encrypt', or give the device a display or keyboard")
+    return security
 
 
 def _check_budgets(table: _Table, budgets: Budgets, memory: Memory, flashing: Flashing) -> None:

@@ -20,6 +20,20 @@ SENSOR_KINDS: Final[frozenset[str]] = frozenset({
 BLE_SERVICES: Final[frozenset[str]] = frozenset({
     "heart_rate", "battery", "device_information", "wedge_stream", "smp",
 })
+# The IO capabilities of the Security Manager (Core Spec Vol 3, Part H, 2.3.2), and what each gives when the other
+# side (a phone, the bridge) has a keyboard and a display (Table 2.8, LE Secure Connections).
+IO_CAPABILITIES: Final[dict[str, str]] = {
+    "no_input_no_output": "Just Works: no display and no button, so nothing to compare (encrypted, "
+                          "not protected against a man in the middle)",
+    "display_only": "passkey entry: the device shows 6 digits, typed on the other side",
+    "display_yes_no": "numeric comparison: both sides show 6 digits, confirmed on both",
+    "keyboard_only": "passkey entry: the other side shows 6 digits, typed on the device",
+    "keyboard_display": "numeric comparison: both sides show 6 digits, confirmed on both",
+}
+# Zephyr's CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_ENCRYPT / _RW_AUTHEN for the SMP characteristic.
+SMP_PERMISSIONS: Final[tuple[str, ...]] = ("encrypt", "authenticate")
+# CONFIG_BT_RPA_TIMEOUT's default: a new resolvable private address every 15 minutes.
+DEFAULT_RPA_TIMEOUT_S: Final[float] = 900.0
 # Only a camera has a frame; every other sensor gives one value per channel per sample.
 FRAME_SENSOR_KINDS: Final[frozenset[str]] = frozenset({"camera"})
 
@@ -135,13 +149,44 @@ class Flashing:
 
 
 @dataclass(frozen=True)
+class BleSecurity:
+    """What the peripheral demands of a central, as a Zephyr build with CONFIG_BT_SMP, CONFIG_BT_SMP_SC_PAIR_ONLY,
+    CONFIG_BT_SETTINGS (bonds kept) and CONFIG_BT_PRIVACY would.
+
+    required: the stream, Heart Rate and SMP characteristics need an encrypted link (a bond); off on development
+    boards. io_capability picks the pairing method; smp_permission is what the SMP service needs on top.
+    """
+
+    required: bool = True
+    io_capability: str = "no_input_no_output"
+    smp_permission: str = "encrypt"
+    rpa_timeout_s: float = DEFAULT_RPA_TIMEOUT_S
+
+    @property
+    def can_authenticate(self) -> bool:
+        """Whether pairing can be MITM-protected (anything but Just Works)."""
+        return self.io_capability != "no_input_no_output"
+
+    @property
+    def pairing_method(self) -> str:
+        """The pairing method, in words, against a central with a keyboard and a display."""
+        return IO_CAPABILITIES[self.io_capability]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"required": self.required, "io_capability": self.io_capability,
+                "smp_permission": self.smp_permission, "rpa_timeout_s": self.rpa_timeout_s,
+                "pairing": self.pairing_method if self.required else "none (the link is open)"}
+
+
+@dataclass(frozen=True)
 class Ble:
-    """The board's BLE peripheral: advertised name, GATT services and link parameters."""
+    """The board's BLE peripheral: advertised name, GATT services, link parameters and security."""
 
     name_prefix: str
     services: tuple[str, ...]
     att_mtu: int
     conn_interval_ms: float
+    security: BleSecurity = BleSecurity()
 
 
 @dataclass(frozen=True)
@@ -231,6 +276,7 @@ class Board:
                 "services": list(self.ble.services),
                 "att_mtu": self.ble.att_mtu,
                 "conn_interval_ms": self.ble.conn_interval_ms,
+                "security": self.ble.security.to_dict(),
             },
             "zephyr_boards": list(self.zephyr_boards),
             "source": self.source,

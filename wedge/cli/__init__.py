@@ -34,9 +34,11 @@ COMMANDS: Final[dict[str, str]] = {
     "keys": "keys",
     "mcp": "mcp",
     "pack": "pack",
+    "pair": "pair",
     "ports": "ports",
     "quantize": "quantize",
     "scan": "scan",
+    "unpair": "pair",
 }
 
 

@@ -183,4 +183,8 @@ def _ble_table(board: Board) -> Table:
     table.add_row("services", ", ".join(board.ble.services))
     table.add_row("ATT MTU", str(board.ble.att_mtu))
     table.add_row("connection interval", f"{board.ble.conn_interval_ms:g} ms")
+    security = board.ble.security
+    table.add_row("security", f"LE Secure Connections, bonded; {escape(security.pairing_method)}; SMP needs an "
+                              f"{'authenticated' if security.smp_permission == 'authenticate' else 'encrypted'} link"
+                  if security.required else "off: the link is open (a development board)")
     return table

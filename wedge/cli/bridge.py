@@ -16,8 +16,9 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from wedge.cli.pair import KEYSTORE_HELP, TerminalPrompts, ble_stack
 from wedge.edge.bridge.daemon import PROFILES, Bridge, BridgeStatus
-from wedge.edge.bridge.discovery import BleStack, DeviceSelector
+from wedge.edge.bridge.discovery import DeviceSelector
 from wedge.edge.bridge.errors import SinkError
 from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.session import SessionOptions
@@ -101,6 +102,10 @@ def _print_gaps(path: Path, as_json: bool) -> None:
 @click.option("--transport", metavar="SPEC",
               help="Drive a Bluetooth controller with Bumble: tcp-client:127.0.0.1:PORT (virtual air), usb:0, serial:PORT. "
                    "Default: the OS Bluetooth stack.")
+@click.option("--keystore", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH", help=KEYSTORE_HELP)
+@click.option("--pair", is_flag=True,
+              help="Pair and bond with a device that has no bond here yet (first time); a bond the device lost "
+                   "is never replaced silently (`wedge pair NAME` does that).")
 @click.option("--ws-token", metavar="TOKEN", help="Token the WebSocket sink requires (mandatory off the loopback).")
 @click.option("--ws-keepalive-s", type=click.FloatRange(min=0.1), default=DEFAULT_KEEPALIVE_S, show_default=True,
               help="Close a WebSocket client that leaves a keepalive ping unanswered this long.")
@@ -118,10 +123,10 @@ def _print_gaps(path: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the exit summary as JSON (on stderr; stdout may be a sink).")
 @click.option("-v", "--verbose", is_flag=True, help="Log reconnects, gaps and dropped notifications.")
 def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str, ...], sinks: tuple[str, ...],
-           profile: str, transport: str | None, ws_token: str | None, ws_keepalive_s: float,
-           model_files: tuple[Path, ...], gaps_db: Path | None,
-           duration_s: float | None, scan_timeout_s: float, watchdog_s: float, show_status: bool | None,
-           status_json: bool, as_json: bool, verbose: bool) -> None:
+           profile: str, transport: str | None, keystore: Path | None, pair: bool, ws_token: str | None,
+           ws_keepalive_s: float, model_files: tuple[Path, ...], gaps_db: Path | None, duration_s: float | None,
+           scan_timeout_s: float, watchdog_s: float, show_status: bool | None, status_json: bool, as_json: bool,
+           verbose: bool) -> None:
     """Stream BLE devices into sinks, reconnecting and backfilling so nothing is lost or duplicated.
 
     `--device NAME` follows every device advertising NAME, each under its own device id.
@@ -134,8 +139,8 @@ def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str,
     logging.getLogger("bumble").setLevel(logging.ERROR if not verbose else logging.WARNING)
     selectors = _selectors(names, addresses, uuids)
     built_sinks = parse_sinks(sinks or (DEFAULT_SINK,), ws_token=ws_token, ws_keepalive_s=ws_keepalive_s)
-    stack = BleStack.bumble(transport) if transport else BleStack.platform()
-    options = SessionOptions(scan_timeout_s=scan_timeout_s, watchdog_min_s=watchdog_s)
+    stack = ble_stack(transport, keystore, prompts=TerminalPrompts())
+    options = SessionOptions(scan_timeout_s=scan_timeout_s, watchdog_min_s=watchdog_s, pair=pair)
     models = ModelCatalog(_model_of(path) for path in model_files)
     daemon = Bridge(selectors, built_sinks, stack, profile=profile, options=options, models=models)
     for sink in built_sinks:

@@ -37,8 +37,9 @@ from wedge.cli.pack import read_labels
 @click.option("--upgrade-only", is_flag=True, help="Refuse to flash an image that is not newer than the running one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantize, image and flash records as JSON.")
 def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, key_path: Path, port: str | None,
-           ble_name: str | None, ble_transport: str | None, baud: int,
-           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, unit: str | None, upgrade_only: bool,
+           ble_name: str | None, ble_transport: str | None, ble_keystore: Path | None, baud: int,
+           timeout_s: float, version: str, out_dir: Path, labels_path: Path | None, unit: str | None,
+           upgrade_only: bool,
            as_json: bool) -> None:
     """Quantize an ONNX model, pack it for a board and flash it (test boot, then confirm)."""
     from wedge.cli.flash import with_device
@@ -78,7 +79,7 @@ def deploy(model: Path, board_name: str, calib: Path, eval_path: Path | None, ke
         raise click.UsageError("give the board as --port PORT or --ble NAME (one of them)")
     try:
         name = packed.path.name if packed.path else model.stem
-        flashed = with_device(port, ble_name, ble_transport, lambda address, transport: flash_image_async(
+        flashed = with_device(port, ble_name, ble_transport, ble_keystore, lambda address, transport: flash_image_async(
             address, packed.image, name, options, observer, transport))
     finally:
         if observer is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -20,7 +21,7 @@ from wedge.cli.flash import identity_options, port_options, with_device
 T = TypeVar("T")
 
 
-def _with_session(target: tuple[str | None, str | None, str | None], baud: int, timeout_s: float,
+def _with_session(target: tuple[str | None, str | None, str | None, Path | None], baud: int, timeout_s: float,
                   body: Callable[[Any], Awaitable[T]], board: str | None = None, wedge_group_id: int = 96) -> T:
     from wedge.cli import flash_render  # noqa: F401  (quiets smpclient's logging)
     from wedge.firmware.flash.session import DeviceSession, Identify
@@ -72,8 +73,8 @@ def device() -> None:
 @port_options
 @identity_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def info(port: str | None, ble_name: str | None, ble_transport: str | None, board_name: str | None,
-         wedge_group_id: int, baud: int, timeout_s: float, as_json: bool) -> None:
+def info(port: str | None, ble_name: str | None, ble_transport: str | None, ble_keystore: Path | None,
+         board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, as_json: bool) -> None:
     """Identify the board: profile, SMP buffer, trusted key, running model."""
 
     async def body(session: Any) -> dict[str, Any]:
@@ -82,7 +83,8 @@ def info(port: str | None, ble_name: str | None, ble_transport: str | None, boar
         return {**session.identity.to_dict(), "model": None if report is None else report.to_dict(),
                 "slots": [slot.to_dict() for slot in slots]}
 
-    data = _with_session((port, ble_name, ble_transport), baud, timeout_s, body, board_name, wedge_group_id)
+    data = _with_session((port, ble_name, ble_transport, ble_keystore), baud, timeout_s, body, board_name,
+                         wedge_group_id)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -116,14 +118,15 @@ def info(port: str | None, ble_name: str | None, ble_transport: str | None, boar
 @port_options
 @identity_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def images(port: str | None, ble_name: str | None, ble_transport: str | None, board_name: str | None,
-         wedge_group_id: int, baud: int, timeout_s: float, as_json: bool) -> None:
+def images(port: str | None, ble_name: str | None, ble_transport: str | None, ble_keystore: Path | None,
+           board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, as_json: bool) -> None:
     """List the image slots (SMP image state read)."""
 
     async def body(session: Any) -> list[dict[str, Any]]:
         return [slot.to_dict() for slot in await session.image_states()]
 
-    slots = _with_session((port, ble_name, ble_transport), baud, timeout_s, body, board_name, wedge_group_id)
+    slots = _with_session((port, ble_name, ble_transport, ble_keystore), baud, timeout_s, body, board_name,
+                         wedge_group_id)
     if as_json:
         click.echo(json.dumps(slots, indent=2))
         return
@@ -136,8 +139,9 @@ def images(port: str | None, ble_name: str | None, ble_transport: str | None, bo
 @click.option("--boot-timeout-s", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="How long to wait for the board to boot.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def reset(port: str | None, ble_name: str | None, ble_transport: str | None, board_name: str | None,
-          wedge_group_id: int, baud: int, timeout_s: float, boot_timeout_s: float, as_json: bool) -> None:
+def reset(port: str | None, ble_name: str | None, ble_transport: str | None, ble_keystore: Path | None,
+          board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, boot_timeout_s: float,
+          as_json: bool) -> None:
     """Reset the board (an unconfirmed test image rolls back) and wait until it answers again."""
 
     async def body(session: Any) -> dict[str, Any]:
@@ -145,7 +149,8 @@ def reset(port: str | None, ble_name: str | None, ble_transport: str | None, boa
         report = await session.model_report()
         return {"port": session.port, "model": None if report is None else report.to_dict()}
 
-    data = _with_session((port, ble_name, ble_transport), baud, timeout_s, body, board_name, wedge_group_id)
+    data = _with_session((port, ble_name, ble_transport, ble_keystore), baud, timeout_s, body, board_name,
+                         wedge_group_id)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

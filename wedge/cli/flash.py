@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from wedge.cli.pair import KEYSTORE_HELP
+
 T = TypeVar("T")
 
 
@@ -25,6 +27,8 @@ def port_options(command: click.Command) -> click.Command:
         click.option("--ble-transport", metavar="SPEC",
                      help="With --ble: a Bumble HCI transport (tcp-client:127.0.0.1:PORT for the virtual air from "
                           "`wedge air`, usb:0 for a dongle). Default: the OS Bluetooth stack."),
+        click.option("--ble-keystore", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+                     help=KEYSTORE_HELP),
         click.option("--baud", type=click.IntRange(min=1), default=115_200, show_default=True,
                      help="Baud rate of a real UART (ignored by USB CDC and virtual ports)."),
         click.option("--timeout-s", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
@@ -45,22 +49,24 @@ def identity_options(command: click.Command) -> click.Command:
     return command
 
 
-def with_device(port: str | None, ble_name: str | None, ble_transport: str | None,
+def with_device(port: str | None, ble_name: str | None, ble_transport: str | None, ble_keystore: Path | None,
                 body: Callable[[str, Any], Awaitable[T]]) -> T:
     """Run `body(address, transport)` in an event loop: a serial port (transport None) or a BLE device through
-    bleak, on the OS stack or wedge's Bumble backend (closed again when done)."""
+    bleak, on the OS stack or wedge's Bumble backend with the adapter's bonds (closed again when done)."""
     if (port is None) == (ble_name is None):
         raise click.UsageError("give the board as --port PORT or --ble NAME (one of them)")
     if ble_transport is not None and ble_name is None:
         raise click.UsageError("--ble-transport goes with --ble NAME")
+    if ble_keystore is not None and ble_transport is None:
+        raise click.UsageError("--ble-keystore goes with --ble-transport (the OS Bluetooth stack keeps its own bonds)")
     if port is not None:
         return asyncio.run(body(port, None))
 
     async def run() -> T:
-        from wedge.edge.bridge.discovery import BleStack
+        from wedge.cli.pair import ble_stack
         from wedge.firmware.flash.ble_transport import BleSmpTransport
 
-        stack = BleStack.bumble(ble_transport) if ble_transport else BleStack.platform()
+        stack = ble_stack(ble_transport, ble_keystore)
         try:
             transport = BleSmpTransport(scanner_args=stack.scanner_args, client_args=stack.client_args)
             return await body(ble_name or "", transport)
@@ -84,7 +90,7 @@ def with_device(port: str | None, ble_name: str | None, ble_transport: str | Non
                    "the device does not describe its firmware itself.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
 def flash(image_path: Path, port: str | None, ble_name: str | None, ble_transport: str | None,
-          board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, upgrade_only: bool, window: int | None,
+          ble_keystore: Path | None, board_name: str | None, wedge_group_id: int, baud: int, timeout_s: float, upgrade_only: bool, window: int | None,
           image_number: int | None, firmware_path: Path | None, as_json: bool) -> None:
     """Flash a signed image (a model to image 1, firmware to image 0) over SMP, with resume, test boot, confirm
     or rollback."""
@@ -104,7 +110,7 @@ def flash(image_path: Path, port: str | None, ble_name: str | None, ble_transpor
                            image=image_number, board=board_name, wedge_group_id=wedge_group_id, firmware=firmware)
     observer = None if as_json else RichFlashObserver()
     try:
-        report = with_device(port, ble_name, ble_transport, lambda address, transport: flash_image_async(
+        report = with_device(port, ble_name, ble_transport, ble_keystore, lambda address, transport: flash_image_async(
             address, image, image_path.name, options, observer, transport))
     finally:
         if observer is not None:

@@ -28,8 +28,9 @@ def start_board(air: AirProcess, state: Path, name: str, rate_hz: float = 50.0) 
                            extra_args=["--rate-hz", str(rate_hz), "--state-dir", str(state)])
 
 
+# The rings' profiles need an encrypted, bonded link: the bridge pairs (Just Works) on its first connection.
 FAST = SessionOptions(scan_timeout_s=10.0, watchdog_min_s=1.0, backoff_first_s=0.1, backoff_max_s=1.0,
-                      backfill_retry_s=0.5)
+                      backfill_retry_s=0.5, pair=True)
 
 
 class CollectingSink:
@@ -113,9 +114,10 @@ Scenario = Callable[[Bridge, Ticks], Awaitable[None]]
 
 
 async def run_bridge(transport: str, names: Sequence[str], sinks: Sequence[Sink], scenario: Scenario, *,
-                     profile: str = "wedge", options: SessionOptions = FAST) -> BridgeStatus:
-    bridge = Bridge([DeviceSelector(name=n) for n in names], sinks, BleStack.bumble(transport), profile=profile,
-                    options=options)
+                     profile: str = "wedge", options: SessionOptions = FAST,
+                     keystore: Path | None = None) -> BridgeStatus:
+    bridge = Bridge([DeviceSelector(name=n) for n in names], sinks, BleStack.bumble(transport, keystore=keystore),
+                    profile=profile, options=options)
     stop = asyncio.Event()
     ticks = Ticks()
     task = asyncio.create_task(bridge.run(stop, ticks, tick_s=0.1))

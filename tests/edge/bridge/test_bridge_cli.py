@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,9 +30,25 @@ def test_bad_options_and_a_missing_adapter_end_with_one_error_line(args: list[st
     assert message in result.output and "Traceback" not in result.output
 
 
+def test_pairing_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
+    keystore = tmp_path / "bonds.json"
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["unpair", "nobody", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
+                                   str(keystore)])
+    assert unknown.exit_code == 1 and "no bond with 'nobody'" in unknown.output and "(bonds: none)" in unknown.output
+    keystore.chmod(0o644)
+    exposed = runner.invoke(main, ["bridge", "--device", "x", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
+                                   str(keystore), "--sink", "jsonl:-"])
+    assert exposed.exit_code == 1 and "open to other users" in exposed.output and "Traceback" not in exposed.output
+    stray = runner.invoke(main, ["pair", "x", "--keystore", str(keystore)])
+    assert stray.exit_code == 2 and "--keystore goes with --transport" in stray.output
+    absent = runner.invoke(main, ["pair", "x", "--transport", "tcp-client:127.0.0.1:1", "--keystore",
+                                  str(tmp_path / "other.json")])
+    assert absent.exit_code == 1 and "no Bluetooth adapter" in absent.output and "Traceback" not in absent.output
+
+
 def test_a_device_that_never_advertises_is_named_and_the_bridge_exits_after_its_scan_timeout(
         air: AirProcess) -> None:
-    started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "wedge.cli", "bridge", "--device", "nobody-here", "--transport",
                              air.spec, "--sink", "jsonl:-", "--scan-timeout-s", "1.5", "--no-status"],
                             capture_output=True, text=True, timeout=60)
@@ -41,12 +56,12 @@ def test_a_device_that_never_advertises_is_named_and_the_bridge_exits_after_its_
     assert result.stderr.strip().splitlines()[-1].startswith(
         "error: no device matching nobody-here advertised within 1.5 s")
     assert "Traceback" not in result.stderr and "WARNING" not in result.stderr
-    assert time.monotonic() - started < 30  # once, not after retries
 
 
-def bridge_process(air: AirProcess, db: Path, log: Path) -> ChildProcess:
+def bridge_process(air: AirProcess, db: Path, log: Path, *extra: str) -> ChildProcess:
     return ChildProcess([sys.executable, "-m", "wedge.cli", "bridge", "--device", "cli-ring", "--transport", air.spec,
-                         "--sink", f"sqlite:{db}", "--sink", "jsonl:-", "--watchdog-s", "1", "--no-status"], log)
+                         "--keystore", str(db.with_name("bonds.json")), "--sink", f"sqlite:{db}", "--sink", "jsonl:-",
+                         "--watchdog-s", "1", "--no-status", *extra], log)
 
 
 def stored(db: Path) -> list[int]:
@@ -68,7 +83,7 @@ def test_a_restarted_bridge_resumes_after_the_last_stored_record_and_sigterm_flu
                          extra_args=["--rate-hz", "50", "--state-dir", str(tmp_path / "state")])
     db = tmp_path / "stream.db"
     try:
-        first = bridge_process(air, db, tmp_path / "bridge1.log")
+        first = bridge_process(air, db, tmp_path / "bridge1.log", "--pair")
         seqs_until(first, 60)
         assert first.terminate() == 0
         after_first = stored(db)
@@ -76,7 +91,8 @@ def test_a_restarted_bridge_resumes_after_the_last_stored_record_and_sigterm_flu
         unbroken = next(i for i, seq in enumerate([*after_first, -1]) if seq != i) - 1
         assert "records" in first.log_tail()  # the exit summary
 
-        # The board keeps measuring while no bridge runs: the next one fetches those records from its buffer.
+        # The board keeps measuring while no bridge runs: the next one fetches those records from its buffer,
+        # over the link the first run's bond encrypts (no --pair: it would fail without the bond).
         second = bridge_process(air, db, tmp_path / "bridge2.log")
         resumed = seqs_until(second, after_first[-1] + 100, covering=range(unbroken + 1, after_first[-1] + 100))
         assert second.terminate() == 0

@@ -15,7 +15,9 @@ from wedge.firmware.virtual.processes import AirProcess
 
 
 def start_bridge(air: AirProcess, name: str, db: Path, jsonl: Path) -> BridgeProcess:
-    return BridgeProcess([name], [f"sqlite:{db}", f"jsonl:{jsonl}"], jsonl.with_suffix(".log"), transport=air.spec)
+    # One keystore for every run: a restarted bridge re-encrypts with the bond its first run made.
+    return BridgeProcess([name], [f"sqlite:{db}", f"jsonl:{jsonl}"], jsonl.with_suffix(".log"), transport=air.spec,
+                         keystore=db.with_name("bonds.json"))
 
 
 def device(status: dict[str, Any], key: str) -> dict[str, Any]:

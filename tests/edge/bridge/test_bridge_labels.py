@@ -67,7 +67,9 @@ def test_a_model_with_hundreds_of_labels_is_read_page_by_page_over_ble() -> None
             found = await BleakScanner.find_device_by_name(started.name, timeout=10, backend=BleakScannerBumble,
                                                            bumble={"adapter": adapter})
             assert found is not None
-            async with BleakClient(found, backend=BleakClientBumble, bumble={"adapter": adapter}) as client:
+            # The ring serves its model info over an encrypted link only: pair (Just Works) first.
+            async with BleakClient(found, backend=BleakClientBumble, bumble={"adapter": adapter},
+                                   pair=True) as client:
                 first = await read_model_info(client)
                 again = await read_model_info(client)  # the page was set back: a second read is whole too
                 assert again == first

@@ -1,5 +1,7 @@
 """SMP over BLE on the virtual air: Zephyr's SMP GATT service on the virtual board, wedge's BLE transport through
-bleak on wedge's Bumble backend; a flash that the radio drops halfway resumes and is confirmed."""
+bleak on wedge's Bumble backend; a flash that the radio drops halfway resumes and is confirmed. The ring's SMP
+service needs an encrypted link (CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_ENCRYPT): `wedge pair` bonds first, and a
+flash without the bond is refused before a byte is sent."""
 
 from __future__ import annotations
 
@@ -49,8 +51,8 @@ class _DropAtHalf:
             self.board.control(op="ble-drop")
 
 
-async def _flash_over_ble(spec: str, image, observer=None):
-    stack = BleStack.bumble(spec)
+async def _flash_over_ble(spec: str, image, keystore: Path, observer=None):
+    stack = BleStack.bumble(spec, keystore=keystore)
     try:
         transport = BleSmpTransport(scanner_args=stack.scanner_args, client_args=stack.client_args)
         return await flash_image_async(NAME, image, "model.img", FlashOptions(timeout_s=2.0, reconnect_timeout_s=30.0),
@@ -63,13 +65,26 @@ def test_a_ring_gets_its_first_model_over_ble_and_a_drop_mid_upload_resumes(tmp_
                                                                            ble_board: EmulatorProcess) -> None:
     first = write_image(tmp_path, "v1.img", pack(write_model(tmp_path, "v1.tflite", int8_fc_model(64, 8)), keys,
                                                  "1.0.0", name="fc"))
-    # A fresh ring has no model: it advertises the SMP service alone, as smp_svr does, and takes one over BLE.
-    result = run_cli("flash", str(first), "--ble", NAME, "--ble-transport", air.spec, "--json")
+    keystore = tmp_path / "bonds.json"
+    # A fresh ring has no model: it advertises the SMP service alone, as smp_svr does. Without a bond it refuses
+    # the SMP subscription (Insufficient Authentication), so nothing is sent...
+    refused = run_cli("flash", str(first), "--ble", NAME, "--ble-transport", air.spec, "--ble-keystore", str(keystore))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "ATT Insufficient Authentication" in refused.stderr and f"wedge pair {NAME}" in refused.stderr
+    assert ble_board.status()["version"] is None
+    # ... and once paired (Just Works: a ring has no display) it takes its first model over the encrypted link.
+    paired = run_cli("pair", NAME, "--transport", air.spec, "--keystore", str(keystore), "--json")
+    assert paired.returncode == 0, paired.stderr
+    assert json.loads(paired.stdout)["paired"]["method"] == "Just Works"
+    result = run_cli("flash", str(first), "--ble", NAME, "--ble-transport", air.spec, "--ble-keystore", str(keystore),
+                     "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outcome"] == "confirmed"
+    # The application booted the model and streams now, under the same identity and bond: the reconnects of the
+    # next flash (its reset, the drop) re-encrypt with the bond.
     big = pack(write_model(tmp_path, "v2.tflite", int8_fc_model(2000, 16, seed=2)), keys, "2.0.0", name="fc")
     observer = _DropAtHalf(ble_board)
-    report = asyncio.run(_flash_over_ble(air.spec, big, observer))
+    report = asyncio.run(_flash_over_ble(air.spec, big, keystore, observer))
     assert observer.dropped.is_set() and report.outcome == "confirmed"
     upload = report.upload
     assert upload is not None and upload.resumes >= 1

@@ -41,8 +41,10 @@ def test_flashed_virtual_ring_streams_its_model_over_ble_to_the_bridge(tmp_path:
         report = flash_image(board.port, image, "model.img", FAST)
         assert report.model == "ppg_quality"  # a FlashReport means flashed, booted and confirmed
         sink = tmp_path / "records.jsonl"
-        result = run_cli("bridge", "--transport", air.spec, "--device", "wedge-ring-e2e", "--sink", f"jsonl:{sink}",
-                         "--duration-s", "6", "--no-status", timeout_s=120)
+        # The ring only streams over an encrypted, bonded link: the bridge pairs on its first connection.
+        result = run_cli("bridge", "--transport", air.spec, "--keystore", str(tmp_path / "bonds.json"), "--pair",
+                         "--device", "wedge-ring-e2e", "--sink", f"jsonl:{sink}", "--duration-s", "6", "--no-status",
+                         timeout_s=120)
         assert result.returncode == 0, result.stderr
         lines = [json.loads(line) for line in sink.read_text().splitlines()]
         records = [r for r in lines if r["kind"] != "model"]

@@ -3,6 +3,8 @@
 `Bridge.run(stop)` streams until `stop` is set (the CLI sets it on SIGINT/SIGTERM), then disconnects, writes
 out everything received to every sink (within flush_timeout_s) and closes them. A name (or service UUID) may
 match several devices: once one is followed, the bridge keeps scanning for others and follows each on its own.
+A device whose link cannot be secured (no bond, a lost bond) is dropped with one line saying how to recover; the
+others go on, and when none is left the bridge ends with that error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Final
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, find_device
-from wedge.edge.bridge.errors import BridgeError
+from wedge.edge.bridge.errors import BridgeError, LinkSecurityError
 from wedge.edge.bridge.heart_rate_profile import HeartRateProfile
 from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.session import DeviceSession, Outlet, Profile, SessionOptions
@@ -177,8 +179,13 @@ class Bridge:
 
         def ended(done: asyncio.Task[None]) -> None:
             failed = self._failed
-            if failed is not None and not failed.done() and not done.cancelled() and done.exception() is not None:
-                failed.set_result(done.exception())  # type: ignore[arg-type]
+            if failed is None or failed.done() or done.cancelled() or done.exception() is None:
+                return
+            error = done.exception()
+            if isinstance(error, LinkSecurityError) and any(not task.done() for task in self._tasks):
+                logger.error("%s", first_line(error))  # the other devices stream on
+                return
+            failed.set_result(error)  # type: ignore[arg-type]
 
         task.add_done_callback(ended)
 

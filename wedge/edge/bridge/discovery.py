@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bleak import BleakScanner
@@ -64,14 +65,21 @@ class BleStack:
         return cls("the OS Bluetooth stack")
 
     @classmethod
-    def bumble(cls, transport_spec: str) -> BleStack:
+    def bumble(cls, transport_spec: str, *, keystore: Path | None = None, prompts: Any = None) -> BleStack:
+        """Bumble driving the controller at `transport_spec`, its bonds in `keystore` (None: in memory only) and
+        `prompts` (a PairingPrompts) answering passkey entry and numeric comparison."""
         # Imported here: a bridge on the OS stack never loads Bumble.
         from wedge.edge.bridge.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleAdapter
 
-        adapter = BumbleAdapter(transport_spec)
+        adapter = BumbleAdapter(transport_spec, keystore=keystore, prompts=prompts)
         args = {"bumble": {"adapter": adapter}}
         return cls(f"Bumble on {transport_spec}", {"backend": BleakScannerBumble, **args},
                    {"backend": BleakClientBumble, **args}, adapter)
+
+    def security_of(self, address: str) -> Any:
+        """How the last link to `address` was secured (a LinkSecurity), when the stack tells (Bumble does; the OS
+        stack pairs and encrypts on its own and does not say)."""
+        return None if self.adapter is None else self.adapter.security.get(address.upper())
 
     async def close(self) -> None:
         if self.adapter is not None:

@@ -2,7 +2,9 @@
 `StatusProcess`, any wedge command with `--status-json`, e.g. `wedge fleet`).
 
 Its status lines arrive on stderr (stdout belongs to a `jsonl:-` sink); `wait_status` blocks until one
-satisfies a condition, and `latest` is the last one seen.
+satisfies a condition, and `latest` is the last one seen. A bridge pairs with a device it has no bond with
+(`--pair`); on a Bumble transport its bonds are kept beside its log unless `keystore` says where; a passkey is
+typed on its stdin (`type_line`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from wedge.edge.bridge.errors import BridgeError
 from wedge.errors import WedgeError
 
 WATCHDOG_S: Final[float] = 1.0
+KEYSTORE_SUFFIX: Final[str] = "-bonds.json"
 
 
 class StatusProcess(ChildProcess):
@@ -50,12 +53,18 @@ class BridgeProcess(StatusProcess):
 
     def __init__(self, devices: Sequence[str], sinks: Sequence[str], log_path: Path, *, transport: str | None = None,
                  extra: Sequence[str] = (), error: type[WedgeError] = BridgeError,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, pair: bool = True, keystore: Path | None = None) -> None:
         args = [sys.executable, "-m", "wedge.cli", "bridge", "--status-json", "--watchdog-s", str(WATCHDOG_S)]
         for device in devices:
             args += ["--device", device]
         for sink in sinks:
             args += ["--sink", sink]
+        self.keystore: Path | None = None
         if transport is not None:
-            args += ["--transport", transport]
+            # Its own adapter's bonds (two bridges on one air are two adapters); pass `keystore` again to a
+            # restarted bridge and it finds its bonds, as a real one does.
+            self.keystore = keystore or log_path.with_name(f"{log_path.stem}{KEYSTORE_SUFFIX}")
+            args += ["--transport", transport, "--keystore", str(self.keystore)]
+        if pair:
+            args.append("--pair")
         super().__init__([*args, *extra], log_path, error=error, env=env)

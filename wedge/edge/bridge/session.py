@@ -2,8 +2,10 @@
 
 A session never ends on a fault: a vanished device, a refused connection, a silent stream (no notification for
 several expected periods) or a dropped link all lead to a reconnect after an exponential backoff, and the
-profile resubscribes and backfills each time. Only `stop` ends it. A session follows one device: once attached
-it stays bound to that device's address, which no other session may take.
+profile resubscribes and backfills each time. Only `stop` ends it, or a link that cannot be secured (no bond, a
+lost bond, a failed pairing): reconnecting would get the same answer, so the session says once how to recover
+and stops following the device. A session follows one device: once attached it stays bound to that device's
+address, which no other session may take.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from bleak import BleakClient
+from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from bleak_retry_connector import establish_connection
 
 from wedge.edge.bridge.coverage import Coverage
 from wedge.edge.bridge.discovery import AddressClaims, BleStack, DeviceSelector, Found, find_device
-from wedge.edge.bridge.errors import BridgeError, DeviceNotFound
+from wedge.edge.bridge.errors import BridgeError, DeviceNotFound, LinkSecurityError, PairingRequired
 from wedge.edge.bridge.models import ModelCatalog
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
 from wedge.errors import first_line
@@ -52,6 +55,7 @@ class SessionOptions:
     backfill_retry_s: float = 1.5       # re-ask for a gap not filled after this long
     backfill_attempts: int = 4          # then give the gap up as lost
     reorder_hold_s: float = 1.0         # records wait this long behind a gap before leaving out of order
+    pair: bool = False                  # pair (and bond) with a device that has no bond here yet
 
 
 @dataclass
@@ -84,6 +88,8 @@ class DeviceStats:
     out_of_order: int = 0
     gaps_open: int = 0
     backfill_requests: int = 0
+    security: str | None = None         # how the link is secured (never the keys)
+    pairings: int = 0                   # new pairings made (a reconnect with the bond makes none)
     last_error: str | None = None
     last_frame_s: float = field(default_factory=time.monotonic)
     # (kind, wall clock µs): "connected", "disconnected", "restart" (a new epoch), newest last.
@@ -179,6 +185,12 @@ class DeviceSession:
                 await self._connect_once(stop)
             except asyncio.CancelledError:
                 raise
+            except LinkSecurityError as exc:
+                # The same device would give the same answer: say how to recover, once, and stop following it.
+                self.stats.state = "needs pairing"
+                self.stats.last_error = first_line(exc)
+                self.profile.drain(self._link)
+                raise
             except BridgeError as exc:
                 # No adapter at start, or no such device at all, is the user's to fix; an adapter lost later
                 # may come back.
@@ -219,13 +231,18 @@ class DeviceSession:
         address = found.device.address
         if not self.claims.claim(address, self):
             raise TimeoutError(f"{address} was taken by another session while this one scanned")
+        secured = False
         try:
             self.stats.address = address
             self.stats.name = found.device.name or self.stats.name
             self.stats.rssi = found.rssi
             await self._session(found, stop)
+        except LinkSecurityError:
+            # Keep the device: another session must not take it up and ask again.
+            secured = True
+            raise
         finally:
-            if self.address is None:  # never attached: another session (or this one, later) may take it
+            if self.address is None and not secured:  # never attached: another session may take it
                 self.claims.release(address, self)
 
     async def _session(self, found: Found, stop: asyncio.Event) -> None:
@@ -236,7 +253,7 @@ class DeviceSession:
             client = await establish_connection(
                 BleakClient, found.device, self.selector.describe(),
                 disconnected_callback=lambda _client: disconnected.set(),
-                max_attempts=self.options.connect_attempts, **self.stack.client_args,
+                max_attempts=self.options.connect_attempts, pair=self.options.pair, **self.stack.client_args,
             )
         except Exception:
             self.stats.connect_failures += 1
@@ -244,9 +261,16 @@ class DeviceSession:
         self.stats.connects += 1
         self.stats.note_event("connected")
         self.stats.mtu = client.mtu_size
+        self._note_security(found.device.address)
         try:
             self.stats.state = "subscribing"
-            await self.profile.attach(client, self._link)
+            try:
+                await self.profile.attach(client, self._link)
+            except BleakGATTProtocolError as exc:
+                refusal = self._refused(found, exc)
+                if refusal is None:
+                    raise
+                raise refusal from exc
             # From now on this session follows this device, and only it.
             self.address = found.device.address
             self.stats.state = "streaming"
@@ -258,6 +282,33 @@ class DeviceSession:
             self.stats.disconnects += 1
             self.stats.note_event("disconnected")
             self.stats.state = "disconnected"
+
+    def _note_security(self, address: str) -> None:
+        security = self.stack.security_of(address)
+        if security is None:
+            return
+        self.stats.security = security.describe()
+        if security.paired_now:
+            self.stats.pairings += 1
+            logger.warning("paired with %s (%s) by %s; the bond is kept for the next connections",
+                           self.stats.name or self.selector.describe(), address, security.method_in_words())
+
+    def _refused(self, found: Found, exc: BleakGATTProtocolError) -> LinkSecurityError | None:
+        """An encryption or authentication refusal, as the error that says how to recover (None: another refusal)."""
+        label = f"{found.device.name or self.selector.describe()} ({found.device.address})"
+        name = found.device.name or found.device.address
+        if exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_AUTHENTICATION:
+            security = self.stack.security_of(found.device.address)
+            if security is not None and security.encrypted:
+                return PairingRequired(f"{label} needs an authenticated (MITM-protected) bond and this one is not: "
+                                       f"pair it again by passkey or numeric comparison (`wedge pair {name}`)")
+            return PairingRequired(f"{label} only streams over an encrypted, bonded link and this bridge has no "
+                                   f"bond with it: pair it with `wedge pair {name}`, or run the bridge with --pair")
+        if exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_ENCRYPTION:
+            return PairingRequired(f"{label} holds a bond with this adapter that the bridge does not (a lost or "
+                                   f"different keystore): erase the bond on the device, then pair again "
+                                   f"(`wedge pair {name}`)")
+        return None
 
     async def _watch(self, client: BleakClient, disconnected: asyncio.Event, stop: asyncio.Event) -> None:
         self._link.stats.last_frame_s = time.monotonic()

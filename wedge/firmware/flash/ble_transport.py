@@ -4,7 +4,10 @@ smpclient's SMPBLETransport speaks the same service but builds its BleakScanner/
 backend only (intercreate/smpclient issue 90: no backend option), and its receive() fails when two replies are
 buffered, so requests cannot be pipelined; this one takes the bleak arguments it is given (`backend=` and its
 options: the OS stack, or wedge's Bumble backend for the virtual air) and keeps a queue of whole replies.
-Fragments and reassembly are firmware/protocol's smp_ble.
+Fragments and reassembly are firmware/protocol's smp_ble. A ring whose SMP service needs an encrypted link
+(smp_bt.c with CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_ENCRYPT/_AUTHEN) is reached over its bond, encrypted while
+connecting by the bleak backend (the OS stack, or wedge's Bumble backend with its keystore); without one the
+subscription is refused with the ATT error and the flash stops there, naming how to pair.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from bleak import BleakClient, BleakGATTCharacteristic, BleakScanner
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from smpclient.transport import SMPTransportDisconnected
 
 from wedge.errors import first_line
@@ -79,7 +82,20 @@ class BleSmpTransport:
         self._write_bytes = max(_MIN_WRITE_BYTES, characteristic.max_write_without_response_size)
         try:
             await client.start_notify(characteristic, self._on_notify)
+        except BleakGATTProtocolError as exc:
+            await self.disconnect()
+            if exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_AUTHENTICATION:
+                raise DeviceError(f"the BLE device {address} only takes SMP over a bonded, encrypted link this adapter "
+                                  f"does not have with it (ATT Insufficient Authentication: no bond, or one made "
+                                  f"without the passkey or number check the device needs): pair it with "
+                                  f"`wedge pair {address}`") from None
+            if exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_ENCRYPTION:
+                raise DeviceError(f"the BLE device {address} holds a bond with this adapter that the keystore in use "
+                                  f"does not (ATT Insufficient Encryption): erase the bond on the device, then "
+                                  f"`wedge pair {address}`") from None
+            raise DeviceError(f"the BLE device {address} refused SMP notifications: {first_line(exc)}") from None
         except BleakError as exc:
+            await self.disconnect()
             raise DeviceError(f"the BLE device {address} refused SMP notifications: {first_line(exc)}") from None
 
     async def disconnect(self) -> None:

@@ -65,7 +65,7 @@ class BleSupervisor:
         info = ModelInfo(model_id, manifest.model_name, manifest.model_version, manifest.labels, manifest.unit)
         options = BleDeviceOptions(name=self._settings.name, rate_hz=self._settings.rate_hz,
                                    state_dir=self._state_dir, smp_handler=self._smp_handler,
-                                   link=self._settings.link(self._board))
+                                   link=self._settings.link(self._board), on_event=_log_event)
         self._task = asyncio.create_task(run_ble_device(
             self._board, runtime.engine, transport_spec=self._settings.transport_spec,
             model_id=model_id, options=options, stop=self._stop, on_ready=self._ready, model_info=info))
@@ -90,13 +90,16 @@ class BleSupervisor:
             return  # nothing to offer on the air without a model
         from wedge.firmware.virtual.ble.device import static_address
         from wedge.firmware.virtual.ble.ring_buffer import device_id_in
+        from wedge.firmware.virtual.ble.security import RingSecurity
         from wedge.firmware.virtual.ble.smp_service import SmpPeripheral
 
         name = self._settings.name or ble.name_prefix
-        address = static_address(device_id_in(self._state_dir))  # the address the streaming board will have
-        peripheral = SmpPeripheral(name, address, self._settings.transport_spec, self._smp_handler,
-                                   self._settings.link(self._board))
         try:
+            # The same identity and bonds as when a model streams: a central bonded over SMP stays bonded.
+            security = RingSecurity(ble.security, self._state_dir, static_address(device_id_in(self._state_dir)),
+                                    _log_event)
+            peripheral = SmpPeripheral(name, self._settings.transport_spec, self._smp_handler,
+                                       self._settings.link(self._board), security)
             await peripheral.start()
         except Exception as exc:  # the board goes on without its radio, as firmware would log and carry on
             logger.error("BLE SMP peripheral did not start: %s", exc)
@@ -119,6 +122,11 @@ class BleSupervisor:
             pass
         self._task = None
         self._stop = None
+
+
+def _log_event(event: dict[str, Any]) -> None:
+    """Pairings and what the display shows go to the board's log (the emulator's stdout is its port line)."""
+    logger.warning("BLE: %s", event)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -121,9 +122,29 @@ class BleBoardProcess(ChildProcess):
                 "--transport", transport_spec, "--name", name, *extra_args]
         super().__init__(args, log_dir / f"{name}.log", error=VirtualBoardError)
         self.board_name = name
-        self.info: dict[str, Any] = self.wait_for("ready", timeout_s)["ready"]
+        self.events: list[dict[str, Any]] = []  # what its display showed and its pairings, oldest first
+        self.info: dict[str, Any] = self.next_message(timeout_s, self._answer_or_keep("ready"), "'ready'")["ready"]
+
+    def _answer_or_keep(self, key: str | None = None) -> Callable[[dict[str, Any]], bool]:
+        def accept(message: dict[str, Any]) -> bool:
+            if "event" in message:
+                self.events.append(message["event"])
+                return False
+            return key in message if key is not None else "ready" not in message
+        return accept
 
     def command(self, message: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
         """Send one command and return its answer (see `wedge.firmware.virtual.ble.__main__.COMMANDS`)."""
         self.send(message)
-        return self.next_message(timeout_s, lambda answer: "ready" not in answer, f"an answer to {message}")
+        return self.next_message(timeout_s, self._answer_or_keep(), f"an answer to {message}")
+
+    def wait_event(self, kind: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        """The first event of `kind` (`paired`, `pairing_failed`, `display`) not taken yet."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for index, event in enumerate(self.events):
+                if kind in event:
+                    return self.events.pop(index)[kind]
+            message = self.next_message(max(0.0, deadline - time.monotonic()), lambda m: "event" in m,
+                                        f"a {kind!r} event")
+            self.events.append(message["event"])

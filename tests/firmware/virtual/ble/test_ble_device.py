@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bleak import BleakClient, BleakScanner
-from bleak.exc import BleakError
+from bleak.exc import BleakGATTProtocolError
 
 from wedge.ble_spec import ATT_MTU_MAX
 from wedge.boards import load
@@ -17,6 +17,8 @@ from wedge.edge.bridge.bumble_backend import BleakClientBumble, BleakScannerBumb
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.protocol import gatt_uuids as ids
 from wedge.firmware.protocol.ble_control import (
+    ATT_ERROR_BAD_PARAMETER,
+    ATT_ERROR_UNKNOWN_OPCODE,
     EpochSpan,
     backfill_command,
     backfill_epoch_command,
@@ -75,7 +77,8 @@ def run_with_device(scenario: Scenario, *, options: BleDeviceOptions, board: str
             found = await BleakScanner.find_device_by_name(info.name, timeout=10, backend=BleakScannerBumble,
                                                            bumble={"adapter": adapter})
             assert found is not None and found.address == info.address
-            async with BleakClient(found, backend=BleakClientBumble, bumble={"adapter": adapter}) as client:
+            # The ring's profile needs an encrypted, bonded link: pair (Just Works) while connecting.
+            async with BleakClient(found, backend=BleakClientBumble, bumble={"adapter": adapter}, pair=True) as client:
                 await scenario(device, client)
         finally:
             await device.close()
@@ -153,11 +156,14 @@ def test_stop_pauses_the_stream_and_rate_changes_the_record_rate() -> None:
     run_with_device(scenario, options=BleDeviceOptions(name="ring-c", rate_hz=5))
 
 
-@pytest.mark.parametrize("command", [b"", b"\x7f", b"\x03\x00", b"\x04\x09\x00\x00\x00\x01\x00\x00\x00"])
-def test_bad_control_point_writes_are_refused_with_an_att_error(command: bytes) -> None:
+@pytest.mark.parametrize(("command", "code"), [(b"", ATT_ERROR_UNKNOWN_OPCODE), (b"\x7f", ATT_ERROR_UNKNOWN_OPCODE),
+                                               (b"\x03\x00", ATT_ERROR_BAD_PARAMETER),
+                                               (b"\x04\x09\x00\x00\x00\x01\x00\x00\x00", ATT_ERROR_BAD_PARAMETER)])
+def test_bad_control_point_writes_are_refused_with_an_att_error(command: bytes, code: int) -> None:
     async def scenario(_device: BleDevice, client: BleakClient) -> None:
-        with pytest.raises(BleakError, match="ATT_Error"):
+        with pytest.raises(BleakGATTProtocolError) as refused:
             await client.write_gatt_char(ids.WEDGE_CONTROL_POINT, command, response=True)
+        assert refused.value.code == code
 
     run_with_device(scenario, options=BleDeviceOptions(name="ring-d", rate_hz=1))
 

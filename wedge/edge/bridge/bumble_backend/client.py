@@ -1,7 +1,10 @@
 """The bleak client of the Bumble backend: GATT over a Bumble LE connection, behind bleak's BaseBleakClient.
 
 Pass it to `BleakClient(address_or_device, backend=BleakClientBumble, bumble={"adapter": adapter})`; a BLEDevice
-found by the Bumble scanner already carries its adapter. The ATT MTU is negotiated while connecting.
+found by the Bumble scanner already carries its adapter. While connecting, a bonded device's link is encrypted
+with its stored keys, and with bleak's `pair=True` an unbonded one is paired (Bumble's SMP, LE Secure Connections);
+then the ATT MTU is negotiated. An attribute the device refuses raises bleak's BleakGATTProtocolError with the ATT
+error code (Insufficient Authentication 0x05, Insufficient Encryption 0x0F, ...).
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ from bleak.backends.client import BaseBleakClient, NotifyCallback
 from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak.uuids import normalize_uuid_str
 from bumble import hci
-from bumble.att import ATT_DEFAULT_MTU
+from bumble.att import ATT_DEFAULT_MTU, ATT_Error
 from bumble.device import Connection, Peer
 from bumble.gatt_client import CharacteristicProxy
 
 from wedge.ble_spec import notification_payload_bytes
 from wedge.edge.bridge.bumble_backend.scanner import BumbleArgs, BumbleDetails, require_adapter
+from wedge.edge.bridge.errors import LinkSecurityError
 from wedge.errors import first_line
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,23 @@ def _uuid(value: Any) -> str:
 
 def _property_names(properties: int) -> list[Any]:
     return [name for bit, name in CHARACTERISTIC_PROPERTIES.items() if properties & bit]
+
+
+class BumbleGATTProtocolError(BleakGATTProtocolError):
+    """An ATT error response, with what was being done when it came."""
+
+    def __init__(self, error_code: int, context: str) -> None:
+        super().__init__(error_code)
+        self.context = context
+
+    def __str__(self) -> str:
+        return f"{self.context}: {self.args[1]} (ATT error 0x{int(self.args[0]):02X})"
+
+
+def _failure(exc: Exception, context: str) -> BleakError:
+    if isinstance(exc, ATT_Error):
+        return BumbleGATTProtocolError(int(exc.error_code), context)
+    return BleakError(f"{context} failed: {first_line(exc)}")
 
 
 class BleakClientBumble(BaseBleakClient):
@@ -83,6 +104,16 @@ class BleakClientBumble(BaseBleakClient):
         connection.on("disconnection", self._on_disconnection)
         peer = Peer(connection)
         self._peer = peer
+        try:
+            # Before anything is read: a bonded link is encrypted at once, as phones do with a bonded device.
+            # A person may be typing a passkey meanwhile, so this step has the SMP timeout, not the connect one.
+            await self._adapter.secure(connection, pair=pair, name=self._name)
+        except (LinkSecurityError, asyncio.CancelledError):
+            await self._drop()
+            raise
+        except Exception as exc:  # the link went down meanwhile, a controller error: worth another attempt
+            await self._drop()
+            raise BleakError(f"{self.address}: securing the link failed: {first_line(exc)}") from exc
         try:
             async with asyncio.timeout(timeout_s):
                 await self._negotiate_mtu(peer)
@@ -136,10 +167,17 @@ class BleakClientBumble(BaseBleakClient):
         await self._drop()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        raise BleakError("pairing is not supported by wedge's Bumble backend")
+        """Pair and bond on the open connection (a bonded device is encrypted with its keys instead)."""
+        connection = self._connection
+        if connection is None:
+            raise BleakError(f"{self.address}: not connected")
+        await self._adapter.secure(connection, pair=True, name=self._name)
 
     async def unpair(self) -> None:
-        raise BleakError("pairing is not supported by wedge's Bumble backend")
+        """Forget the bond in the adapter's keystore and disconnect (bleak's semantics)."""
+        address = str(self._connection.peer_address) if self._connection is not None else self.address
+        await self._drop()
+        await self._adapter.forget(address)
 
     def _require_peer(self) -> Peer:
         if self._peer is None:
@@ -152,7 +190,7 @@ class BleakClientBumble(BaseBleakClient):
         try:
             return bytearray(await peer.read_value(characteristic.handle))
         except Exception as exc:
-            raise BleakError(f"{self.address}: reading {characteristic.uuid} failed: {first_line(exc)}") from exc
+            raise _failure(exc, f"{self.address}: reading {characteristic.uuid}") from exc
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False,
                                    **kwargs: Any) -> bytearray:
@@ -160,8 +198,7 @@ class BleakClientBumble(BaseBleakClient):
         try:
             return bytearray(await peer.read_value(descriptor.handle))
         except Exception as exc:
-            raise BleakError(f"{self.address}: reading descriptor {descriptor.handle} failed: "
-                             f"{first_line(exc)}") from exc
+            raise _failure(exc, f"{self.address}: reading descriptor {descriptor.handle}") from exc
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: SizedBuffer,
                               response: bool) -> None:
@@ -169,15 +206,14 @@ class BleakClientBumble(BaseBleakClient):
         try:
             await peer.write_value(characteristic.handle, bytes(data), with_response=response)
         except Exception as exc:
-            raise BleakError(f"{self.address}: writing {characteristic.uuid} failed: {first_line(exc)}") from exc
+            raise _failure(exc, f"{self.address}: writing {characteristic.uuid}") from exc
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: SizedBuffer) -> None:
         peer = self._require_peer()
         try:
             await peer.write_value(descriptor.handle, bytes(data), with_response=True)
         except Exception as exc:
-            raise BleakError(f"{self.address}: writing descriptor {descriptor.handle} failed: "
-                             f"{first_line(exc)}") from exc
+            raise _failure(exc, f"{self.address}: writing descriptor {descriptor.handle}") from exc
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
                            **kwargs: Any) -> None:
@@ -188,8 +224,7 @@ class BleakClientBumble(BaseBleakClient):
         try:
             await peer.subscribe(proxy, lambda value: callback(bytearray(value)))
         except Exception as exc:
-            raise BleakError(f"{self.address}: subscribing to {characteristic.uuid} failed: "
-                             f"{first_line(exc)}") from exc
+            raise _failure(exc, f"{self.address}: subscribing to {characteristic.uuid}") from exc
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._require_peer()

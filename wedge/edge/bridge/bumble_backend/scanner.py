@@ -1,4 +1,5 @@
-"""The bleak scanner of the Bumble backend: advertisements seen by a Bumble host, as bleak's AdvertisementData.
+"""The bleak scanner of the Bumble backend: advertisements seen by a Bumble host, as bleak's AdvertisementData;
+a bonded device's resolvable private address is resolved to its identity address with the IRK from its bond.
 
 Pass it to `BleakScanner(backend=BleakScannerBumble, bumble={"adapter": adapter})`.
 """
@@ -102,10 +103,12 @@ class BleakScannerBumble(BaseBleakScanner):
             return  # a malformed advertisement: a real scanner drops it too
         if not self.is_allowed_uuid(adv.service_uuids):
             return
-        address = advertisement.address.to_string(False)
+        # A bonded device's private address is reported as its identity address, as BlueZ does once it holds
+        # the IRK: the device keeps one address for the bridge while it changes on the air.
+        identity = self._adapter.resolve(advertisement.address)
+        address = (identity or advertisement.address).to_string(False)
         device = self.create_or_update_device(
-            str(advertisement.address), address, adv.local_name, BumbleDetails(self._adapter, advertisement.address),
-            adv,
+            address, address, adv.local_name, BumbleDetails(self._adapter, advertisement.address), adv,
         )
         self.call_detection_callbacks(device, adv)
 

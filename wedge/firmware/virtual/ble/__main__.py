@@ -1,7 +1,8 @@
 """`python -m wedge.firmware.virtual.ble`: one board's BLE peripheral as its own process, without the serial side.
 
-Prints one JSON line when advertising; takes JSON commands on stdin (faults and status, see COMMANDS) and
-exits cleanly on SIGINT/SIGTERM; its device id, epoch and record buffer live in --state-dir.
+Prints one JSON line when advertising, and one `{"event": ...}` line for what the ring's display shows and how each
+pairing ends; takes JSON commands on stdin (faults, status, its button and keypad, see COMMANDS) and exits cleanly
+on SIGINT/SIGTERM; its device id, epoch, record buffer and bonds live in --state-dir.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from wedge.ble_bonds import BondStoreError
 from wedge.boards import BoardError
 from wedge.boards import load as load_board
 from wedge.firmware.errors import VirtualBoardError
@@ -31,7 +33,8 @@ from wedge.runtime.types import EngineError
 
 COMMANDS: Final[str] = (
     '{"cmd": "status"} | {"cmd": "disconnect"} | {"cmd": "silent", "on": true|false} | '
-    '{"cmd": "drop", "frames": N} | {"cmd": "malformed", "count": N}'
+    '{"cmd": "drop", "frames": N} | {"cmd": "malformed", "count": N} | {"cmd": "button", "yes": true|false} | '
+    '{"cmd": "passkey", "passkey": N} | {"cmd": "unpair"}'
 )
 
 
@@ -54,6 +57,12 @@ async def _apply(device: BleDevice, command: dict[str, Any]) -> dict[str, Any]:
     if name == "malformed":
         device.faults.malformed += int(command.get("count", 1))
         return {"malformed": device.faults.malformed}
+    if name == "button":
+        return {"button": device.security.panel.press(bool(command.get("yes", True)))}
+    if name == "passkey":
+        return {"passkey": device.security.panel.type_passkey(int(command.get("passkey", -1)))}
+    if name == "unpair":
+        return {"unpaired": await device.unpair_all()}
     return {"error": f"unknown command {name!r}: expected {COMMANDS}"}
 
 
@@ -88,7 +97,7 @@ async def _main(args: argparse.Namespace) -> None:
     link = LinkModel(args.conn_interval_ms or base.conn_interval_ms, base.packets_per_event,
                      args.att_mtu or base.att_mtu, base.enabled)
     options = BleDeviceOptions(name=args.name, link=link, rate_hz=args.rate_hz, ring_records=args.ring_records,
-                               state_dir=args.state_dir, seed=args.seed)
+                               state_dir=args.state_dir, seed=args.seed, on_event=lambda event: _emit({"event": event}))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -116,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", help="advertised name (default: the board's BLE name prefix)")
     parser.add_argument("--rate-hz", type=float, help="records per second (default: one per model window)")
     parser.add_argument("--state-dir", type=Path,
-                        help="keep the device id, boot epoch and record buffer here (a new folder: a new device)")
+                        help="keep the device id, boot epoch, record buffer and bonds here "
+                             "(a new folder: a new device)")
     parser.add_argument("--ring-records", type=int, default=DEFAULT_RING_RECORDS, help="record buffer size")
     parser.add_argument("--no-link-model", action="store_true", help="send at once instead of in connection events")
     parser.add_argument("--packets-per-event", type=int, default=DEFAULT_PACKETS_PER_EVENT)
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         asyncio.run(_main(args))
-    except (BoardError, EngineError, VirtualBoardError, ValueError) as exc:
+    except (BoardError, BondStoreError, EngineError, VirtualBoardError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
 
 

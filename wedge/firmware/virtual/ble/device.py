@@ -1,8 +1,10 @@
 """The virtual board's BLE peripheral: a Bumble device advertising the board, serving its GATT database and
-streaming the always-on loop's records through the link model.
+streaming the always-on loop's records through the link model, behind the Security Manager its profile asks for
+(pairing, bonds in the state folder, encrypted-only attributes, a private address once bonded).
 
 `run_ble_device` is the entry point the virtual board calls for `--ble`; `BleDevice` is the same thing as an
-object, for callers that also inject faults (disconnect, go silent, drop or garble notifications).
+object, for callers that also inject faults (disconnect, go silent, drop or garble notifications) or press its
+button.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ from wedge.firmware.protocol.ble_model_info import ModelInfo, decode_page_comman
 from wedge.firmware.protocol.ble_records import Record, encode_record
 from wedge.firmware.protocol.heart_rate import HeartRateMeasurement, encode_heart_rate, rr_units
 from wedge.firmware.virtual.always_on import AlwaysOnLoop, WindowResult, file_model_info, open_board_engine
+from wedge.firmware.virtual.ble.advertising import ADVERTISING_INTERVAL_MS, Advertiser
 from wedge.firmware.virtual.ble.gatt_services import DeviceInformation, build_database
 from wedge.firmware.virtual.ble.link_model import LinkModel
 from wedge.firmware.virtual.ble.ring_buffer import RecordRing
+from wedge.firmware.virtual.ble.security import Event, RingSecurity
 from wedge.firmware.virtual.ble.streamer import RecordStreamer, StreamFaults
 from wedge.runtime.engines import Engine
 
@@ -52,7 +56,6 @@ DEFAULT_RING_RECORDS: Final[int] = 60_000
 HEART_RATE_PERIOD_S: Final[float] = 1.0
 # A virtual battery drains 1% every 3 minutes (a ring lasts about 5 days at ~1 mA; this just shows movement).
 BATTERY_DRAIN_PERIOD_S: Final[float] = 180.0
-ADVERTISING_INTERVAL_MS: Final[float] = 100.0
 FIRMWARE_REVISION: Final[str] = "wedge-virtual-1"
 LEGACY_ADVERTISING_BYTES: Final[int] = 31
 # Profile service names to their 16-bit SIG numbers, for the advertising data.
@@ -79,6 +82,7 @@ class BleDeviceOptions:
     state_dir: Path | None = None           # keeps the device id, the epoch and the record buffer across boots
     seed: int = 0
     smp_handler: Callable[[bytes], bytes | None] | None = None  # the board's SMP server, for the SMP service
+    on_event: Event | None = None           # what the ring's display shows and how pairings end (JSON-ready)
 
 
 @dataclass(frozen=True)
@@ -86,18 +90,21 @@ class BleDeviceInfo:
     """What a started device announces."""
 
     name: str
-    address: str
+    address: str                  # what it advertises now: a resolvable private address once bonded
     services: tuple[str, ...]
     model_id: int
     boot_count: int
     next_seq: int
     device_id: int
     epoch: int
+    identity_address: str = ""    # its static identity address (what a bonded central resolves `address` to)
+    security: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "address": self.address, "services": list(self.services),
-                "model_id": self.model_id, "boot_count": self.boot_count, "next_seq": self.next_seq,
-                "device_id": f"{self.device_id:016x}", "epoch": self.epoch}
+        return {"name": self.name, "address": self.address, "identity_address": self.identity_address,
+                "services": list(self.services), "model_id": self.model_id, "boot_count": self.boot_count,
+                "next_seq": self.next_seq, "device_id": f"{self.device_id:016x}", "epoch": self.epoch,
+                "security": self.security}
 
 
 @dataclass
@@ -126,7 +133,8 @@ class BleDevice:
         # Building the ring is the stream's boot: a new epoch, written to the state folder before any record.
         self.ring = RecordRing(self.options.ring_records, self.options.state_dir, device_id=self.options.device_id)
         self.device_id = self.ring.device_id
-        self.address = static_address(self.device_id)
+        self.security = RingSecurity(board.ble.security, self.options.state_dir, static_address(self.device_id),
+                                     self.options.on_event)
         self._transport_spec = transport_spec
         self._transport: Any = None
         self._device: Device | None = None
@@ -137,6 +145,12 @@ class BleDevice:
         self._heart_rate_char: Any = None
         self._battery_char: Any = None
         self._smp: Any = None
+        self._advertiser: Advertiser | None = None
+
+    @property
+    def address(self) -> str:
+        """The address on the air now (the identity address until it advertises)."""
+        return str(self._advertiser.address if self._advertiser is not None else self.security.identity)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -147,22 +161,25 @@ class BleDevice:
             self._transport = await open_transport(self._transport_spec)
         except Exception as exc:
             raise VirtualBoardError(f"cannot open the BLE transport {self._transport_spec}: {first_line(exc)}") from exc
-        device = Device.with_hci(self.name, hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
-                                 self._transport.source, self._transport.sink)
+        device = Device.with_hci(self.name, self.security.identity, self._transport.source, self._transport.sink)
         device.gatt_server.max_mtu = self.link.att_mtu
+        self.security.attach(device)
         # The serial number is the device id, as a ring's firmware prints its FICR id: a phone sees what the
         # stream's status names.
         info = DeviceInformation("wedge (virtual board)", self.board.name, f"{self.device_id:016x}",
                                  self.board.mcu, FIRMWARE_REVISION)
+        cccd_value = device.gatt_server.make_descriptor_value
         database = build_database(self.board.ble.services, info, read_battery=self._read_battery,
                                   read_status=self._read_status, write_control=self._write_control,
+                                  guard=self.security, cccd_value=cccd_value,
                                   model_info=None if self.model_info is None else (self._read_model_info,
                                                                                    self._write_model_info_page))
         device.add_services(list(database.services))
         if "smp" in self.board.ble.services and self.options.smp_handler is not None:
-            from wedge.firmware.virtual.ble.smp_service import SmpGattService
+            from wedge.firmware.virtual.ble.smp_service import SmpGattService, smp_access
 
-            self._smp = SmpGattService(self.options.smp_handler, self.link)
+            self._smp = SmpGattService(self.options.smp_handler, self.link, self.security,
+                                       smp_access(self.security), cccd_value)
             device.add_service(self._smp.service)
             self._smp.attach(device)
         self._heart_rate_char = database.heart_rate
@@ -171,12 +188,11 @@ class BleDevice:
         device.on("characteristic_subscription", self._streamer.subscribe_events())
         device.on("connection", self._on_connection)
         self._device = device
+        self._advertiser = Advertiser(device, self.security, self._advertising_data(), self._scan_response(),
+                                      ADVERTISING_INTERVAL_MS)
         try:
             await device.power_on()
-            await device.start_advertising(advertising_data=self._advertising_data(),
-                                           scan_response_data=self._scan_response(), auto_restart=True,
-                                           advertising_interval_min=ADVERTISING_INTERVAL_MS,
-                                           advertising_interval_max=ADVERTISING_INTERVAL_MS)
+            await self._advertiser.start()
         except Exception as exc:
             await self.close()
             raise VirtualBoardError(f"the BLE controller at {self._transport_spec} did not start: "
@@ -187,7 +203,8 @@ class BleDevice:
         if self._battery_char is not None:
             self._tasks.append(asyncio.create_task(self._battery_loop(), name="battery"))
         return BleDeviceInfo(self.name, self.address, self.board.ble.services, self.model_id, self.ring.boot_count,
-                             self.ring.next_seq, self.device_id, self.ring.epoch)
+                             self.ring.next_seq, self.device_id, self.ring.epoch, str(self.security.identity),
+                             self.security.describe())
 
     async def close(self) -> None:
         """Stop the loop, keep the record buffer, and leave the air (connected hosts see the link time out)."""
@@ -198,6 +215,8 @@ class BleDevice:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._advertiser is not None:
+            await self._advertiser.stop()
         if self._streamer is not None:
             self._streamer.close()
         if self._smp is not None:
@@ -219,13 +238,21 @@ class BleDevice:
                 await connection.disconnect()
         return len(connections)
 
+    async def unpair_all(self) -> int:
+        """Erase every bond (the Bluetooth settings' factory reset) and drop the bonded links, as bt_unpair
+        does; how many bonds there were."""
+        count = self.security.forget_all()
+        await self.disconnect_all()
+        return count
+
     @property
     def connections(self) -> int:
         return 0 if self._device is None else len(self._device.connections)
 
     def status(self) -> dict[str, Any]:
         return {
-            "name": self.name, "address": self.address, "device_id": f"{self.device_id:016x}",
+            "name": self.name, "address": self.address, "identity_address": str(self.security.identity),
+            "security": self.security.describe(), "device_id": f"{self.device_id:016x}",
             "epoch": self.ring.epoch, "connections": self.connections,
             "subscribers": 0 if self._streamer is None else self._streamer.subscribers,
             "oldest_seq": self.ring.oldest_seq, "next_seq": self.ring.next_seq, "rate_hz": self.loop.rate_hz,

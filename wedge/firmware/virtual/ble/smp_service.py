@@ -3,7 +3,9 @@ in, notifications out, MTU-sized fragments), paced by the link model's connectio
 
 `SmpGattService` is added to the board's GATT database while a model runs (BleDevice); `SmpPeripheral` is the
 board on the air when no model runs: advertising its name and the SMP service, nothing else, as smp_svr does.
-Requests go to the board's SMP server (`handler`), the same one its UART serves.
+Requests go to the board's SMP server (`handler`), the same one its UART serves. With security on, the
+characteristic and its CCCD carry smp_bt.c's SMP_GATT_PERM (CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_ENCRYPT or _AUTHEN):
+an unencrypted write without response is dropped, as Zephyr drops it, and a subscription gets the ATT error.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bumble import gatt, hci
+from bumble import gatt
 from bumble.att import AttributeValue
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
@@ -24,7 +26,16 @@ from bumble.transport import open_transport
 from wedge.errors import first_line
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.protocol.smp_ble import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID, SmpReassembler, fragments
+from wedge.firmware.virtual.ble.advertising import ADVERTISING_INTERVAL_MS, Advertiser
+from wedge.firmware.virtual.ble.gatt_security import (
+    Access,
+    AccessGuard,
+    CccdValue,
+    GuardedCharacteristic,
+    add_guarded_cccd,
+)
 from wedge.firmware.virtual.ble.link_model import ConnectionEvents, LinkModel
+from wedge.firmware.virtual.ble.security import RingSecurity
 
 SmpHandler = Callable[[bytes], bytes | None]
 Properties = gatt.Characteristic.Properties
@@ -81,17 +92,27 @@ class _Link:
         self.task.cancel()
 
 
+def smp_access(security: RingSecurity) -> Access:
+    """SMP_GATT_PERM: what the SMP characteristic and its CCCD need under the board's security settings."""
+    if not security.settings.required:
+        return Access.OPEN
+    return Access.AUTHENTICATE if security.settings.smp_permission == "authenticate" else Access.ENCRYPT
+
+
 class SmpGattService:
     """The SMP service (8D53DC1D-...) and its characteristic (DA2E7828-...), for one Bumble device."""
 
-    def __init__(self, handler: SmpHandler, link: LinkModel) -> None:
+    def __init__(self, handler: SmpHandler, link: LinkModel, guard: AccessGuard, access: Access,
+                 cccd_value: CccdValue) -> None:
         self.handler = handler
         self.link = link
         self._device: Device | None = None
         self._links: dict[Connection, _Link] = {}
-        self.characteristic = gatt.Characteristic(
-            UUID(SMP_CHARACTERISTIC_UUID), Properties.WRITE_WITHOUT_RESPONSE | Properties.NOTIFY,
-            gatt.Characteristic.WRITEABLE, AttributeValue(write=self._on_write))
+        # Write-only, as smp_bt.c's `SMP_GATT_PERM & SMP_GATT_PERM_WRITE_MASK`; the CCCD takes the whole of it.
+        self.characteristic = GuardedCharacteristic(
+            SMP_CHARACTERISTIC_UUID, Properties.WRITE_WITHOUT_RESPONSE | Properties.NOTIFY,
+            AttributeValue(write=self._on_write), guard, write=access)
+        add_guarded_cccd(self.characteristic, guard, access, cccd_value)
         self.service = gatt.Service(UUID(SMP_SERVICE_UUID), [self.characteristic])
 
     def attach(self, device: Device) -> None:
@@ -125,16 +146,24 @@ class SmpGattService:
 
 
 class SmpPeripheral:
-    """The board on the air with only its SMP service (no model runs, so nothing streams)."""
+    """The board on the air with only its SMP service (no model runs, so nothing streams), under the same
+    identity and bonds as when it streams (`security`)."""
 
-    def __init__(self, name: str, address: str, transport_spec: str, handler: SmpHandler, link: LinkModel) -> None:
+    def __init__(self, name: str, transport_spec: str, handler: SmpHandler, link: LinkModel,
+                 security: RingSecurity) -> None:
         self.name = name
-        self.address = address
         self.transport_spec = transport_spec
-        self.smp = SmpGattService(handler, link)
+        self.handler = handler
+        self.security = security
         self.link = link
+        self.smp: SmpGattService | None = None
         self._transport: Any = None
         self._device: Device | None = None
+        self._advertiser: Advertiser | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self._advertiser.address if self._advertiser is not None else self.security.identity)
 
     async def disconnect_all(self) -> int:
         connections = list(self._device.connections.values()) if self._device is not None else []
@@ -148,30 +177,37 @@ class SmpPeripheral:
             self._transport = await open_transport(self.transport_spec)
         except Exception as exc:
             raise VirtualBoardError(f"cannot open the BLE transport {self.transport_spec}: {first_line(exc)}") from exc
-        device = Device.with_hci(self.name, hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS),
-                                 self._transport.source, self._transport.sink)
+        device = Device.with_hci(self.name, self.security.identity, self._transport.source, self._transport.sink)
         device.gatt_server.max_mtu = self.link.att_mtu
+        self.security.attach(device)
+        self.smp = SmpGattService(self.handler, self.link, self.security, smp_access(self.security),
+                                  device.gatt_server.make_descriptor_value)
         device.add_service(self.smp.service)
         self.smp.attach(device)
         self._device = device
+        self._advertiser = Advertiser(
+            device, self.security,
+            bytes(AdvertisingData([
+                (AdvertisingData.FLAGS, bytes([0x06])),
+                (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()[:26]),
+            ])),
+            # smp_svr advertises the SMP service UUID (BT_DATA_UUID128_ALL); 18 bytes: the scan response.
+            bytes(AdvertisingData([
+                (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, bytes(UUID(SMP_SERVICE_UUID))),
+            ])),
+            ADVERTISING_INTERVAL_MS)
         try:
             await device.power_on()
-            await device.start_advertising(
-                advertising_data=bytes(AdvertisingData([
-                    (AdvertisingData.FLAGS, bytes([0x06])),
-                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()[:26]),
-                ])),
-                # smp_svr advertises the SMP service UUID (BT_DATA_UUID128_ALL); 18 bytes: the scan response.
-                scan_response_data=bytes(AdvertisingData([
-                    (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, bytes(UUID(SMP_SERVICE_UUID))),
-                ])),
-                auto_restart=True)
+            await self._advertiser.start()
         except Exception as exc:
             await self.close()
             raise VirtualBoardError(f"the BLE controller at {self.transport_spec} did not start: {first_line(exc)}") from exc
 
     async def close(self) -> None:
-        self.smp.close()
+        if self._advertiser is not None:
+            await self._advertiser.stop()
+        if self.smp is not None:
+            self.smp.close()
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 await self._transport.close()
