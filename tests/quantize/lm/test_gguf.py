@@ -101,7 +101,7 @@ def test_gguf_weights_come_back_unpermuted_and_dequantized(tiny_gguf, tiny_model
 def test_quantize_task_lm_takes_a_gguf_and_writes_fp32_and_int8_onnx(tiny_gguf, tmp_path):
     path, _ = tiny_gguf
     result = CliRunner().invoke(main, ["quantize", str(path), "--task", "lm", "--eval-tokens", "200", "--no-speed",
-                                       "-o", str(tmp_path), "--json"])
+                                       "--out-dir", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "tiny.fp32.onnx", "tiny.int8.onnx"]
     assert json.loads(result.output)["perplexity"]["change_pct"] < 5.0
