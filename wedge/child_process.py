@@ -39,7 +39,7 @@ class ChildProcess:
 
     def __init__(self, args: Sequence[str], log_path: Path, *, json_stream: Literal["stdout", "stderr"] = "stdout",
                  error: type[WedgeError] = ChildError, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, stdout_path: Path | None = None) -> None:
         self.args = list(args)
         self.log_path = log_path
         self.error = error
@@ -51,9 +51,11 @@ class ChildProcess:
         self._log: IO[str] = log_path.open("a")
         child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         pipe_stdout = json_stream == "stdout"
+        # With the JSON lines on stderr, stdout (a command's --json result, a jsonl:- sink) goes to `stdout_path`.
+        self._stdout: IO[str] | None = None if pipe_stdout or stdout_path is None else stdout_path.open("w")
         self.process: subprocess.Popen[str] = subprocess.Popen(
             self.args, stdin=subprocess.PIPE, text=True, cwd=cwd, env=child_env,
-            stdout=subprocess.PIPE if pipe_stdout else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipe_stdout else (self._stdout or subprocess.DEVNULL),
             stderr=self._log if pipe_stdout else subprocess.PIPE,
         )
         stream = self.process.stdout if pipe_stdout else self.process.stderr
@@ -160,3 +162,5 @@ class ChildProcess:
                 pass
         with self._log_lock:
             self._log.close()
+        if self._stdout is not None:
+            self._stdout.close()

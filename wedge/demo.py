@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from wedge.boards import DEFAULT_BOARD
 from wedge.boards import load as load_board
 from wedge.errors import WedgeError
 from wedge.firmware.flash.flasher import flash_image
@@ -22,10 +23,8 @@ from wedge.hil.flashing import model_arena_bytes, pack_model
 from wedge.hil.runner import SMOKE_SUITES, run_bench
 from wedge.hil.streaming import stream_check
 from wedge.quantize.pipeline import QuantizeOptions, run_quantize, tflite_output_path
-from wedge.samples import SAMPLES
+from wedge.samples import DEFAULT_SAMPLE, SAMPLES
 
-DEFAULT_SAMPLE: Final[str] = "ppg_quality"
-DEFAULT_BOARD: Final[str] = "ring-nrf52840"
 DEMO_VERSION: Final[str] = "1.0.0"
 DEMO_SAMPLES: Final[int] = 64
 STREAM_S: Final[float] = 3.0

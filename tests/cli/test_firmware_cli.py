@@ -20,7 +20,7 @@ def _run(*args: str):
 
 
 def test_keys_generate_then_pack_then_inspect_verifies_the_image(tmp_path: Path) -> None:
-    made = _run("keys", "generate", "-o", str(tmp_path / "keys"), "--json")
+    made = _run("keys", "generate", "--out-dir", str(tmp_path / "keys"), "--json")
     assert made.exit_code == 0, made.output
     key_hash = json.loads(made.output)["key_hash"]
     model = write_model(tmp_path, "tiny.tflite", int8_fc_model(64, 8))
@@ -99,7 +99,7 @@ def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path:
     sample = SAMPLES["digits"]
     result = run_cli("deploy", str(sample.model_path), "--board", RING, "--calib", str(sample.calib_path),
                      "--eval", str(sample.eval_path), "--key", str(keys.private_path), "--port", board.port,
-                     "-o", str(tmp_path / "out"), "--version", "1.0.0", "--json", timeout_s=300)
+                     "--out-dir", str(tmp_path / "out"), "--version", "1.0.0", "--json", timeout_s=300)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["flash"]["outcome"] == "confirmed"
@@ -112,7 +112,7 @@ def test_deploy_quantizes_packs_flashes_and_confirms_the_digits_sample(tmp_path:
     # Without --json, deploy shows what quantization cost before it flashes, as `wedge quantize` does.
     shown = run_cli("deploy", str(sample.model_path), "--board", RING, "--calib", str(sample.calib_path),
                     "--eval", str(sample.eval_path), "--key", str(keys.private_path), "--port", board.port,
-                    "-o", str(tmp_path / "out2"), "--version", "1.0.1", timeout_s=300)
+                    "--out-dir", str(tmp_path / "out2"), "--version", "1.0.1", timeout_s=300)
     assert shown.returncode == 0, shown.stderr
     for text in ("fp32 vs int8", "accuracy int8", "Board fit", "report page:", "digits.int8 1.0.1 confirmed"):
         assert text in shown.stdout, text

@@ -24,8 +24,8 @@ def test_labels_given_to_quantize_reach_the_image_manifest(tmp_path: Path, keys)
     np.savez(tmp_path / "c.npz", x=tiny_data(16))
     (tmp_path / "labels.txt").write_text("rest\nwalk\nrun\n")
     quantized = run_cli("quantize", str(model), "--calib", str(tmp_path / "c.npz"), "--format", "tflite",
-                        "--method", "minmax", "--labels", str(tmp_path / "labels.txt"), "-o", str(tmp_path / "q"),
-                        "--json")
+                        "--method", "minmax", "--labels", str(tmp_path / "labels.txt"),
+                        "--out-dir", str(tmp_path / "q"), "--json")
     assert quantized.returncode == 0, quantized.stderr
     assert json.loads(quantized.stdout)["labels"]["names"] == ["rest", "walk", "run"]
     tflite = tmp_path / "q" / "m.int8.tflite"
@@ -42,7 +42,7 @@ def test_labels_that_do_not_match_the_classes_are_one_line_and_no_model(tmp_path
     np.savez(tmp_path / "c.npz", x=tiny_data(16))
     (tmp_path / "labels.txt").write_text("only\ntwo\n")
     result = run_cli("quantize", str(model), "--calib", str(tmp_path / "c.npz"), "--labels",
-                     str(tmp_path / "labels.txt"), "-o", str(tmp_path / "q"))
+                     str(tmp_path / "labels.txt"), "--out-dir", str(tmp_path / "q"))
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: --labels {tmp_path / 'labels.txt'} names 2 classes; the model's first output has 3"
     assert not (tmp_path / "q" / "m.int8.onnx").exists()

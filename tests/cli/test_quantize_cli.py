@@ -24,7 +24,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_digits_sample_quantizes_within_half_a_point_and_fits_the_ring(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["quantize", "--sample", "digits", "-o", str(tmp_path), "--json",
+    result = CliRunner().invoke(main, ["quantize", "--sample", "digits", "--out-dir", str(tmp_path), "--json",
                                        "--max-drop", "0.5"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -38,7 +38,7 @@ def test_digits_sample_quantizes_within_half_a_point_and_fits_the_ring(tmp_path:
 
 
 def test_table_output_names_the_lossy_layers_and_the_board_verdict(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["quantize", "--sample", "ppg_quality", "-o", str(tmp_path),
+    result = CliRunner().invoke(main, ["quantize", "--sample", "ppg_quality", "--out-dir", str(tmp_path),
                                        "--method", "minmax"], terminal_width=160)
     assert result.exit_code == 0, result.output
     for text in ("fp32 vs int8", "accuracy int8", "Layers that add the most noise", "Board fit", "fits"):
@@ -50,7 +50,7 @@ def test_exceeding_max_drop_exits_3_with_one_line(tmp_path: Path) -> None:
     np.savez(tmp_path / "c.npz", x=tiny_data(16))
     np.savez(tmp_path / "e.npz", x=tiny_data(16), labels=np.full(16, 7, np.int64) % 3)
     proc = _run(str(model), "--calib", str(tmp_path / "c.npz"), "--eval", str(tmp_path / "e.npz"),
-                "-o", str(tmp_path / "o"), "--method", "minmax", "--max-drop", "0", "--json")
+                "--out-dir", str(tmp_path / "o"), "--method", "minmax", "--max-drop", "0", "--json")
     report = json.loads(proc.stdout)
     expected = 3 if report["accuracy_budget"]["drop_pp"] > 0 else 0
     assert proc.returncode == expected
@@ -88,23 +88,24 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     blocker.write_text("a file, not a folder")
     out = str(tmp_path / "out")
     return {
-        "missing file": ([str(tmp_path / "absent.onnx"), "--calib", str(calib), "-o", out], "not found"),
-        "not onnx": ([str(text), "--calib", str(calib), "-o", out], "not a valid ONNX model"),
-        "truncated": ([str(cut), "--calib", str(calib), "-o", out], "truncated"),
-        "custom op": ([str(custom), "--calib", str(calib), "-o", out], "custom op 'acme::Mystery'"),
-        "dynamic shape": ([str(dynamic), "--calib", str(calib), "-o", out], "--input-shape"),
-        "wrong shape": ([str(good), "--calib", str(wrong_shape), "-o", out], "expected (N, 1, 8, 8)"),
-        "wrong dtype": ([str(good), "--calib", str(wrong_dtype), "-o", out], "dtype int16"),
-        "wrong name": ([str(good), "--calib", str(wrong_name), "-o", out], "model's inputs are ['x']"),
-        "nan or inf": ([str(good), "--calib", str(nan), "-o", out], "NaN/Inf"),
-        "empty calibration": ([str(good), "--calib", str(empty), "-o", out], "empty"),
-        "unknown board": ([str(good), "--calib", str(calib), "-o", out, "--board", "ring-nrf9999"], "ring-nrf9999"),
-        "output not writable": ([str(good), "--calib", str(calib), "-o", str(blocker / "out")], "not writable"),
-        "pinned without const": ([str(good), "--calib", str(calib), "-o", out, "--input", "x=3"],
+        "missing file": ([str(tmp_path / "absent.onnx"), "--calib", str(calib), "--out-dir", out], "not found"),
+        "not onnx": ([str(text), "--calib", str(calib), "--out-dir", out], "not a valid ONNX model"),
+        "truncated": ([str(cut), "--calib", str(calib), "--out-dir", out], "truncated"),
+        "custom op": ([str(custom), "--calib", str(calib), "--out-dir", out], "custom op 'acme::Mystery'"),
+        "dynamic shape": ([str(dynamic), "--calib", str(calib), "--out-dir", out], "--input-shape"),
+        "wrong shape": ([str(good), "--calib", str(wrong_shape), "--out-dir", out], "expected (N, 1, 8, 8)"),
+        "wrong dtype": ([str(good), "--calib", str(wrong_dtype), "--out-dir", out], "dtype int16"),
+        "wrong name": ([str(good), "--calib", str(wrong_name), "--out-dir", out], "model's inputs are ['x']"),
+        "nan or inf": ([str(good), "--calib", str(nan), "--out-dir", out], "NaN/Inf"),
+        "empty calibration": ([str(good), "--calib", str(empty), "--out-dir", out], "empty"),
+        "unknown board": ([str(good), "--calib", str(calib), "--out-dir", out, "--board", "ring-nrf9999"],
+                          "ring-nrf9999"),
+        "output not writable": ([str(good), "--calib", str(calib), "--out-dir", str(blocker / "out")], "not writable"),
+        "pinned without const": ([str(good), "--calib", str(calib), "--out-dir", out, "--input", "x=3"],
                                  "expected name=const:VALUE"),
-        "unknown keep-float": ([str(good), "--calib", str(calib), "-o", out, "--keep-float", "Nope"],
+        "unknown keep-float": ([str(good), "--calib", str(calib), "--out-dir", out, "--keep-float", "Nope"],
                                "neither a node name nor an op type"),
-        "auto float without budget": ([str(good), "--calib", str(calib), "-o", out, "--keep-float", "auto"],
+        "auto float without budget": ([str(good), "--calib", str(calib), "--out-dir", out, "--keep-float", "auto"],
                                       "give --max-drop"),
     }
 
@@ -128,5 +129,5 @@ def test_bad_input_is_one_line_exit_1_no_traceback_no_model(case: str, tmp_path:
 
 
 def test_model_without_calib_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["quantize", str(sample_path("digits")), "-o", str(tmp_path)])
+    result = CliRunner().invoke(main, ["quantize", str(sample_path("digits")), "--out-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--calib" in result.output

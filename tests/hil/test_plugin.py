@@ -44,7 +44,7 @@ def test_user_tests_get_a_virtual_board_its_dut_and_a_flashed_model(pytester: py
 def test_a_board_not_in_the_map_errors_its_tests_with_the_reason(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytester.makepyfile(test_user=USER_TESTS.split("def test_the_flashed")[0])
     board_map = write_map(tmp_path, {"ring": ("ring-nrf52840", "virtual")})
-    result = pytester.runpytest_subprocess("--board-map", str(board_map), "--board", "glasses")
+    result = pytester.runpytest_subprocess("--board-map", str(board_map), "--bench-board", "glasses")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*'glasses' is not in bench.toml*"])
 

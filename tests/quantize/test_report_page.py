@@ -116,7 +116,7 @@ def test_cli_html_elsewhere_labels_and_a_latency_budget(labelled: tuple[Path, Pa
     labels = tmp_path / "labels.txt"
     labels.write_text("cat\ndog\n\nheron\n")
     page_path = tmp_path / "pages" / "tiny.html"
-    proc = _run(str(model), "--calib", str(calib), "--eval", str(evaluation), "-o", str(tmp_path / "out"),
+    proc = _run(str(model), "--calib", str(calib), "--eval", str(evaluation), "--out-dir", str(tmp_path / "out"),
                 "--method", "minmax", "--labels", str(labels), "--html", str(page_path),
                 "--latency-budget-ms", "0.00001", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -133,7 +133,7 @@ def test_cli_html_elsewhere_labels_and_a_latency_budget(labelled: tuple[Path, Pa
 
 
 def test_cli_tables_say_lossless_units_and_the_latency_verdict(tmp_path: Path) -> None:
-    proc = _run("--sample", "ppg_quality", "-o", str(tmp_path), "--method", "minmax", "--format", "tflite")
+    proc = _run("--sample", "ppg_quality", "--out-dir", str(tmp_path), "--method", "minmax", "--format", "tflite")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "300.0 dB" not in proc.stdout
     assert "lossless" in proc.stdout  # LiteRT runs the .tflite exactly as onnxruntime the int8 ONNX
@@ -145,6 +145,7 @@ def test_cli_tables_say_lossless_units_and_the_latency_verdict(tmp_path: Path) -
 
 def test_an_unreadable_labels_file_is_one_line(labelled: tuple[Path, Path, Path], tmp_path: Path) -> None:
     model, calib, _ = labelled
-    proc = _run(str(model), "--calib", str(calib), "-o", str(tmp_path / "out"), "--labels", str(tmp_path / "no.txt"))
+    proc = _run(str(model), "--calib", str(calib), "--out-dir", str(tmp_path / "out"),
+                "--labels", str(tmp_path / "no.txt"))
     assert proc.returncode == 1 and proc.stderr.startswith("error: cannot read the labels file")
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -40,6 +40,10 @@ from wedge.boards.profile import (
 BOARDS_PATH_ENV: Final[str] = "WEDGE_BOARDS_PATH"
 BUILTIN_DIR: Final[Path] = Path(__file__).resolve().with_name("profiles")
 PROFILE_SUFFIX: Final[str] = ".toml"
+# What wedge targets when no board is named (quantize, demo, the virtual board): a health ring.
+DEFAULT_BOARD: Final[str] = "ring-nrf52840"
+# Language models do not fit a ring: `quantize --task lm` fits the glasses by default.
+DEFAULT_LM_BOARD: Final[str] = "glasses-soc"
 
 # Board names are used as file names, CLI arguments and JSON keys: keep them boring.
 _NAME_PATTERN: Final[re.Pattern[str]] = re.compile(r"[a-z0-9][a-z0-9-]*")

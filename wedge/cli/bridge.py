@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from wedge.cli.grammar import one_writer_of_stdout
 from wedge.cli.pair import KEYSTORE_HELP, TerminalPrompts, ble_stack
 from wedge.edge.bridge.daemon import PROFILES, Bridge, BridgeStatus
 from wedge.edge.bridge.discovery import DeviceSelector
@@ -120,7 +121,8 @@ def _print_gaps(path: Path, as_json: bool) -> None:
               help="Shortest silence (no notification) after which a link counts as dead.")
 @click.option("--status/--no-status", "show_status", default=None, help="Live status line on stderr (default: when a terminal).")
 @click.option("--status-json", is_flag=True, help="Print the status as one JSON object per second on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print the exit summary as JSON (on stderr; stdout may be a sink).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the exit summary as JSON on stdout (so not with --sink jsonl:-).")
 @click.option("-v", "--verbose", is_flag=True, help="Log reconnects, gaps and dropped notifications.")
 def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str, ...], sinks: tuple[str, ...],
            profile: str, transport: str | None, keystore: Path | None, pair: bool, ws_token: str | None,
@@ -137,6 +139,7 @@ def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str,
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bumble").setLevel(logging.ERROR if not verbose else logging.WARNING)
+    one_writer_of_stdout(as_json, sinks)
     selectors = _selectors(names, addresses, uuids)
     built_sinks = parse_sinks(sinks or (DEFAULT_SINK,), ws_token=ws_token, ws_keepalive_s=ws_keepalive_s)
     stack = ble_stack(transport, keystore, prompts=TerminalPrompts())
@@ -150,7 +153,7 @@ def bridge(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[str,
     show = sys.stderr.isatty() if show_status is None else show_status
     summary = asyncio.run(_run(daemon, duration_s, show and not status_json, status_json))
     if as_json:
-        click.echo(json.dumps({"summary": summary.to_dict()}), err=True)
+        click.echo(json.dumps({"summary": summary.to_dict()}))
         return
     click.echo(f"bridge: {summary.records} records in {summary.uptime_s:.1f} s", err=True)
     for device in summary.devices:

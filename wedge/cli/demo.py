@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
+from wedge.boards import DEFAULT_BOARD
 from wedge.errors import WedgeError
+from wedge.samples import DEFAULT_SAMPLE
 
 
 def _run(workdir: Path, observer: Any, sample: str, board_name: str, clean: bool) -> Any:
@@ -27,8 +29,8 @@ def _run(workdir: Path, observer: Any, sample: str, board_name: str, clean: bool
 
 
 @click.command()
-@click.option("--sample", default="ppg_quality", show_default=True, help="Bundled sample: ppg_quality or digits.")
-@click.option("--board", "board_name", default="ring-nrf52840", show_default=True, help="Board profile to emulate.")
+@click.option("--sample", default=DEFAULT_SAMPLE, show_default=True, help="Bundled sample: ppg_quality or digits.")
+@click.option("--board", "board_name", default=DEFAULT_BOARD, show_default=True, help="Board profile to emulate.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the model, its report page, the key, the signed image and the HIL reports "
                    "(default: a new folder under the temporary directory, kept and named at the end).")

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from wedge.boards import load as load_board
 from wedge.cli.flash import port_options
+from wedge.cli.grammar import out_dir_option
 from wedge.cli.pack import read_labels
 
 
@@ -29,8 +30,7 @@ from wedge.cli.pack import read_labels
               help="Private ed25519 key to sign the image with.")
 @port_options
 @click.option("--version", "version", default="1.0.0", show_default=True, help="Image version.")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
-              show_default=True, help="Folder for the int8 ONNX, the .tflite, the report and the image.")
+@out_dir_option(default=Path("deploy"), help="Folder for the int8 ONNX, the .tflite, the report and the image.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Text file of output labels, one per line, for the image manifest (default: the model's metadata).")
 @click.option("--unit", help="For a regression output: the unit of its value, for the image manifest.")

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from wedge.cli.grammar import one_writer_of_stdout
 from wedge.edge.bridge.sinks import parse_sinks
 from wedge.edge.bridge.sinks.mqtt_address import parse_mqtt_url
 from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink
@@ -44,7 +45,8 @@ async def _run(subscriber: FleetSubscriber, duration_s: float | None, status_jso
 @click.option("--ws-token", metavar="TOKEN", help="Token the WebSocket sink requires (mandatory off the loopback).")
 @click.option("--duration-s", type=click.FloatRange(min=0), help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--status-json", is_flag=True, help="Print the status as one JSON object per second on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print the exit summary as JSON (on stderr).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the exit summary as JSON on stdout (so not with --sink jsonl:-).")
 @click.option("-v", "--verbose", is_flag=True, help="Log reconnects and malformed messages.")
 def fleet(source: str, sinks: tuple[str, ...], ws_token: str | None, duration_s: float | None, status_json: bool,
           as_json: bool, verbose: bool) -> None:
@@ -55,6 +57,7 @@ def fleet(source: str, sinks: tuple[str, ...], ws_token: str | None, duration_s:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    one_writer_of_stdout(as_json, sinks)
     address = parse_mqtt_url(source)
     if any(spec.startswith(("mqtt://", "mqtts://")) for spec in sinks):
         raise FleetError("wedge fleet writes to sqlite:, jsonl: or ws:// sinks; it subscribes to --source")
@@ -66,7 +69,7 @@ def fleet(source: str, sinks: tuple[str, ...], ws_token: str | None, duration_s:
             click.echo(f"live page: http://{sink.host}:{sink.port}/{query}", err=True)
     summary = asyncio.run(_run(subscriber, duration_s, status_json))
     if as_json:
-        click.echo(json.dumps({"summary": summary.to_dict()}), err=True)
+        click.echo(json.dumps({"summary": summary.to_dict()}))
         return
     click.echo(f"fleet: {summary.records} records from {len(summary.devices)} devices in {summary.uptime_s:.1f} s, "
                f"{summary.duplicates} duplicates dropped, {summary.malformed} malformed", err=True)

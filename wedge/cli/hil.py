@@ -36,7 +36,8 @@ def hil() -> None:
               help="Eval set (.npz with the model input and optional labels) for the accuracy suite.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hil-report"),
               show_default=True, help="Folder for report.json, junit.xml and report.html.")
-@click.option("--board", "boards", multiple=True, metavar="NAME", help="Only these boards of the map (repeatable).")
+@click.option("--bench-board", "boards", multiple=True, metavar="NAME",
+              help="Only these boards of the map, by their entry names (repeatable; --board is a profile name).")
 @click.option("--suite", "suites", multiple=True, metavar="NAME",
               help="Only these suites: flash, accuracy, latency, faults, ble (repeatable; default all).")
 @click.option("--samples", type=click.IntRange(min=1), default=32, show_default=True,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from wedge.cli.grammar import out_dir_option
+
 
 @click.group()
 def keys() -> None:
@@ -17,8 +19,7 @@ def keys() -> None:
 
 
 @keys.command("generate")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for wedge.pem (private, keep it secret) and wedge.pub (public, for boards).")
+@out_dir_option(required=True, help="Folder for wedge.pem (private, keep it secret) and wedge.pub (public, for boards).")
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and key hash as JSON.")
 def generate(out_dir: Path, as_json: bool) -> None:
     """Generate an ed25519 key pair (never overwrites an existing key)."""

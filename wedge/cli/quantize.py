@@ -12,6 +12,8 @@ from typing import Final
 import click
 from rich.console import Console
 
+from wedge.boards import DEFAULT_BOARD, DEFAULT_LM_BOARD
+from wedge.cli.grammar import out_dir_option
 from wedge.cli.progress import progress_bars
 from wedge.cli.quantize_lm import lm_options, run_lm_command
 from wedge.cli.quantize_render import render_quantize_report
@@ -22,24 +24,25 @@ from wedge.quantize.interface import parse_batch_axis, parse_pinned_input, parse
 from wedge.quantize.load import parse_input_shape
 from wedge.quantize.pipeline import FORMATS, QuantizeOptions, run_quantize
 from wedge.quantize.tflite.convert import IO_KINDS
+from wedge.samples import DEFAULT_SAMPLE
 
-DEFAULT_SAMPLE: Final = "digits"
-DEFAULT_BOARD: Final = "ring-nrf52840"
 EXIT_BUDGET_EXCEEDED: Final = 3
 
 
 @click.command()
 @click.argument("model", required=False, type=click.Path(path_type=Path))
-@click.option("--board", "board_name", default=DEFAULT_BOARD, show_default=True, help="Board profile to fit.")
+@click.option("--board", "board_name", default=DEFAULT_BOARD, metavar="NAME",
+              help=f"Board profile to fit. Default: {DEFAULT_BOARD}; with --task lm, {DEFAULT_LM_BOARD}.")
 @click.option("--calib", type=click.Path(path_type=Path),
               help="Calibration data: .npz (keyed by input name), .npy, .csv (one window a row) or an image folder; "
                    "with --task lm, UTF-8 text for --algorithm awq/gptq.")
 @click.option("--eval", "eval_path", type=click.Path(path_type=Path),
               help="Evaluation data (same formats; an .npz may hold `labels`). Default: the calibration data.")
-@click.option("-o", "--out", "out_dir", default="wedge-out", show_default=True, type=click.Path(path_type=Path),
-              help="Output folder for <stem>.int8.onnx (and .tflite), report.json and report.html.")
+@out_dir_option(default=Path("wedge-out"), help="Output folder for <stem>.int8.onnx (and .tflite), report.json and "
+                                                 "report.html.")
 @click.option("--sample", type=str, default=None,
-              help=f"Quantize a bundled sample model (digits, ppg_quality) instead of MODEL. Default: {DEFAULT_SAMPLE}.")
+              help=f"Quantize a bundled sample model (ppg_quality, digits) instead of MODEL. Default: "
+                   f"{DEFAULT_SAMPLE} (what wedge demo uses).")
 @click.option("--max-drop", type=float, default=None,
               help="Accuracy budget in percentage points; exit 3 when int8 loses more.")
 @click.option("--calib-samples", type=int, default=None, help="Use only the first N calibration samples.")
@@ -94,7 +97,8 @@ def quantize(model: Path | None, board_name: str, calib: Path | None, eval_path:
              speed: bool, lora: Path | None, calib_tokens: int, compare_rtn: bool, keep_fp32: bool) -> None:
     """Quantize MODEL (float ONNX) to int8 and report accuracy, size and board fit.
 
-    Without MODEL, quantizes the bundled digits CNN with its own calibration and eval sets.
+    Without MODEL, quantizes the bundled sample (--sample; the ring's PPG signal-quality model) with its own
+    calibration and eval sets.
     With --task lm: weight-only int8/int4 of a decoder LM (Hugging Face checkpoint folder, .gguf or .onnx;
     --lora merges an adapter), judged by perplexity; --calib is then the AWQ/GPTQ calibration text.
     """

@@ -9,17 +9,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from wedge.boards import DEFAULT_LM_BOARD
 from wedge.cli.progress import progress_bars_or_lines
 from wedge.cli.units import human_bytes
 from wedge.quantize.lm.report import LmReport
 
-LM_BOARD: Final = "glasses-soc"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -80,7 +80,7 @@ def run_lm_command(model: Path | None, out_dir: Path, board_name: str, as_json: 
 
     source = click.get_current_context().get_parameter_source("board_name")
     if source is click.core.ParameterSource.DEFAULT:
-        board_name = LM_BOARD  # the int8 default is a ring; language models run on the glasses
+        board_name = DEFAULT_LM_BOARD  # the int8 default is a ring; language models run on the glasses
     board = load_board(board_name)
     options = LmOptions(
         weights=WeightOptions(weights=WeightFormat(weights), block_size=int(block_size),

@@ -27,8 +27,8 @@ BASE_VERSION: Final[str] = "1.0.0"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wedge-hil", "wedge hardware-in-the-loop bench")
     group.addoption("--board-map", metavar="BENCH.toml", help="board map (bench.toml) of the boards to test on")
-    group.addoption("--board", "--hil-board", dest="hil_board", metavar="NAME",
-                    help="board of the map to use (default: the first one)")
+    group.addoption("--bench-board", "--hil-board", dest="hil_board", metavar="NAME",
+                    help="board of the map to use, by its entry name (default: the first one)")
     group.addoption("--model", "--hil-model", dest="hil_model", metavar="MODEL.tflite", help="int8 .tflite model to bench")
     group.addoption("--eval", "--hil-eval", dest="hil_eval", metavar="EVAL.npz", help="eval set (.npz, inputs + labels)")
     group.addoption("--hil-samples", type=int, default=DEFAULT_SAMPLES, help="eval samples to run on the device")

@@ -51,7 +51,7 @@ def _command(board: BenchBoard, model: Path, eval_path: Path | None, board_map: 
              suites: Sequence[str], samples: int, coordinator: str) -> list[str]:
     files = [str(SUITES_DIR / f"test_{name}.py") for name in suites]
     command = [sys.executable, "-m", "pytest", "-p", "wedge.hil.plugin", *files, "--board-map", str(board_map),
-               "--board", board.name, "--model", str(model), "--hil-samples", str(samples),
+               "--bench-board", board.name, "--model", str(model), "--hil-samples", str(samples),
                "--hil-json", str(folder / "results.json"), "--junitxml", str(folder / "junit.xml"),
                "-o", "junit_family=xunit1", "-o", f"junit_suite_name={board.name}", "-p", "no:cacheprovider",
                "--rootdir", str(folder), "-q", "--no-header", "-rfE"]

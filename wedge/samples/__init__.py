@@ -91,6 +91,9 @@ PPG_QUALITY: Final = _sample(
 )
 
 SAMPLES: Final = MappingProxyType({s.name: s for s in (DIGITS, PPG_QUALITY)})
+# What `wedge quantize` and `wedge demo` use when given no model: the sample the default board (a ring, with a PPG
+# sensor and no camera) runs.
+DEFAULT_SAMPLE: Final[str] = PPG_QUALITY.name
 
 
 def get_sample(name: str) -> Sample:

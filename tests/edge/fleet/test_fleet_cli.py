@@ -50,7 +50,8 @@ def test_refused_credentials_and_an_untrusted_broker_certificate_are_one_error_l
 def test_a_fleet_process_stores_what_a_bridge_published_and_stops_cleanly(broker: LocalBroker, tmp_path: Path) -> None:
     url = broker.url("fleet")
     fleet_db = tmp_path / "fleet.db"
-    process = FleetProcess(url, [f"sqlite:{fleet_db}"], tmp_path / "fleet.log", extra=["--json"])
+    out = tmp_path / "fleet.out"
+    process = FleetProcess(url, [f"sqlite:{fleet_db}"], tmp_path / "fleet.log", extra=["--json"], stdout_path=out)
     try:
         process.wait_status("connected", lambda s: s["connected"])
 
@@ -65,6 +66,7 @@ def test_a_fleet_process_stores_what_a_bridge_published_and_stops_cleanly(broker
         process.wait_status("120 records", lambda s: s["records"] == 120 and s["sinks"][0]["written"] == 120)
     finally:
         assert process.terminate() == 0
-    summary = json.loads(process.log_path.read_text().strip().splitlines()[-1])["summary"]
+    # --json prints the exit summary on stdout, alone (the status lines are on stderr).
+    summary = json.loads(out.read_text())["summary"]
     assert summary["records"] == 120 and summary["devices"][0]["name"] == "ring-a"
     assert [r.seq for r in stored_records(fleet_db)] == list(range(120))

@@ -29,7 +29,7 @@ def _one_line_error(result: object, fragment: str) -> None:
 
 def test_quantize_task_lm_int4_prints_a_json_report(tmp_path, tiny_model, eval_text_file):
     result = _quantize(str(tiny_model), "--weights", "int4", "--block-size", "32", "--algorithm", "rtn",
-                       "--eval-text", str(eval_text_file), "--context", "128", "-o", str(tmp_path), "--json")
+                       "--eval-text", str(eval_text_file), "--context", "128", "--out-dir", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # progress lines go to stderr
     assert report["weights"] == "int4" and report["perplexity"]["window"] == 128
@@ -38,7 +38,7 @@ def test_quantize_task_lm_int4_prints_a_json_report(tmp_path, tiny_model, eval_t
 
 
 def test_quantize_task_lm_renders_tables_for_people(tmp_path, tiny_model):
-    result = _quantize(str(tiny_model), "--board", "glasses-esp32s3", "-o", str(tmp_path))
+    result = _quantize(str(tiny_model), "--board", "glasses-esp32s3", "--out-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "perplexity" in result.output and "memory.psram_bytes" in result.output
     assert "no --eval-text" in result.output
@@ -58,7 +58,7 @@ def test_generate_stops_at_the_context_it_was_built_for(tiny_model):
 
 
 def test_a_model_that_is_not_a_decoder_lm_is_refused(tmp_path):
-    _one_line_error(_quantize(str(sample_path("digits")), "-o", str(tmp_path)), "not a decoder language model")
+    _one_line_error(_quantize(str(sample_path("digits")), "--out-dir", str(tmp_path)), "not a decoder language model")
     result = CliRunner().invoke(main, ["generate", str(sample_path("digits")), "--prompt", "hi"])
     _one_line_error(result, "not a decoder language model")
 
@@ -66,20 +66,20 @@ def test_a_model_that_is_not_a_decoder_lm_is_refused(tmp_path):
 def test_an_undecodable_text_file_is_refused(tmp_path, tiny_model):
     bad = tmp_path / "notes.txt"
     bad.write_bytes(b"\xff\xfe\x00h\x00i" * 100)
-    _one_line_error(_quantize(str(tiny_model), "--eval-text", str(bad), "-o", str(tmp_path / "o")), "not UTF-8")
+    _one_line_error(_quantize(str(tiny_model), "--eval-text", str(bad), "--out-dir", str(tmp_path / "o")), "not UTF-8")
 
 
 def test_a_tokenizer_with_another_vocabulary_is_refused(tmp_path, tiny_model):
     other = tmp_path / "tokenizer.json"
     other.write_text(TextTokenizer.train_byte_level([heldout_text()], 300).to_json(), encoding="utf-8")
-    _one_line_error(_quantize(str(tiny_model), "--tokenizer", str(other), "-o", str(tmp_path / "o")),
+    _one_line_error(_quantize(str(tiny_model), "--tokenizer", str(other), "--out-dir", str(tmp_path / "o")),
                     "the tokenizer has 300 tokens")
     result = CliRunner().invoke(main, ["generate", str(tiny_model), "--prompt", "hi", "--tokenizer", str(other)])
     _one_line_error(result, "do not belong together")
 
 
 def test_a_context_longer_than_the_models_is_refused(tmp_path, tiny_model):
-    _one_line_error(_quantize(str(tiny_model), "--context", "100000", "-o", str(tmp_path)),
+    _one_line_error(_quantize(str(tiny_model), "--context", "100000", "--out-dir", str(tmp_path)),
                     "longer than the model's context of 256")
 
 
@@ -88,22 +88,22 @@ def test_a_context_longer_than_the_models_is_refused(tmp_path, tiny_model):
     (["--weights", "int4", "--algorithm", "dynamic"], "does not apply to int4"),
 ])
 def test_an_algorithm_for_the_other_precision_is_refused(tmp_path, tiny_model, args, fragment):
-    _one_line_error(_quantize(str(tiny_model), *args, "-o", str(tmp_path)), fragment)
+    _one_line_error(_quantize(str(tiny_model), *args, "--out-dir", str(tmp_path)), fragment)
 
 
 def test_a_missing_model_file_is_one_line(tmp_path):
-    _one_line_error(_quantize(str(tmp_path / "nope.onnx"), "-o", str(tmp_path)), "no such model file")
+    _one_line_error(_quantize(str(tmp_path / "nope.onnx"), "--out-dir", str(tmp_path)), "no such model file")
 
 
 def test_a_context_of_zero_tokens_is_refused(tmp_path, tiny_model):
-    _one_line_error(_quantize(str(tiny_model), "--context", "0", "-o", str(tmp_path)), "at least 1 token")
+    _one_line_error(_quantize(str(tiny_model), "--context", "0", "--out-dir", str(tmp_path)), "at least 1 token")
 
 
 def test_quantize_a_checkpoint_with_a_lora_to_calibrated_int4(tmp_path, tiny_checkpoint, tiny_lora, fine_tune_file):
     adapter, _ = tiny_lora
     result = _quantize(str(tiny_checkpoint), "--lora", str(adapter), "--weights", "int4", "--algorithm", "awq+gptq",
                        "--calib", str(fine_tune_file), "--calib-tokens", "1024", "--eval-text", str(fine_tune_file),
-                       "-o", str(tmp_path), "--json")
+                       "--out-dir", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["name"] == "tiny-slm-stdlib-lora" and report["weights"] == "int4"
@@ -116,7 +116,7 @@ def test_quantize_a_checkpoint_with_a_lora_to_calibrated_int4(tmp_path, tiny_che
 
 def test_the_report_table_shows_rtn_beside_the_method_and_the_board_estimate(tmp_path, tiny_checkpoint):
     result = _quantize(str(tiny_checkpoint), "--weights", "int4", "--algorithm", "gptq", "--calib-tokens", "512",
-                       "-o", str(tmp_path))
+                       "--out-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "rtn, same run" in result.stdout and "decode tokens/s, board" in result.stdout
     assert "the fp32 ONNX built on the way was deleted" in result.stdout
@@ -167,7 +167,7 @@ def test_bad_checkpoint_or_adapter_inputs_are_one_line_and_write_nothing(tmp_pat
                     "NOWHERE": lambda: str(tmp_path / "nowhere")}
     args = [replacements[a]() if a in replacements else a for a in extra]
     out = tmp_path / "out"
-    result = _quantize(str(model), *args, "-o", str(out))
+    result = _quantize(str(model), *args, "--out-dir", str(out))
     _one_line_error(result, fragment)
     assert not out.exists() or not any(out.iterdir())
     assert "loading model: done" not in result.stderr  # the progress lines do not claim the failed stage done
@@ -176,19 +176,19 @@ def test_bad_checkpoint_or_adapter_inputs_are_one_line_and_write_nothing(tmp_pat
 @pytest.mark.parametrize("block", ["48", "0", "512"])
 def test_a_block_size_matmulnbits_has_no_kernel_for_is_refused_before_any_work(tmp_path, tiny_checkpoint, block):
     out = tmp_path / "out"
-    result = _quantize(str(tiny_checkpoint), "--weights", "int4", "--block-size", block, "-o", str(out))
+    result = _quantize(str(tiny_checkpoint), "--weights", "int4", "--block-size", block, "--out-dir", str(out))
     assert result.exit_code == 2 and f"Invalid value for '--block-size': '{block}'" in result.output
     assert "Traceback" not in result.output and not out.exists()
 
 
 def test_awq_needs_weights_that_a_quantized_onnx_no_longer_has(tmp_path, tiny_int8):
-    result = _quantize(str(tiny_int8), "--weights", "int4", "--algorithm", "awq", "-o", str(tmp_path / "o"))
+    result = _quantize(str(tiny_int8), "--weights", "int4", "--algorithm", "awq", "--out-dir", str(tmp_path / "o"))
     _one_line_error(result, "give the Hugging Face checkpoint or GGUF instead")
 
 
 def test_generate_chats_with_the_models_template_and_reports_its_speed(tmp_path, tiny_checkpoint):
     out = tmp_path / "q"
-    assert _quantize(str(tiny_checkpoint), "-o", str(out)).exit_code == 0
+    assert _quantize(str(tiny_checkpoint), "--out-dir", str(out)).exit_code == 0
     model = out / "tiny-slm.int8.onnx"
     result = CliRunner().invoke(main, ["generate", str(model), "--prompt", "What is a decorator?", "--chat",
                                        "--system", "Answer briefly.", "--max-tokens", "16"])

@@ -101,7 +101,7 @@ def test_gguf_weights_come_back_unpermuted_and_dequantized(tiny_gguf, tiny_model
 def test_quantize_task_lm_takes_a_gguf_and_keeps_the_fp32_onnx_only_when_asked(tiny_gguf, tmp_path):
     path, _ = tiny_gguf
     args = ["quantize", str(path), "--task", "lm", "--eval-tokens", "200", "--no-speed", "--json"]
-    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "plain")])
+    result = CliRunner().invoke(main, [*args, "--out-dir", str(tmp_path / "plain")])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["report.json", "tiny.int8.onnx"]
     report = json.loads(result.stdout)
@@ -111,7 +111,7 @@ def test_quantize_task_lm_takes_a_gguf_and_keeps_the_fp32_onnx_only_when_asked(t
     (caveat,) = report["warnings"]
     assert caveat.startswith("re-quantization: the GGUF's weights are Q8_0 already")
     assert f"warning: {caveat}" in result.stderr
-    kept = CliRunner().invoke(main, [*args, "--keep-fp32", "-o", str(tmp_path / "kept")])
+    kept = CliRunner().invoke(main, [*args, "--keep-fp32", "--out-dir", str(tmp_path / "kept")])
     assert kept.exit_code == 0, kept.output
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["report.json", "tiny.fp32.onnx", "tiny.int8.onnx"]
 
@@ -121,7 +121,7 @@ def test_output_files_are_named_after_the_model_not_its_quantization_type(tiny_g
     renamed = tmp_path / "TinyChat-2M-Instruct.Q8_0.gguf"
     renamed.write_bytes(path.read_bytes())
     result = CliRunner().invoke(main, ["quantize", str(renamed), "--task", "lm", "--eval-tokens", "100",
-                                       "--no-speed", "--json", "-o", str(tmp_path / "out")])
+                                       "--no-speed", "--json", "--out-dir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "TinyChat-2M-Instruct.int8.onnx").is_file()
     assert json.loads(result.stdout)["name"] == "TinyChat-2M-Instruct"

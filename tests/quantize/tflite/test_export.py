@@ -133,8 +133,8 @@ def test_board_fit_judges_ram_by_the_measured_arena_and_flash_by_the_tflite(digi
 
 
 def test_cli_quantize_format_tflite_reports_the_export(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["quantize", "--sample", "digits", "-o", str(tmp_path), "--format", "tflite",
-                                       "--method", "minmax"], terminal_width=160)
+    result = CliRunner().invoke(main, ["quantize", "--sample", "digits", "--out-dir", str(tmp_path), "--format",
+                                       "tflite", "--method", "minmax"], terminal_width=160)
     assert result.exit_code == 0, result.output
     for text in ("TFLite export vs onnxruntime", "litert", "tflm", "RAM (TFLM arena, measured)",
                  "digits.int8.tflite"):
@@ -143,6 +143,6 @@ def test_cli_quantize_format_tflite_reports_the_export(tmp_path: Path) -> None:
 
 
 def test_cli_io_float_needs_the_tflite_format(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["quantize", "--sample", "digits", "-o", str(tmp_path), "--io", "float"])
+    result = CliRunner().invoke(main, ["quantize", "--sample", "digits", "--out-dir", str(tmp_path), "--io", "float"])
     assert result.exit_code == 2
     assert "--io sets the .tflite's input/output type: use it with --format tflite" in result.output

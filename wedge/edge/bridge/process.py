@@ -27,8 +27,8 @@ class StatusProcess(ChildProcess):
     """A wedge command run with `--status-json`: one `{"status": ...}` line a second on stderr."""
 
     def __init__(self, args: Sequence[str], log_path: Path, *, error: type[WedgeError],
-                 env: dict[str, str] | None = None) -> None:
-        super().__init__(args, log_path, json_stream="stderr", error=error, env=env)
+                 env: dict[str, str] | None = None, stdout_path: Path | None = None) -> None:
+        super().__init__(args, log_path, json_stream="stderr", error=error, env=env, stdout_path=stdout_path)
         self.latest: dict[str, Any] = {}
 
     def wait_status(self, what: str, predicate: Callable[[dict[str, Any]], bool],

@@ -13,14 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
+from wedge.boards import DEFAULT_BOARD
 from wedge.child_process import DEFAULT_STOP_TIMEOUT_S, DEFAULT_TIMEOUT_S, ChildProcess
 from wedge.errors import WedgeError
 from wedge.firmware.errors import VirtualBoardError
 from wedge.firmware.virtual.control import control_request
-
-DEFAULT_BOARD: Final[str] = "ring-nrf52840"
 
 
 @dataclass(frozen=True)

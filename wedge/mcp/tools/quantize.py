@@ -13,6 +13,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel
 
+from wedge.boards import DEFAULT_BOARD
 from wedge.mcp.errors import McpError
 from wedge.mcp.policy import Policy
 from wedge.mcp.progress import ProgressRelay, StageProgress, progress_relay, run_in_worker
@@ -89,7 +90,7 @@ def register(server: MCPServer, policy: Policy) -> None:
 
     @wedge_tool(server, WRITES_FILES)
     async def quantize(ctx: Context, out: str, model: str | None = None, sample: str | None = None,
-                       calib: str | None = None, eval_set: str | None = None, board: str | None = "ring-nrf52840",
+                       calib: str | None = None, eval_set: str | None = None, board: str | None = DEFAULT_BOARD,
                        methods: list[MethodName] | None = None, calib_samples: int | None = None,
                        eval_samples: int | None = None, max_drop_pp: float | None = None,
                        task: TaskName = "auto", format: Literal["onnx", "tflite"] = "onnx",

@@ -129,10 +129,10 @@ async def serve_forever(port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """`python -m wedge.firmware.virtual.ble.air [--port N]`: serve the virtual air until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m wedge.firmware.virtual.ble.air", description=main.__doc__)
-    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free one)")
+    parser.add_argument("--tcp-port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free one)")
     args = parser.parse_args(argv)
     try:
-        asyncio.run(serve_forever(args.port))
+        asyncio.run(serve_forever(args.tcp_port))
     except VirtualBoardError as exc:
         raise SystemExit(f"error: {exc}") from None
 
