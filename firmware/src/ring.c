@@ -152,10 +152,11 @@ static int start_sector(wedge_ring_t *r, uint16_t s)
     }
     uint8_t h[WEDGE_RING_SECTOR_HEADER_BYTES];
     uint32_t counter = r->counter + 1u;
-    wedge_put_le32(h, WEDGE_RING_MAGIC);
-    wedge_put_le32(h + 4, counter);
-    wedge_put_le32(h + 8, r->epoch);
-    wedge_put_le32(h + 12, r->boot_count);
+    wedge_put_le32(h, counter);
+    wedge_put_le32(h + 4, r->epoch);
+    wedge_put_le32(h + 8, r->boot_count);
+    wedge_put_le16(h + 12, WEDGE_RING_MAGIC);
+    wedge_put_le16(h + 14, crc16(0xFFFFu, h, 14));
     rc = wedge_flash_write(r->flash, sector_at(r, s), h, sizeof h);
     if (rc != WEDGE_OK) {
         return rc;
@@ -342,14 +343,15 @@ int wedge_ring_open(wedge_ring_t *r, const wedge_flash_t *flash, uint32_t max_re
     uint16_t order[WEDGE_RING_MAX_SECTORS];
     unsigned used = 0;
     for (uint16_t s = 0; s < n; s++) {
-        uint8_t h[8];
+        uint8_t h[WEDGE_RING_SECTOR_HEADER_BYTES];
         int rc = wedge_flash_read(flash, sector_at(r, s), h, sizeof h);
         if (rc != WEDGE_OK) {
             return rc;
         }
-        uint32_t counter = wedge_le32(h + 4);
-        if (wedge_le32(h) != WEDGE_RING_MAGIC || counter == 0 || counter == UINT32_MAX) {
-            continue;
+        uint32_t counter = wedge_le32(h);
+        if (wedge_le16(h + 12) != WEDGE_RING_MAGIC || wedge_le16(h + 14) != crc16(0xFFFFu, h, 14) || counter == 0 ||
+            counter == UINT32_MAX) {
+            continue; /* erased, or a header cut by a power loss: not in use */
         }
         r->counters[s] = counter;
         unsigned at = used++;
@@ -371,7 +373,7 @@ int wedge_ring_open(wedge_ring_t *r, const wedge_flash_t *flash, uint32_t max_re
             continue;
         }
         uint8_t h[8];
-        int rc = wedge_flash_read(flash, sector_at(r, s) + 8u, h, sizeof h);
+        int rc = wedge_flash_read(flash, sector_at(r, s) + 4u, h, sizeof h);
         if (rc != WEDGE_OK) {
             return rc;
         }

@@ -1,9 +1,10 @@
 /* The record ring buffer: the newest records of the current and up to 8 past boot epochs, in a flash region,
  * surviving reboots and power cuts (what wedge/firmware/virtual/ble/ring_buffer.py keeps in a file log).
  *
- * Flash layout: the region is a circle of sectors (at least 2), each opening with a 16-byte header (magic, a
- * sector counter that grows by one per sector started, and the epoch and boot count of the boot that started
- * it). Entries follow, aligned to the program unit: a 4-byte header (u16 length, bit 15 set for a boot entry;
+ * Flash layout: the region is a circle of sectors (at least 2), each opening with a 16-byte header: u32 sector
+ * counter (grows by one per sector started), u32 epoch and u32 boot count of the boot that started it, u16 magic
+ * "WR", u16 CRC-16/CCITT of the 14 bytes before it. The header is one write, its check last, so a header a power
+ * cut interrupted (or that programmed only some bits) is a sector not in use, never a wrong epoch. Entries follow, aligned to the program unit: a 4-byte header (u16 length, bit 15 set for a boot entry;
  * u16 CRC-16/CCITT of the body) written after the body, so an entry cut by a power loss is never read back.
  * Each boot appends a boot entry (u32 epoch, u32 boot count): one flash write per boot, none per record beyond
  * its own. When the head sector is full the next one is erased, and its records leave the buffer.
@@ -25,7 +26,7 @@
 
 #define WEDGE_MAX_PAST_EPOCHS 8u
 #define WEDGE_RING_SECTOR_HEADER_BYTES 16u
-#define WEDGE_RING_MAGIC 0x31425257u /* "WRB1" */
+#define WEDGE_RING_MAGIC 0x5257u /* "WR", in the sector header before its CRC */
 #define WEDGE_NO_EPOCH 0u
 #define WEDGE_MAX_EPOCH 0xFFFFFFFFu
 #define WEDGE_RANDOM_EPOCH_LIMIT 0x80000000u /* a random first epoch is below 2^31 */
