@@ -208,3 +208,18 @@ def test_a_broken_file_gets_an_answer_not_a_traceback(seed: Seed, mutation: str,
 
 # Commands that fail on a valid file here because no board is attached (a port that does not exist).
 _FAILS_WITHOUT_HARDWARE = frozenset({"flash-image", "hil-board-map", "bridge-sqlite"})
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("output_format", ["onnx", "tflite"])
+def test_quantize_writes_into_a_folder_whose_name_is_not_utf8(output_format: str, tmp_path: Path) -> None:
+    out = tmp_path / NON_UTF8
+    argv = ["quantize", "--method", "minmax", "--calib-samples", "16", "--eval-samples", "16", "--format",
+            output_format, "--out-dir", str(out)]
+    result = CliRunner().invoke(main, argv, catch_exceptions=True)
+    _assert_clean(result, argv)
+    assert result.exit_code == 0, result.output[-2000:]
+    written = {p.name for p in out.iterdir()}
+    assert {"ppg_quality.int8.onnx", "report.json", "report.html"} <= written
+    assert ("ppg_quality.int8.tflite" in written) == (output_format == "tflite")
+    assert not any(name.startswith(".wedge-") for name in written)  # the work folder went with its link

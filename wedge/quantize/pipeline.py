@@ -97,11 +97,32 @@ def tflite_output_path(model: Path, out_dir: Path) -> Path:
 
 
 def make_workdir(out_dir: Path) -> Path:
+    """A hidden work folder inside `out_dir` (so results land by a rename on one file system).
+
+    onnxruntime takes paths as UTF-8 only: when `out_dir`'s name is not UTF-8 (bytes a file system allows), the
+    folder is reached through a UTF-8 symlink in the temp folder instead. `remove_workdir` removes both."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".wedge-", dir=out_dir))
+        workdir = Path(tempfile.mkdtemp(prefix=".wedge-", dir=out_dir))
+        try:
+            str(workdir).encode("utf-8")
+            return workdir
+        except UnicodeEncodeError:
+            link = Path(tempfile.mkdtemp(prefix="wedge-link-")) / "work"
+            link.symlink_to(workdir.resolve(), target_is_directory=True)
+            return link
     except OSError as exc:
         raise OutputError(f"output folder {out_dir} is not writable: {exc.strerror or first_line(exc)}") from None
+
+
+def remove_workdir(workdir: Path) -> None:
+    """Remove a folder `make_workdir` made (and the symlink it was reached by)."""
+    if workdir.is_symlink():
+        target = workdir.readlink()
+        workdir.unlink(missing_ok=True)
+        shutil.rmtree(workdir.parent, ignore_errors=True)
+        workdir = target
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_quantize(
@@ -139,7 +160,7 @@ def run_quantize(
         staged = None
         return report
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
         if staged is not None:
             staged.unlink(missing_ok=True)
 

@@ -8,7 +8,6 @@ the fp32 ONNX built on the way stays there (deleted) unless asked for.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -41,7 +40,7 @@ from wedge.quantize.lm.source import LmSource, load_source
 from wedge.quantize.lm.tiny import heldout_text, training_text
 from wedge.quantize.lm.tokenizer import TextTokenizer
 from wedge.quantize.lm.weights import model_metadata, quantize_calibrated, quantize_weights
-from wedge.quantize.pipeline import REPORT_NAME, make_workdir
+from wedge.quantize.pipeline import REPORT_NAME, make_workdir, remove_workdir
 from wedge.quantize.progress import Progress, SilentProgress
 
 DEFAULT_CONTEXT: Final = 512
@@ -127,7 +126,7 @@ def run_lm_quantize(
         os.replace(workdir / REPORT_NAME, out_dir / REPORT_NAME)
         return report
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir)
 
 
 def calibration_windows(ids: NDArray[np.int64], tokens: int, window: int) -> NDArray[np.int64]:
