@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,40 @@ def test_a_fleet_process_stores_what_a_bridge_published_and_stops_cleanly(broker
     summary = json.loads(out.read_text())["summary"]
     assert summary["records"] == 120 and summary["devices"][0]["name"] == "ring-a"
     assert [r.seq for r in stored_records(fleet_db)] == list(range(120))
+
+
+def test_a_fleet_killed_before_its_database_took_the_records_gets_them_again(mosquitto: LocalBroker,
+                                                                             tmp_path: Path) -> None:
+    # mosquitto only: amqtt 0.12 does not send a resumed session the messages it had in flight, unacknowledged.
+    url = mosquitto.url("fleet-kill")
+    fleet_db = tmp_path / "fleet.db"
+    first = FleetProcess(url, [f"sqlite:{fleet_db}"], tmp_path / "first.log")
+    blocker = None
+    try:
+        first.wait_status("connected", lambda s: s["connected"])
+        # Another process holds the database: the fleet receives every record but cannot commit one.
+        blocker = sqlite3.connect(fleet_db, timeout=0)
+        blocker.execute("BEGIN EXCLUSIVE")
+
+        async def publish() -> None:
+            sink = mqtt_sink(url, tmp_path / "bridge.db")
+            await sink.open()
+            await sink.write(records(range(300)))
+            await sink.close()
+
+        asyncio.run(publish())
+        first.wait_status("300 records received, none written",
+                          lambda s: s["records"] == 300 and s["sinks"][0]["errors"] >= 1)
+    finally:
+        first.kill()  # SIGKILL: whatever the broker counts as delivered and unacknowledged is the fleet's loss
+        if blocker is not None:
+            blocker.rollback()
+            blocker.close()
+    assert stored_records(fleet_db) == []
+    # Acknowledged only once stored: the broker sends the 300 again to the same session.
+    second = FleetProcess(url, [f"sqlite:{fleet_db}"], tmp_path / "second.log")
+    try:
+        second.wait_status("300 records written", lambda s: s["sinks"][0]["written"] == 300)
+    finally:
+        assert second.terminate() == 0
+    assert [r.seq for r in stored_records(fleet_db)] == list(range(300))

@@ -72,25 +72,56 @@ class SinkRunner:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._flushing = False
+        # Cumulative counts, so a caller can ask whether what it put so far is written: records and lost ranges
+        # put, lost ranges written (records written or dropped are in stats); the events `listen` was given are set
+        # when one moves.
+        self._records_put = 0
+        self._lost_put = 0
+        self._lost_written = 0
+        self._listeners: set[asyncio.Event] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"sink {self.sink.name}")
 
+    def mark(self) -> tuple[int, int]:
+        """Where the queue ends now: `reached(mark)` says when everything put before it is written."""
+        return self._records_put, self._lost_put
+
+    def listen(self, event: asyncio.Event) -> None:
+        """Set `event` whenever records or lost ranges are written (or dropped); `unlisten` stops it."""
+        self._listeners.add(event)
+
+    def unlisten(self, event: asyncio.Event) -> None:
+        self._listeners.discard(event)
+
+    def _progressed(self) -> None:
+        for event in self._listeners:
+            event.set()
+
+    def reached(self, mark: tuple[int, int]) -> bool:
+        """Whether every record and lost range put before `mark` is written (or dropped past MAX_PENDING, which
+        the log and `dropped` say)."""
+        records, lost = mark
+        return self.stats.written + self.stats.dropped >= records and self._lost_written >= lost
+
     def put(self, records: Sequence[StreamRecord]) -> None:
         if not records:
             return
+        self._records_put += len(records)
         self._pending.extend(records)
         overflow = len(self._pending) - MAX_PENDING
         if overflow > 0:
             for _ in range(overflow):
                 self._pending.popleft()
             self.stats.dropped += overflow
+            self._progressed()
         self._idle.clear()
         self._wake.set()
 
     def put_lost(self, ranges: Sequence[LostRange]) -> None:
         if not ranges:
             return
+        self._lost_put += len(ranges)
         self._lost.extend(ranges)
         self._idle.clear()
         self._wake.set()
@@ -131,6 +162,8 @@ class SinkRunner:
                     retry = await self._write(self.sink.note_lost(lost), delay_s)
                     if retry is None:
                         del self._lost[:len(lost)]
+                        self._lost_written += len(lost)
+                        self._progressed()
                     delay_s = retry or RETRY_FIRST_S
                     continue
                 batch = [self._pending[i] for i in range(min(MAX_BATCH, len(self._pending)))]
@@ -142,6 +175,7 @@ class SinkRunner:
                 for _ in batch:
                     self._pending.popleft()
                 self.stats.written += len(batch)
+                self._progressed()
                 committed_us = time.time_ns() // 1000
                 at = time.monotonic()
                 # Live records only: a backfilled record's age says how long the link was down, not how fast it is.

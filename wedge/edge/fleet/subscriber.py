@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -27,6 +27,7 @@ from wedge.edge.bridge.sinks.base import Sink
 from wedge.edge.bridge.sinks.mqtt import LEAF_LOST, LEAF_RECORDS, LEAF_STATUS
 from wedge.edge.bridge.sinks.mqtt_address import MqttAddress, classify
 from wedge.edge.bridge.stream_record import LostRange, StreamRecord
+from wedge.edge.fleet.acks import DurableAcks, enable_manual_acks
 from wedge.edge.fleet.dedup import SeenKeys
 from wedge.edge.fleet.errors import FleetError
 from wedge.errors import first_line
@@ -41,6 +42,18 @@ STATUS_FIELDS: Final[tuple[str, ...]] = ("state", "link", "name", "battery_perce
                                          "model_name", "model_version", "bridge")
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """`work` as a task for the duration of the block, cancelled after it."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def default_client_id(address: MqttAddress, sinks: Sequence[Sink]) -> str:
@@ -164,18 +177,33 @@ class FleetSubscriber:
     # -- the connection --------------------------------------------------------------------------------------
 
     async def _connection(self, tls: Any, first: bool) -> None:
-        async with self.address.client(self.client_id, clean_session=False, tls_context=tls,
-                                       timeout_s=FIRST_CONNECT_TIMEOUT_S) as client:
-            qos = self.address.qos
-            await client.subscribe([(self.address.filter(LEAF_RECORDS), qos), (self.address.filter(LEAF_LOST), qos),
-                                    (self.address.filter(LEAF_STATUS), 1)])
-            self.connected = True
-            self.changed.set()
-            if not first:
-                logger.warning("%s: connected again", self.address.url)
-            async for message in client.messages:
-                payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-                self.handle(str(message.topic), payload)
+        client = self.address.client(self.client_id, clean_session=False, tls_context=tls,
+                                     timeout_s=FIRST_CONNECT_TIMEOUT_S)
+        enable_manual_acks(client)
+        acks = DurableAcks(client, self.runners)
+        async with client, _running(acks.run()):
+            # Messages are taken from the start: a broker may send a resumed session's queue before it answers
+            # the subscription, and wait for those acknowledgements (amqtt does).
+            receiving = asyncio.create_task(self._receive(client, acks))
+            try:
+                qos = self.address.qos
+                await client.subscribe([(self.address.filter(LEAF_RECORDS), qos),
+                                        (self.address.filter(LEAF_LOST), qos), (self.address.filter(LEAF_STATUS), 1)])
+                self.connected = True
+                self.changed.set()
+                if not first:
+                    logger.warning("%s: connected again", self.address.url)
+                await receiving
+            finally:
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await receiving
+
+    async def _receive(self, client: aiomqtt.Client, acks: DurableAcks) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            self.handle(str(message.topic), payload)
+            acks.handled(message)
 
     async def _subscribe(self, stop: asyncio.Event) -> None:
         tls = self.address.tls_context()
