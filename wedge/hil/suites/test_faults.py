@@ -41,7 +41,8 @@ class _PowerAtHalf:
         pass
 
     def progress(self, sent_bytes: int, total_bytes: int) -> None:
-        if self.fired.is_set() or sent_bytes * 2 < total_bytes:
+        # Only while part of the image is still to go: a cut after the last chunk is not a cut mid-flash.
+        if self.fired.is_set() or sent_bytes * 2 < total_bytes or sent_bytes >= total_bytes:
             return
         self.fired.set()
         if self.board.can_switch_power:
@@ -91,6 +92,9 @@ def test_power_cut_mid_flash_leaves_the_previous_model_running(board: Any, flash
             error = str(exc)
         observer.restore(POWER_LOSS_TIMEOUT_S)
         exit_code = None
+        if not observer.fired.is_set() and error is None:
+            pytest.skip(f"the {update.size_bytes}-byte image went over in one upload chunk: there is no middle of the "
+                        f"upload to cut the power in (bench a larger model for this test)")
         assert observer.fired.is_set(), "the flash never sent half the image: the power was not cut"
         assert observer.power_error is None, f"the power could not be switched: {observer.power_error}"
     after = running_model(board.port, board.flash_options)
