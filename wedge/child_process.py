@@ -29,6 +29,23 @@ class ChildError(WedgeError):
     """A child process exited, or said nothing it was waited for in time."""
 
 
+
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if `process` does not exit within timeout_s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_process(process)
+
+
+def kill_process(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL, and reap it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
 class ChildProcess:
     """A child whose JSON lines arrive on `json_stream` (stdout or stderr); stderr always ends up in `log_path`.
 
@@ -137,21 +154,13 @@ class ChildProcess:
 
     def terminate(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int:
         """SIGTERM (a clean shutdown), then SIGKILL if it does not exit in time; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout_s)
         self._close_log()
         return self.process.returncode
 
     def kill(self) -> None:
         """SIGKILL: the process dies without saving anything (a crash, a battery pulled)."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill_process(self.process)
         self._close_log()
 
     def _close_log(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from rich.live import Live
 
 from wedge.cli.grammar import one_writer_of_stdout
 from wedge.cli.pair import KEYSTORE_HELP, TerminalPrompts, ble_stack
+from wedge.cli.stopping import print_status_json, stop_event
 from wedge.edge.bridge.daemon import PROFILES, Bridge, BridgeStatus
 from wedge.edge.bridge.discovery import DeviceSelector
 from wedge.edge.bridge.errors import SinkError
@@ -59,17 +59,10 @@ def _selectors(names: tuple[str, ...], addresses: tuple[str, ...], uuids: tuple[
 
 
 async def _run(bridge: Bridge, duration_s: float | None, show_status: bool, status_json: bool) -> BridgeStatus:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    if duration_s is not None:
-        loop.call_later(duration_s, stop.set)
+    stop = stop_event(duration_s)
     console = Console(stderr=True)
     if status_json:
-        def tick(status: BridgeStatus) -> None:
-            print(json.dumps({"status": status.to_dict()}), file=sys.stderr, flush=True)
-        return await bridge.run(stop, tick)
+        return await bridge.run(stop, print_status_json)
     if show_status:
         with Live(console=console, transient=True, auto_refresh=False) as live:
             return await bridge.run(stop, lambda status: live.update(render_status(status), refresh=True))

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 
 import click
 
 from wedge.cli.grammar import one_writer_of_stdout
+from wedge.cli.stopping import print_status_json, stop_event
 from wedge.edge.bridge.sinks import parse_sinks
 from wedge.edge.bridge.sinks.mqtt_address import parse_mqtt_url
 from wedge.edge.bridge.sinks.websocket import DEFAULT_KEEPALIVE_S, WebSocketSink
@@ -23,16 +23,9 @@ DEFAULT_FLEET_SINK = "sqlite:fleet.db"
 
 
 async def _run(subscriber: FleetSubscriber, duration_s: float | None, status_json: bool) -> FleetStatus:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    if duration_s is not None:
-        loop.call_later(duration_s, stop.set)
+    stop = stop_event(duration_s)
     if status_json:
-        def tick(status: FleetStatus) -> None:
-            print(json.dumps({"status": status.to_dict()}), file=sys.stderr, flush=True)
-        return await subscriber.run(stop, tick)
+        return await subscriber.run(stop, print_status_json)
     return await subscriber.run(stop)
 
 

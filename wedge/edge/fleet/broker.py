@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final, Literal
 
+from wedge.child_process import kill_process, stop_process
 from wedge.edge.fleet.errors import FleetError
 
 MOSQUITTO: Final[str] = "/usr/sbin/mosquitto"
@@ -192,19 +193,13 @@ class LocalBroker:
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM: mosquitto saves its persistent sessions and queued messages, then exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout_s)
         self._close_log()
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill_process(self.process)
         self._close_log()
 
     def _close_log(self) -> None:
